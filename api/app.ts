@@ -1,0 +1,64 @@
+/**
+ * The Koa application: middleware in order (request id + access log, problem rendering, body,
+ * authentication), then the declared routes. Everything it talks to comes in through ApiDeps.
+ */
+import Koa from 'koa';
+import Router from '@koa/router';
+import type { Knex } from 'knex';
+import type { Client, Connection } from '@temporalio/client';
+import type { Logger } from '../platform/logger';
+import { authenticate } from './auth';
+import { bodyReader, problemRenderer, requestContext } from './http/middleware';
+import { Problem } from './http/problem';
+import { AnyRoute, mountRoutes } from './http/routes';
+import { authRoutes } from './routes/auth';
+import { catalogRoutes } from './routes/catalog';
+import { healthRoute, mountSystemRoutes } from './routes/system';
+
+export interface ApiDeps {
+  knex: Knex;
+  /** Connects on first use, so the API starts (and reports unhealthy) while Temporal is down. */
+  temporalConnection: () => Promise<Connection>;
+  temporalClient: () => Promise<Client>;
+  logger: Logger;
+  publicUrl?: string;
+}
+
+declare module 'koa' {
+  interface DefaultContext {
+    temporal: () => Promise<Connection>;
+    temporalClient: () => Promise<Client>;
+  }
+}
+
+export function allRoutes(): AnyRoute[] {
+  return [healthRoute, ...authRoutes, ...catalogRoutes];
+}
+
+export function createApp(deps: ApiDeps): Koa {
+  const app = new Koa({ proxy: process.env.TRUST_PROXY === '1' });
+  app.context.knex = deps.knex;
+  app.context.temporal = deps.temporalConnection;
+  app.context.temporalClient = deps.temporalClient;
+  app.silent = true; // errors are logged by problemRenderer, with the request id
+
+  const router = new Router();
+  const routes = allRoutes();
+  mountSystemRoutes(router, () => routes, deps);
+  mountRoutes(router, routes);
+
+  app.use(requestContext(deps.logger));
+  app.use(problemRenderer());
+  app.use(async (ctx, next) => {
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    await next();
+  });
+  app.use(bodyReader());
+  app.use(authenticate());
+  app.use(router.routes());
+  app.use(router.allowedMethods({
+    throw: true,
+    methodNotAllowed: () => new Problem(405, 'method_not_allowed', 'This route does not accept that method; see the Allow header.'),
+  }));
+  return app;
+}

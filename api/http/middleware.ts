@@ -1,0 +1,99 @@
+/** Small Koa middleware, one job each: request id, access log + metrics, errors, raw body. */
+import crypto from 'node:crypto';
+import type Koa from 'koa';
+import type { Logger } from '../../platform/logger';
+import { httpRequestDuration } from '../metrics';
+import { Problem, problemBody } from './problem';
+
+declare module 'koa' {
+  interface DefaultState {
+    requestId: string;
+    log: Logger;
+    /** The matched route template, for metrics and logs (e.g. /api/v1/tours/{id}). */
+    route?: string;
+  }
+  interface Request {
+    rawBody?: Buffer;
+    body?: unknown;
+  }
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function requestContext(logger: Logger): Koa.Middleware {
+  return async (ctx, next) => {
+    const incoming = ctx.get('x-request-id');
+    const requestId = REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.set('X-Request-Id', requestId);
+    ctx.state.log = logger.child({ requestId });
+    const started = process.hrtime.bigint();
+    try {
+      await next();
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = ctx.state.route ?? (ctx.status === 404 ? 'unmatched' : ctx.path);
+      httpRequestDuration.observe({ method: ctx.method, route, status: String(ctx.status) }, seconds);
+      ctx.state.log.info({ method: ctx.method, path: ctx.path, route, status: ctx.status, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+    }
+  };
+}
+
+/** The one place errors become responses. A client's mistake is a 4xx; anything else is a 500 without internals. */
+export function problemRenderer(): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        throw new Problem(404, 'route_not_found', `No route for ${ctx.method} ${ctx.path}. The API is described at /api/v1/openapi.json.`);
+      }
+    } catch (err) {
+      let problem: Problem;
+      if (err instanceof Problem) problem = err;
+      else {
+        const status = (err as { status?: number; expose?: boolean }).status;
+        if (status && status >= 400 && status < 500 && (err as { expose?: boolean }).expose) {
+          problem = new Problem(status, 'bad_request', (err as Error).message);
+        } else {
+          ctx.state.log.error({ err }, 'unhandled error');
+          problem = new Problem(500, 'internal_error', 'Something went wrong on our side. The request id identifies it in our logs.');
+        }
+      }
+      ctx.status = problem.status;
+      // koa-router puts Allow on the error it throws for a 405
+      const headers = { ...((err as { headers?: Record<string, string> }).headers ?? {}), ...(problem.extra.headers ?? {}) };
+      for (const [name, value] of Object.entries(headers)) ctx.set(name, value);
+      ctx.body = problemBody(problem, ctx.state.requestId, ctx.path);
+      ctx.type = 'application/problem+json';
+    }
+  };
+}
+
+/**
+ * Reads the body once, keeping the raw bytes (webhook signatures are computed over them) and
+ * parsing JSON. Only JSON is accepted on /api routes; other routes may read rawBody themselves.
+ */
+export function bodyReader(limitBytes = 1024 * 1024): Koa.Middleware {
+  return async (ctx, next) => {
+    if (!['POST', 'PUT', 'PATCH', 'DELETE'].includes(ctx.method)) return next();
+    const declared = Number(ctx.get('content-length') || 0);
+    if (declared > limitBytes) throw new Problem(413, 'body_too_large', `The request body is larger than ${limitBytes} bytes.`);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of ctx.req) {
+      size += (chunk as Buffer).length;
+      if (size > limitBytes) throw new Problem(413, 'body_too_large', `The request body is larger than ${limitBytes} bytes.`);
+      chunks.push(chunk as Buffer);
+    }
+    const raw = Buffer.concat(chunks);
+    ctx.request.rawBody = raw;
+    if (raw.length > 0 && ctx.is('application/json', 'application/*+json')) {
+      try {
+        ctx.request.body = JSON.parse(raw.toString('utf8'));
+      } catch (err) {
+        throw new Problem(400, 'invalid_json', `The request body is not valid JSON: ${(err as Error).message}`);
+      }
+    }
+    return next();
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * Errors as RFC 9457 problem details. Code throws a Problem where it finds the trouble; the
+ * error middleware is the one place that renders it. Shape (Stripe-like extensions):
+ *   { type, title, status, detail, code, param?, errors?: [{ location, param, message }], requestId }
+ */
+export interface FieldError {
+  location: 'path' | 'query' | 'body' | 'header';
+  param: string;
+  message: string;
+}
+
+export class Problem extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+    readonly extra: { param?: string; errors?: FieldError[]; headers?: Record<string, string>; [key: string]: unknown } = {},
+  ) {
+    super(detail);
+    this.name = 'Problem';
+  }
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Content',
+  429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+};
+
+export function problemBody(problem: Problem, requestId: string, instance: string) {
+  const { headers: _headers, ...extra } = problem.extra;
+  return {
+    type: `https://docs.spirit-tours.dev/problems/${problem.code}`,
+    title: TITLES[problem.status] ?? 'Error',
+    status: problem.status,
+    detail: problem.detail,
+    instance,
+    code: problem.code,
+    ...extra,
+    requestId,
+  };
+}
+
+export const notFound = (what: string, id: string) => new Problem(404, 'resource_missing', `No ${what} with id "${id}".`, { param: 'id' });

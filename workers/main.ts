@@ -1,0 +1,40 @@
+/**
+ * The worker process: `npm run start:worker` (production: `node dist/workers/main.js`).
+ * WORKER_TASK_QUEUES picks the queues (default: all). SIGTERM/SIGINT drain in-flight tasks and exit.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { Runtime } from '@temporalio/worker';
+import { config } from '../platform/config';
+import { closeDatabase, connectDatabase } from '../platform/db';
+import { logger } from '../platform/logger';
+import { taskQueues, temporalConfig, type TaskQueueName } from '../temporal.config';
+import { createWorkers, ensureSchedules } from './worker';
+
+async function main() {
+  if (!config.databaseUrl) throw new Error('DATABASE_URL is required');
+  if (!temporalConfig.address) throw new Error('TEMPORAL_ADDRESS is required');
+  const known = Object.values(taskQueues) as string[];
+  const unknown = config.workerTaskQueues.filter((q) => !known.includes(q));
+  if (unknown.length) throw new Error(`WORKER_TASK_QUEUES has unknown queues: ${unknown.join(', ')} (known: ${known.join(', ')})`);
+
+  // The SDK's runtime shuts workers down gracefully on these signals.
+  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGUSR2'] });
+  const knex = connectDatabase(config.databaseUrl);
+  const started = Date.now();
+  const workers = await createWorkers({ address: temporalConfig.address, knex, queues: config.workerTaskQueues as TaskQueueName[] });
+  if (workers.queues.includes(taskQueues.platform)) {
+    const connection = await Connection.connect({ address: temporalConfig.address });
+    await ensureSchedules(new Client({ connection, namespace: temporalConfig.namespace }));
+    await connection.close();
+  }
+  logger.info({ queues: workers.queues, ms: Date.now() - started }, 'workers running');
+  await workers.run();
+  await workers.connection.close();
+  await closeDatabase();
+  logger.info('workers stopped');
+}
+
+main().catch((err) => {
+  logger.fatal({ err: err.message }, 'worker failed');
+  process.exit(1);
+});

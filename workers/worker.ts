@@ -1,0 +1,78 @@
+/**
+ * Builds the workers for the chosen task queues over one connection and one workflow bundle.
+ * Used by the worker process and by the test harness.
+ */
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
+import type { Knex } from 'knex';
+import { createActivities } from '../activities';
+import { taskQueues, temporalConfig, type TaskQueueName } from '../temporal.config';
+import type { Logger } from '../platform/logger';
+
+export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundlerLogger });
+}
+
+const quietBundlerLogger = {
+  log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined,
+  warn: (message: string) => console.warn(message), error: (message: string) => console.error(message),
+};
+
+export interface WorkerOptions {
+  address: string;
+  namespace?: string;
+  knex: Knex;
+  queues?: TaskQueueName[];
+  bundle?: WorkflowBundleWithSourceMap;
+  /** Prefix for task queue names, so test runs never take each other's tasks on a shared server. */
+  taskQueuePrefix?: string;
+  logger?: Logger;
+}
+
+export async function createWorkers(options: WorkerOptions) {
+  const connection = await NativeConnection.connect({ address: options.address });
+  const bundle = options.bundle ?? (await bundleWorkflows());
+  const activities = createActivities({ knex: options.knex });
+  const queues = options.queues?.length ? options.queues : (Object.values(taskQueues) as TaskQueueName[]);
+  const workers = await Promise.all(
+    queues.map((queue) =>
+      Worker.create({
+        connection,
+        namespace: options.namespace ?? temporalConfig.namespace,
+        taskQueue: `${options.taskQueuePrefix ?? ''}${queue}`,
+        workflowBundle: bundle,
+        activities,
+      }),
+    ),
+  );
+  return {
+    workers,
+    queues,
+    connection,
+    /** Runs until shutdown() or a fatal error. */
+    run: () => Promise.all(workers.map((w) => w.run())),
+    shutdown: async () => {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    },
+  };
+}
+
+/** Registers the platform's recurring jobs; safe to call from every worker start. */
+export async function ensureSchedules(client: Client, taskQueuePrefix = ''): Promise<void> {
+  try {
+    await client.schedule.create({
+      scheduleId: `${taskQueuePrefix}platform-housekeeping`,
+      spec: { intervals: [{ every: '1 hour' }] },
+      policies: { overlap: ScheduleOverlapPolicy.SKIP },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'housekeepingWorkflow',
+        args: [{}],
+        taskQueue: `${taskQueuePrefix}${taskQueues.platform}`,
+        workflowId: `${taskQueuePrefix}platform-housekeeping`,
+      },
+    });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+  }
+}
