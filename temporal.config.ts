@@ -9,6 +9,8 @@ export const temporalConfig = {
   /** host:port of the frontend; when unset, `npm start` and the tests run a dev server themselves. */
   address: process.env.TEMPORAL_ADDRESS || undefined,
   namespace: process.env.TEMPORAL_NAMESPACE || 'default',
+  /** Prepended to every task queue and schedule id, so several deployments or test runs can share one server. */
+  taskQueuePrefix: process.env.TEMPORAL_TASK_QUEUE_PREFIX || '',
 };
 
 /**
@@ -22,9 +24,14 @@ export const taskQueues = {
 
 export type TaskQueueName = (typeof taskQueues)[keyof typeof taskQueues];
 
+/** The name a queue has on the server (with this deployment's prefix). */
+export function taskQueue(name: TaskQueueName): string {
+  return `${temporalConfig.taskQueuePrefix}${name}`;
+}
+
 /**
  * Custom search attributes the platform registers on the server (dev server: `--search-attribute`;
- * a production cluster: `temporal operator search-attribute create`, done by `npm run temporal:register`).
+ * a production cluster: `temporal operator search-attribute create`, see docker-compose.yml).
  */
 export const searchAttributes = {
   BookingStatus: 'KeywordList',

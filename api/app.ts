@@ -9,10 +9,9 @@ import type { Client, Connection } from '@temporalio/client';
 import type { Logger } from '../platform/logger';
 import { authenticate } from './auth';
 import { bodyReader, problemRenderer, requestContext } from './http/middleware';
-import { Problem } from './http/problem';
 import { AnyRoute, mountRoutes } from './http/routes';
 import { authRoutes } from './routes/auth';
-import { catalogRoutes } from './routes/catalog';
+import { catalogRoutes, departureAdminRoutes } from './routes/catalog';
 import { healthRoute, mountSystemRoutes } from './routes/system';
 
 export interface ApiDeps {
@@ -32,7 +31,7 @@ declare module 'koa' {
 }
 
 export function allRoutes(): AnyRoute[] {
-  return [healthRoute, ...authRoutes, ...catalogRoutes];
+  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {
@@ -56,9 +55,6 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(bodyReader());
   app.use(authenticate());
   app.use(router.routes());
-  app.use(router.allowedMethods({
-    throw: true,
-    methodNotAllowed: () => new Problem(405, 'method_not_allowed', 'This route does not accept that method; see the Allow header.'),
-  }));
+  app.use(router.allowedMethods()); // sets 405 + Allow (or 501); problemRenderer writes the body
   return app;
 }

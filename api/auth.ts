@@ -131,7 +131,7 @@ export async function rotateRefreshToken(knex: Knex, token: string): Promise<{ u
     if (!row || row.revokedAt) return { refused: 'revoked' as const };
     if (row.usedAt) {
       // Reuse of a spent token means it leaked: end every session of this login (committed, then refused).
-      await RefreshToken.query(trx).patch({ revokedAt: new Date() }).where({ familyId: row.familyId }).whereNull('revokedAt');
+      await RefreshToken.query(trx).patch({ revokedAt: new Date() }).where('family_id', row.familyId).whereNull('revoked_at');
       return { refused: 'reused' as const };
     }
     const user = await User.query(trx).findById(row.userId);

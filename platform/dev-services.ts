@@ -39,7 +39,7 @@ export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
 }
 
 async function preferredPort(port: number): Promise<number> {
-  return (await portIsFree(port)) ? port : freePort();
+  return port > 0 && (await portIsFree(port)) ? port : freePort();
 }
 
 function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {

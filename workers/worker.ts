@@ -6,7 +6,7 @@ import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSo
 import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { createActivities } from '../activities';
-import { taskQueues, temporalConfig, type TaskQueueName } from '../temporal.config';
+import { taskQueue, taskQueues, temporalConfig, type TaskQueueName } from '../temporal.config';
 import type { Logger } from '../platform/logger';
 
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
@@ -24,8 +24,6 @@ export interface WorkerOptions {
   knex: Knex;
   queues?: TaskQueueName[];
   bundle?: WorkflowBundleWithSourceMap;
-  /** Prefix for task queue names, so test runs never take each other's tasks on a shared server. */
-  taskQueuePrefix?: string;
   logger?: Logger;
 }
 
@@ -39,7 +37,7 @@ export async function createWorkers(options: WorkerOptions) {
       Worker.create({
         connection,
         namespace: options.namespace ?? temporalConfig.namespace,
-        taskQueue: `${options.taskQueuePrefix ?? ''}${queue}`,
+        taskQueue: taskQueue(queue),
         workflowBundle: bundle,
         activities,
       }),
@@ -58,18 +56,19 @@ export async function createWorkers(options: WorkerOptions) {
 }
 
 /** Registers the platform's recurring jobs; safe to call from every worker start. */
-export async function ensureSchedules(client: Client, taskQueuePrefix = ''): Promise<void> {
+export async function ensureSchedules(client: Client): Promise<void> {
+  const prefix = temporalConfig.taskQueuePrefix;
   try {
     await client.schedule.create({
-      scheduleId: `${taskQueuePrefix}platform-housekeeping`,
+      scheduleId: `${prefix}platform-housekeeping`,
       spec: { intervals: [{ every: '1 hour' }] },
       policies: { overlap: ScheduleOverlapPolicy.SKIP },
       action: {
         type: 'startWorkflow',
         workflowType: 'housekeepingWorkflow',
         args: [{}],
-        taskQueue: `${taskQueuePrefix}${taskQueues.platform}`,
-        workflowId: `${taskQueuePrefix}platform-housekeeping`,
+        taskQueue: taskQueue(taskQueues.platform),
+        workflowId: `${prefix}platform-housekeeping`,
       },
     });
   } catch (err) {

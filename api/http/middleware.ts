@@ -44,8 +44,10 @@ export function problemRenderer(): Koa.Middleware {
   return async (ctx, next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        throw new Problem(404, 'route_not_found', `No route for ${ctx.method} ${ctx.path}. The API is described at /api/v1/openapi.json.`);
+      if (ctx.body === undefined || ctx.body === null) {
+        if (ctx.status === 404) throw new Problem(404, 'route_not_found', `No route for ${ctx.method} ${ctx.path}. The API is described at /api/v1/openapi.json.`);
+        if (ctx.status === 405) throw new Problem(405, 'method_not_allowed', `${ctx.path} does not accept ${ctx.method}; it accepts ${ctx.response.get('Allow')}.`);
+        if (ctx.status === 501) throw new Problem(501, 'method_not_implemented', `The method ${ctx.method} is not supported.`);
       }
     } catch (err) {
       let problem: Problem;
@@ -60,9 +62,7 @@ export function problemRenderer(): Koa.Middleware {
         }
       }
       ctx.status = problem.status;
-      // koa-router puts Allow on the error it throws for a 405
-      const headers = { ...((err as { headers?: Record<string, string> }).headers ?? {}), ...(problem.extra.headers ?? {}) };
-      for (const [name, value] of Object.entries(headers)) ctx.set(name, value);
+      for (const [name, value] of Object.entries(problem.extra.headers ?? {})) ctx.set(name, value);
       ctx.body = problemBody(problem, ctx.state.requestId, ctx.path);
       ctx.type = 'application/problem+json';
     }

@@ -3,12 +3,13 @@ import type Koa from 'koa';
 import { z } from 'zod';
 import { getDeparture, getTour, listDepartures, listTours } from '../../models/catalog';
 import type { Language } from '../../models';
-import { Partner } from '../../models';
+import { Partner, Tour } from '../../models';
+import { isValidTimeZone } from '../../platform/time';
 import type { Principal } from '../auth';
 import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem } from '../http/problem';
 import { route } from '../http/routes';
-import { cursor, dateOrDateTime, idParams, language, limit, listOf, uuid } from '../schemas';
+import { cursor, dateOrDateTime, idParams, isoDateTime, language, limit, listOf, uuid } from '../schemas';
 
 const priceSchema = z.object({
   paxType: z.enum(['adult', 'child', 'infant']),
@@ -218,6 +219,51 @@ export const catalogRoutes = [
       const [row, bp] = await Promise.all([getDeparture(ctx.knex, params.id, lang), partnerCommissionBp(principal)]);
       if (!row) throw notFound('departure', params.id);
       return { body: departureItem(row, principal, bp) };
+    },
+  }),
+];
+
+export const departureAdminRoutes = [
+  route({
+    method: 'POST', path: '/api/v1/tours/{id}/departures', operationId: 'createDeparture', tag: 'Catalog', auth: ['admin', 'operator'],
+    summary: 'Schedule a departure of a tour',
+    description: 'Operators may schedule departures only for tours of their own branch. The timezone defaults to the branch\'s.',
+    params: idParams,
+    idempotent: true,
+    body: z.object({
+      startsAt: isoDateTime.describe('Start, with its UTC offset'),
+      capacity: z.int().min(1).max(1000),
+      timezone: z.string().refine(isValidTimeZone, 'must be an IANA timezone such as Europe/Madrid').optional(),
+      guaranteeDeadline: isoDateTime.optional(),
+      priceOverrides: z.partialRecord(z.enum(['adult', 'child', 'infant']), z.int().min(0)).optional().describe('Per pax type, in minor units'),
+      guideName: z.string().max(120).optional(),
+      vehicle: z.string().max(120).optional(),
+    }).strict(),
+    responses: { 201: { description: 'The new departure', schema: departureSchema }, 404: { description: 'No such tour' }, 409: { description: 'That tour already departs at that time' } },
+    handler: async (ctx, { params, body, principal }) => {
+      const tour = await Tour.query(ctx.knex).findById(params.id).withGraphFetched('branch');
+      if (!tour) throw notFound('tour', params.id);
+      if (principal!.role === 'operator' && principal!.branchId !== tour.branchId) {
+        throw new Problem(403, 'forbidden', 'Operators may schedule departures only for tours of their own branch.');
+      }
+      if (tour.status === 'archived') throw new Problem(409, 'tour_archived', 'This tour is archived; it takes no new departures.');
+      const startsAt = new Date(body.startsAt);
+      if (startsAt.getTime() <= Date.now()) throw new Problem(400, 'validation_failed', 'startsAt must be in the future.', { param: 'startsAt' });
+      if (body.guaranteeDeadline && new Date(body.guaranteeDeadline) >= startsAt) {
+        throw new Problem(400, 'validation_failed', 'guaranteeDeadline must be before startsAt.', { param: 'guaranteeDeadline' });
+      }
+      const inserted = await ctx.knex('departures')
+        .insert({
+          tour_id: tour.id, starts_at: startsAt, timezone: body.timezone ?? tour.branch!.timezone, capacity: body.capacity,
+          guarantee_deadline: body.guaranteeDeadline ? new Date(body.guaranteeDeadline) : null,
+          price_overrides: JSON.stringify(body.priceOverrides ?? {}), guide_name: body.guideName ?? null, vehicle: body.vehicle ?? null,
+        })
+        .onConflict(['tour_id', 'starts_at']).ignore().returning('id');
+      if (!inserted.length) throw new Problem(409, 'departure_exists', `Tour ${tour.code} already has a departure at ${startsAt.toISOString()}.`, { param: 'startsAt' });
+      const id = inserted[0].id as string;
+      await ctx.knex('audit_log').insert({ actor_user_id: principal!.userId, action: 'departure.created', entity_type: 'departure', entity_id: id, data: JSON.stringify(body), request_id: ctx.state.requestId, ip: ctx.ip });
+      const row = await getDeparture(ctx.knex, id, negotiateLanguage(ctx, undefined));
+      return { status: 201, body: departureItem(row, principal, undefined), headers: { Location: `/api/v1/departures/${id}` } };
     },
   }),
 ];

@@ -1,0 +1,19 @@
+/**
+ * Imported first by test/setup.ts, before any platform module reads its settings: every run
+ * gets its own data folder, task-queue prefix and quiet logs, so `npm test` can run beside
+ * `npm start` (or another `npm test`) on the same machine.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const runId = crypto.randomBytes(4).toString('hex');
+export const testDataDir = fs.mkdtempSync(path.join(os.tmpdir(), `spirit-test-${runId}-`));
+fs.chmodSync(testDataDir, 0o755); // the embedded PostgreSQL runs as another user when we are root
+
+process.env.NODE_ENV = 'test';
+process.env.SPIRIT_DATA_DIR = testDataDir;
+process.env.TEMPORAL_TASK_QUEUE_PREFIX = `test-${runId}-`;
+process.env.LOG_LEVEL = process.env.TEST_LOG_LEVEL || 'silent';
+process.env.BCRYPT_ROUNDS = '4';
