@@ -18,6 +18,8 @@ export const temporalConfig = {
  * (`WORKER_TASK_QUEUES=bookings,payments npm run start:worker`).
  */
 export const taskQueues = {
+  /** booking lifecycles and their payment sagas */
+  bookings: 'bookings',
   /** housekeeping: expiring idempotency keys and refresh tokens, scheduled jobs */
   platform: 'platform',
 } as const;

@@ -1,14 +1,18 @@
 /**
- * Housekeeping activities: delete what has served its purpose. Idempotent by nature (a delete
- * of already-deleted rows deletes nothing).
+ * Housekeeping activities: delete what has served its purpose, and start booking workflows that
+ * the API could not start right after the hold (the transactional outbox's relay). Idempotent by
+ * nature: a delete of deleted rows deletes nothing; a start of a started workflow is refused.
  */
 import type { Knex } from 'knex';
+import type { Client } from '@temporalio/client';
+import { startBookingWorkflow } from '../api/booking-workflows';
 
 export interface HousekeepingDeps {
   knex: Knex;
+  temporal?: () => Promise<Client>;
 }
 
-export function createHousekeepingActivities({ knex }: HousekeepingDeps) {
+export function createHousekeepingActivities({ knex, temporal }: HousekeepingDeps) {
   return {
     /** Idempotency keys are kept 24 hours, as Stripe does; after that a retry is a new request. */
     async purgeIdempotencyKeys(olderThanHours: number): Promise<number> {
@@ -21,6 +25,15 @@ export function createHousekeepingActivities({ knex }: HousekeepingDeps) {
         .orWhere('revoked_at', '<', knex.raw(`now() - interval '1 day'`))
         .orWhere('used_at', '<', knex.raw(`now() - interval '1 day'`))
         .delete();
+    },
+    /** Bookings whose workflow is not known to run, held for longer than `graceSeconds`. */
+    async startPendingBookingWorkflows(graceSeconds: number): Promise<number> {
+      if (!temporal) throw new Error('this worker has no Temporal client for starting workflows');
+      const pending = await knex('bookings').whereNull('workflow_started_at')
+        .where('created_at', '<', knex.raw(`now() - make_interval(secs => ?)`, [graceSeconds])).orderBy('created_at').limit(500).pluck('id');
+      const client = await temporal();
+      for (const id of pending) await startBookingWorkflow(client, id);
+      return pending.length;
     },
   };
 }

@@ -13,6 +13,8 @@ import { AnyRoute, mountRoutes } from './http/routes';
 import { authRoutes } from './routes/auth';
 import { catalogRoutes, departureAdminRoutes } from './routes/catalog';
 import { healthRoute, mountSystemRoutes } from './routes/system';
+import { bookingRoutes } from './routes/bookings';
+import { mountSandboxPage, webhookRoutes } from './routes/payment-web';
 
 export interface ApiDeps {
   knex: Knex;
@@ -31,7 +33,7 @@ declare module 'koa' {
 }
 
 export function allRoutes(): AnyRoute[] {
-  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes];
+  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {
@@ -45,6 +47,7 @@ export function createApp(deps: ApiDeps): Koa {
   const routes = allRoutes();
   mountSystemRoutes(router, () => routes, deps);
   mountRoutes(router, routes);
+  mountSandboxPage(router);
 
   app.use(requestContext(deps.logger));
   app.use(problemRenderer());

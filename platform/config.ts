@@ -34,6 +34,17 @@ export const config = {
     refreshTtlSeconds: int('JWT_REFRESH_TTL_SECONDS', 30 * 24 * 3600),
   },
   bcryptRounds: int('BCRYPT_ROUNDS', 10),
+  /** Compresses the booking calendar for demos and tests (0.001 = a day in 86 s); 1 in production. */
+  bookingTimeScale: Number(env.BOOKING_TIME_SCALE || 1),
+  supplier: {
+    latencyMs: int('SUPPLIER_LATENCY_MS', 0),
+    failureRate: Number(env.SUPPLIER_FAILURE_RATE || 0),
+  },
+  stripe: {
+    secretKey: env.STRIPE_SECRET_KEY || undefined,
+    webhookSecret: env.STRIPE_WEBHOOK_SECRET || undefined,
+    apiBase: env.STRIPE_API_BASE || undefined,
+  },
   /** Comma-separated task queues this worker process polls; empty = all of them. */
   workerTaskQueues: (env.WORKER_TASK_QUEUES || '').split(',').map((s) => s.trim()).filter(Boolean),
 };

@@ -5,7 +5,8 @@
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Knex } from 'knex';
-import { createActivities } from '../activities';
+import { createActivities, type ActivityDeps } from '../activities';
+import { lazyTemporal } from '../platform/temporal';
 import { taskQueue, taskQueues, temporalConfig, type TaskQueueName } from '../temporal.config';
 import type { Logger } from '../platform/logger';
 
@@ -25,12 +26,15 @@ export interface WorkerOptions {
   queues?: TaskQueueName[];
   bundle?: WorkflowBundleWithSourceMap;
   logger?: Logger;
+  /** Overrides of activity dependencies (tests: a supplier, a time scale, provider settings). */
+  activityDeps?: Partial<Omit<ActivityDeps, 'knex'>>;
 }
 
 export async function createWorkers(options: WorkerOptions) {
   const connection = await NativeConnection.connect({ address: options.address });
   const bundle = options.bundle ?? (await bundleWorkflows());
-  const activities = createActivities({ knex: options.knex });
+  const temporal = lazyTemporal(options.address, options.namespace);
+  const activities = createActivities({ knex: options.knex, temporal: temporal.client, ...options.activityDeps });
   const queues = options.queues?.length ? options.queues : (Object.values(taskQueues) as TaskQueueName[]);
   const workers = await Promise.all(
     queues.map((queue) =>
@@ -52,6 +56,7 @@ export async function createWorkers(options: WorkerOptions) {
     shutdown: async () => {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     },
+    closeClient: () => temporal.close(),
   };
 }
 
@@ -61,7 +66,7 @@ export async function ensureSchedules(client: Client): Promise<void> {
   try {
     await client.schedule.create({
       scheduleId: `${prefix}platform-housekeeping`,
-      spec: { intervals: [{ every: '1 hour' }] },
+      spec: { intervals: [{ every: '1 minute' }] },
       policies: { overlap: ScheduleOverlapPolicy.SKIP },
       action: {
         type: 'startWorkflow',
@@ -73,5 +78,7 @@ export async function ensureSchedules(client: Client): Promise<void> {
     });
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    // Keep an existing schedule's timing in step with this code.
+    await client.schedule.getHandle(`${prefix}platform-housekeeping`).update((previous) => ({ ...previous, spec: { intervals: [{ every: '1 minute' }] } }));
   }
 }

@@ -1,6 +1,7 @@
 /**
- * Every workflow the workers run. Workflow code is deterministic: no I/O, clocks, randomness
- * or imports of activity implementations (types only); everything external goes through
+ * Every workflow the workers run. Workflow code is deterministic: no I/O, clocks or randomness
+ * outside the workflow API, and only types from activities; everything external goes through
  * activities, timers through the workflow API.
  */
+export * from './booking';
 export * from './housekeeping';

@@ -24,7 +24,7 @@ describe('HTTP behaviour', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/health`);
-      const body = await res.json();
+      const body: any = await res.json();
       expect(res.status).to.equal(503);
       expect(body.checks.postgres.ok).to.equal(true);
       expect(body.checks.temporal.ok).to.equal(false);

@@ -17,3 +17,4 @@ process.env.SPIRIT_DATA_DIR = testDataDir;
 process.env.TEMPORAL_TASK_QUEUE_PREFIX = `test-${runId}-`;
 process.env.LOG_LEVEL = process.env.TEST_LOG_LEVEL || 'silent';
 process.env.BCRYPT_ROUNDS = '4';
+process.env.STRIPE_WEBHOOK_SECRET = 'whsec_test_spirit_tours_secret';

@@ -88,6 +88,7 @@ export async function startStack(): Promise<Stack> {
     await workers.shutdown();
     await running;
     await workers.connection.close();
+    await workers.closeClient();
   });
 
   const apiTemporal = lazyTemporal(temporalServer.address);

@@ -1,0 +1,290 @@
+/**
+ * Bookings: the hold (answered from the database, so it is fast and never oversells), the
+ * lifecycle steered through the booking workflow (pay, cancel, approvals), lists and the
+ * timeline. Who sees what: customers their own, partners their own, operators their branch's
+ * (and what they created), accountants their branch's, admins all.
+ */
+import type Koa from 'koa';
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import { placeHold, HoldRefused, type HoldRefusal } from '../../models/holds';
+import { cancelUpdate, decideApprovalUpdate, payUpdate, viewQuery, bookingWorkflowId } from '../../workflows/booking-messages';
+import type { Principal } from '../auth';
+import { startBookingWorkflow, steerBooking } from '../booking-workflows';
+import { decodeCursor, page } from '../http/cursor';
+import { notFound, Problem } from '../http/problem';
+import { route } from '../http/routes';
+import { cursor, dateOrDateTime, idParams, language, limit, uuid } from '../schemas';
+
+const STATUSES = ['held', 'awaiting_payment', 'confirmed', 'paid_in_full', 'in_progress', 'completed', 'expired', 'failed', 'cancelled', 'no_show'] as const;
+const e164 = z.string().regex(/^\+[1-9][0-9]{6,14}$/, 'must be an E.164 phone number such as +34600111222');
+const name = z.string().trim().min(1, 'is required').max(80);
+
+const holdBody = z.object({
+  departureId: uuid,
+  passengers: z.array(z.object({
+    type: z.enum(['adult', 'child', 'infant']),
+    firstName: name,
+    lastName: name,
+    birthDate: z.iso.date().optional(),
+  }).strict()).min(1, 'at least one passenger').max(50),
+  contact: z.object({ name: z.string().trim().min(1).max(120), email: z.email({ error: 'must be an email address' }).max(254), phone: e164.optional() }).strict(),
+  promoCode: z.string().trim().min(1).max(32).optional(),
+  language: language.optional(),
+  customerId: uuid.optional().describe('Staff only: the customer booked for (default: found or created from the contact email)'),
+  onAccount: z.boolean().optional().describe('Partners only: charge the partner\'s credit line instead of paying now'),
+}).strict();
+
+const REFUSAL_HTTP: Record<HoldRefusal['code'], [number, (r: HoldRefusal) => string]> = {
+  departure_not_found: [404, () => 'No departure with that id.'],
+  departure_closed: [409, (r) => `This departure is ${(r as { status: string }).status}; it takes no bookings.`],
+  departure_started: [409, () => 'This departure has already started.'],
+  too_many_passengers: [409, (r) => `This tour takes at most ${(r as { maxPax: number }).maxPax} passengers per booking.`],
+  too_few_passengers: [409, (r) => `This tour needs at least ${(r as { minPax: number }).minPax} passengers per booking.`],
+  sold_out: [409, () => 'This departure is sold out. You can join its waitlist.'],
+  not_enough_seats: [409, (r) => `Only ${(r as { seatsAvailable: number }).seatsAvailable} seats are left on this departure.`],
+  promo_code_invalid: [422, () => 'This promo code does not exist, has expired or has been used up.'],
+  pax_type_not_offered: [422, (r) => (r as { message: string }).message],
+  credit_limit_exceeded: [409, (r) => `This booking exceeds the partner's credit line (${(r as { availableMinor: number }).availableMinor} minor units left); pay now instead.`],
+  partner_suspended: [403, () => 'This partner account is suspended.'],
+};
+
+/** The bookings a principal may see, as a where-clause on `bookings as b`. */
+function scope(q: Knex.QueryBuilder, p: Principal): Knex.QueryBuilder {
+  switch (p.role) {
+    case 'admin': return q;
+    case 'customer': return q.where('b.customer_id', p.customerId);
+    case 'partner': return q.where('b.partner_id', p.partnerId);
+    case 'operator': return q.where((w) => w.where('b.branch_id', p.branchId).orWhere('b.created_by_user_id', p.userId));
+    case 'accountant': return p.branchId ? q.where('b.branch_id', p.branchId) : q;
+    default: return q.whereRaw('false');
+  }
+}
+
+async function visibleBooking(ctx: Koa.Context, p: Principal, id: string) {
+  const row = await scope(ctx.knex('bookings as b'), p).where('b.id', id).first('b.*');
+  if (!row) throw notFound('booking', id); // also for bookings that exist but are not theirs: no leak
+  return row;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Row = Record<string, any>;
+const iso = (v: Date | string | null) => (v ? new Date(v).toISOString() : null);
+
+function bookingItem(b: Row) {
+  return {
+    object: 'booking' as const, id: b.id, reference: b.reference, status: b.status, departureId: b.departure_id, branchId: b.branch_id,
+    customerId: b.customer_id, partnerId: b.partner_id, paxCount: b.pax_count, paymentPlan: b.payment_plan,
+    price: {
+      currency: b.currency, total: b.total_minor, net: b.net_minor, commission: b.commission_minor, deposit: b.deposit_minor,
+      paid: b.amount_paid_minor, refunded: b.amount_refunded_minor, due: (b.partner_id ? b.net_minor : b.total_minor) - b.amount_paid_minor,
+      breakdown: b.price_breakdown,
+    },
+    holdExpiresAt: iso(b.hold_expires_at), balanceDueOn: b.balance_due_on, contact: b.contact, language: b.language,
+    promoCode: b.promo_code, failureReason: b.failure_reason, createdAt: iso(b.created_at), updatedAt: iso(b.updated_at),
+  };
+}
+
+async function bookingDetail(ctx: Koa.Context, b: Row) {
+  const [passengers, items, payments, refunds, events] = await Promise.all([
+    ctx.knex('passengers').where({ booking_id: b.id }).orderBy('id'),
+    ctx.knex('booking_items').where({ booking_id: b.id }).orderBy('position'),
+    ctx.knex('payments').where({ booking_id: b.id }).orderBy('created_at'),
+    ctx.knex('refunds').where({ booking_id: b.id }).orderBy('created_at'),
+    ctx.knex('booking_events').where({ booking_id: b.id }).orderBy('id'),
+  ]);
+  return {
+    ...bookingItem(b),
+    passengers: passengers.map((p) => ({ id: p.id, type: p.pax_type, firstName: p.first_name, lastName: p.last_name, birthDate: p.birth_date })),
+    items: items.map((i) => ({ position: i.position, kind: i.kind, description: i.description, quantity: i.quantity, unitAmount: i.unit_minor, totalAmount: i.total_minor, status: i.status })),
+    payments: payments.map((p) => ({ id: p.id, provider: p.provider, purpose: p.purpose, status: p.status, amount: p.amount_minor, currency: p.currency, failureReason: p.failure_reason, createdAt: iso(p.created_at) })),
+    refunds: refunds.map((r) => ({ id: r.id, paymentId: r.payment_id, amount: r.amount_minor, currency: r.currency, status: r.status, reason: r.reason, createdAt: iso(r.created_at) })),
+    timeline: events.map((e) => ({ type: e.type, at: iso(e.occurred_at), actor: e.actor, data: e.data })),
+  };
+}
+
+async function customerFor(ctx: Koa.Context, p: Principal, body: z.output<typeof holdBody>): Promise<string | null> {
+  if (p.role === 'customer') return p.customerId;
+  if (p.role === 'partner') return null;
+  if (body.customerId) {
+    const found = await ctx.knex('customers').where({ id: body.customerId }).first('id');
+    if (!found) throw new Problem(400, 'validation_failed', 'No customer with that id.', { param: 'customerId' });
+    return found.id;
+  }
+  const [first, ...rest] = body.contact.name.split(/\s+/);
+  const inserted = await ctx.knex.raw(
+    `insert into customers (first_name, last_name, email, phone, language) values (?, ?, ?, ?, ?)
+     on conflict (lower(email)) where partner_id is null do update set updated_at = now() returning id`,
+    [first, rest.join(' ') || '-', body.contact.email, body.contact.phone ?? null, body.language ?? 'en'],
+  );
+  return inserted.rows[0].id;
+}
+
+export const bookingRoutes = [
+  route({
+    method: 'POST', path: '/api/v1/bookings', operationId: 'createBooking', tag: 'Bookings', auth: ['customer', 'operator', 'partner', 'admin'],
+    summary: 'Hold seats: answers with the booking (status held) or why it cannot be held',
+    description: 'The seats are taken in one database transaction that can never oversell. The booking\'s workflow then runs its lifecycle; pay within the hold (holdExpiresAt).',
+    idempotent: true,
+    body: holdBody,
+    responses: { 201: { description: 'Held' }, 409: { description: 'Sold out, not enough seats, closed, too many passengers, credit line exceeded' }, 422: { description: 'Promo code or passenger type not accepted' } },
+    handler: async (ctx, { body, principal }) => {
+      const p = principal!;
+      if (body.onAccount && p.role !== 'partner') throw new Problem(400, 'validation_failed', 'Only partners book on account.', { param: 'onAccount' });
+      if (body.customerId && !['operator', 'admin'].includes(p.role)) throw new Problem(400, 'validation_failed', 'Only staff may book for another customer.', { param: 'customerId' });
+      const customerId = await customerFor(ctx, p, body);
+      let hold;
+      try {
+        hold = await placeHold(ctx.knex, {
+          departureId: body.departureId, passengers: body.passengers, contact: body.contact, promoCode: body.promoCode,
+          language: body.language ?? ((ctx.acceptsLanguages('en', 'es') || 'en') as 'es' | 'en'),
+          customerId, partnerId: p.role === 'partner' ? p.partnerId : null, onAccount: body.onAccount ?? false, createdByUserId: p.userId,
+        });
+      } catch (err) {
+        if (err instanceof HoldRefused) {
+          const [status, message] = REFUSAL_HTTP[err.refusal.code];
+          const { code, ...details } = err.refusal;
+          throw new Problem(status, code, message(err.refusal), { ...details, ...(code === 'promo_code_invalid' ? { param: 'promoCode' } : {}) });
+        }
+        throw err;
+      }
+      // The hold is committed; the lifecycle starts now (and is retried by the schedule if this fails).
+      ctx.temporalClient().then((client) => startBookingWorkflow(client, hold.bookingId)).catch((err) => {
+        ctx.state.log.warn({ err: (err as Error).message, bookingId: hold.bookingId }, 'booking workflow not started yet; the schedule will retry');
+      });
+      const row = await ctx.knex('bookings').where({ id: hold.bookingId }).first();
+      return { status: 201, body: await bookingDetail(ctx, row), headers: { Location: `/api/v1/bookings/${hold.bookingId}` } };
+    },
+  }),
+  route({
+    method: 'GET', path: '/api/v1/bookings', operationId: 'listBookings', tag: 'Bookings', auth: ['customer', 'operator', 'partner', 'accountant', 'admin'],
+    summary: 'Bookings you may see, newest first, with filters',
+    query: z.object({
+      status: z.enum(STATUSES).optional(),
+      departureFrom: dateOrDateTime.optional(),
+      departureTo: dateOrDateTime.optional(),
+      departureId: uuid.optional(),
+      customerId: uuid.optional(),
+      partnerId: uuid.optional(),
+      branch: z.string().min(2).max(16).optional(),
+      reference: z.string().max(16).optional(),
+      limit,
+      cursor,
+    }),
+    responses: { 200: { description: 'A page of bookings' } },
+    handler: async (ctx, { query, principal }) => {
+      const q = scope(ctx.knex('bookings as b'), principal!).join('departures as d', 'd.id', 'b.departure_id')
+        .select('b.*', 'd.starts_at').orderBy([{ column: 'b.created_at', order: 'desc' }, { column: 'b.id', order: 'desc' }]).limit(query.limit + 1);
+      if (query.status) q.where('b.status', query.status);
+      if (query.departureFrom) q.where('d.starts_at', '>=', new Date(query.departureFrom));
+      if (query.departureTo) q.where('d.starts_at', '<', new Date(query.departureTo));
+      if (query.departureId) q.where('b.departure_id', query.departureId);
+      if (query.customerId) q.where('b.customer_id', query.customerId);
+      if (query.partnerId) q.where('b.partner_id', query.partnerId);
+      if (query.reference) q.where('b.reference', query.reference.toUpperCase());
+      if (query.branch) q.whereIn('b.branch_id', ctx.knex('branches').select('id').where('code', query.branch.toUpperCase()));
+      if (query.cursor) {
+        const [at, id] = decodeCursor(query.cursor, 2);
+        if (typeof at !== 'string' || !uuid.safeParse(id).success) throw new Problem(400, 'invalid_cursor', 'The cursor is not one this API returned.', { param: 'cursor' });
+        q.whereRaw('(b.created_at, b.id) < (?::timestamptz, ?::uuid)', [at, id as string]);
+      }
+      const rows: Row[] = await q;
+      return { body: page(rows, query.limit, (r) => ({ ...bookingItem(r), departureStartsAt: iso(r.starts_at) }), (r) => [new Date(r.created_at).toISOString(), r.id]) };
+    },
+  }),
+  route({
+    method: 'GET', path: '/api/v1/bookings/{id}', operationId: 'getBooking', tag: 'Bookings', auth: ['customer', 'operator', 'partner', 'accountant', 'admin'],
+    summary: 'A booking with passengers, items, payments, refunds and its timeline',
+    params: idParams,
+    responses: { 200: { description: 'The booking' }, 404: { description: 'No such booking (or not yours)' } },
+    handler: async (ctx, { params, principal }) => {
+      const b = await visibleBooking(ctx, principal!, params.id);
+      const detail = await bookingDetail(ctx, b);
+      let live = null;
+      if (!['expired', 'failed', 'cancelled', 'completed', 'no_show'].includes(b.status)) {
+        try {
+          const client = await ctx.temporalClient();
+          live = await client.workflow.getHandle(bookingWorkflowId(b.id)).query(viewQuery);
+        } catch {
+          live = null; // not started yet, or Temporal unreachable: the record above is still true
+        }
+      }
+      return { body: { ...detail, pendingAction: live?.pendingAction ?? null, pendingApproval: live?.pendingApproval ?? null, nextMilestone: live?.nextMilestone ?? null } };
+    },
+  }),
+  route({
+    method: 'POST', path: '/api/v1/bookings/{id}/payments', operationId: 'payBooking', tag: 'Bookings', auth: ['customer', 'operator', 'partner', 'admin'],
+    summary: 'Pay the deposit, the full amount or the balance (whichever is due)',
+    description: 'Sandbox test methods: pm_card_visa (succeeds), pm_card_chargeDeclined (declined), pm_card_authenticationRequired (the customer confirms on the hosted page at actionUrl).',
+    params: idParams,
+    idempotent: true,
+    body: z.object({ provider: z.enum(['sandbox', 'stripe', 'paypal']).default('sandbox'), paymentMethod: z.string().min(1).max(255) }).strict(),
+    responses: {
+      201: { description: 'Paid; the booking is confirmed or paid in full' },
+      202: { description: 'The customer must act (3-D Secure, PayPal approval) at actionUrl' },
+      402: { description: 'Declined; the booking failed and its seats were released' },
+      409: { description: 'Nothing to pay, a payment already in progress, the booking is closed, or a supplier failed (payment voided)' },
+    },
+    handler: async (ctx, { params, body, principal }) => {
+      const b = await visibleBooking(ctx, principal!, params.id);
+      const client = await ctx.temporalClient();
+      const result = await steerBooking(client, b.id, payUpdate, { provider: body.provider, paymentMethod: body.paymentMethod, actor: principal!.userId });
+      const payment = { object: 'payment', id: result.paymentId, provider: body.provider, purpose: result.purpose, amount: result.amountMinor, currency: b.currency, bookingId: b.id, bookingStatus: result.bookingStatus };
+      switch (result.outcome) {
+        case 'succeeded': return { status: 201, body: { ...payment, status: 'captured' } };
+        case 'requires_action': return { status: 202, body: { ...payment, status: 'requires_action', actionUrl: result.actionUrl } };
+        case 'declined': throw new Problem(402, 'payment_declined', `The payment was declined: ${result.reason}.`, { declineCode: result.code, bookingStatus: result.bookingStatus, paymentId: result.paymentId });
+        default: throw new Problem(409, 'booking_failed', `The booking could not be completed: ${result.reason}. The payment was voided; nothing was charged.`, { bookingStatus: result.bookingStatus, paymentId: result.paymentId });
+      }
+    },
+  }),
+  route({
+    method: 'POST', path: '/api/v1/bookings/{id}/cancel', operationId: 'cancelBooking', tag: 'Bookings', auth: ['customer', 'operator', 'partner', 'admin'],
+    summary: 'Cancel, refunding by the policy tiers; big or late refunds wait for a manager',
+    params: idParams,
+    idempotent: true,
+    body: z.object({ reason: z.string().trim().min(1).max(500).default('cancelled by request') }).strict(),
+    responses: { 200: { description: 'Cancelled, with the refund' }, 202: { description: 'Waiting for a manager\'s approval of the refund' }, 409: { description: 'Already closed, trip started, or a cancellation is pending' } },
+    handler: async (ctx, { params, body, principal }) => {
+      const b = await visibleBooking(ctx, principal!, params.id);
+      const client = await ctx.temporalClient();
+      const result = await steerBooking(client, b.id, cancelUpdate, { reason: body.reason, actor: principal!.userId });
+      const out = { object: 'cancellation', bookingId: b.id, bookingStatus: result.bookingStatus, refund: { amount: result.refundMinor, currency: b.currency, percent: result.refundBp / 100 }, daysBeforeDeparture: result.daysBefore };
+      if (result.outcome === 'pending_approval') {
+        return { status: 202, body: { ...out, status: 'pending_approval', approvalId: result.approvalId, approvalReason: result.approvalReason } };
+      }
+      return { status: 200, body: { ...out, status: 'cancelled' } };
+    },
+  }),
+  route({
+    method: 'GET', path: '/api/v1/approvals', operationId: 'listApprovals', tag: 'Approvals', auth: ['admin', 'accountant', 'operator'],
+    summary: 'Approvals of your branch (all branches for admins)',
+    query: z.object({ status: z.enum(['pending', 'approved', 'rejected', 'expired']).optional(), limit }),
+    responses: { 200: { description: 'Approvals, newest first' } },
+    handler: async (ctx, { query, principal }) => {
+      const q = ctx.knex('approvals').orderBy('requested_at', 'desc').limit(query.limit);
+      if (principal!.role !== 'admin') q.where('branch_id', principal!.branchId);
+      if (query.status) q.where('status', query.status);
+      const rows = await q;
+      return { body: { object: 'list', data: rows.map((a) => ({ object: 'approval', id: a.id, bookingId: a.booking_id, kind: a.kind, status: a.status, amount: a.amount_minor, currency: a.currency, reason: a.reason, requestedAt: iso(a.requested_at), decidedAt: iso(a.decided_at) })), hasMore: false, nextCursor: null } };
+    },
+  }),
+  ...(['approve', 'reject'] as const).map((action) => route({
+    method: 'POST', path: `/api/v1/approvals/{id}/${action}`, operationId: `${action}Approval`, tag: 'Approvals', auth: ['admin', 'accountant'],
+    summary: action === 'approve' ? 'Approve: the booking is cancelled and refunded' : 'Reject: the booking stays as it was',
+    params: idParams,
+    idempotent: true,
+    body: z.object({ note: z.string().max(500).optional() }).strict().optional().default({}),
+    responses: { 200: { description: 'Decided' }, 404: { description: 'No such approval' }, 409: { description: 'Already decided' } },
+    handler: async (ctx, { params, body, principal }) => {
+      const p = principal!;
+      const approval = await ctx.knex('approvals').where({ id: params.id }).first();
+      if (!approval || (p.role !== 'admin' && approval.branch_id !== p.branchId)) throw notFound('approval', params.id);
+      if (approval.status !== 'pending') throw new Problem(409, 'approval_not_pending', `This approval is already ${approval.status}.`);
+      if (approval.requested_by_user_id === p.userId) throw new Problem(403, 'forbidden', 'An approval must be decided by someone other than who asked for it.');
+      const client = await ctx.temporalClient();
+      const result = await steerBooking(client, approval.booking_id, decideApprovalUpdate, { approvalId: approval.id, approve: action === 'approve', by: p.userId, note: body?.note });
+      return { body: { object: 'approval', id: approval.id, status: action === 'approve' ? 'approved' : 'rejected', bookingId: approval.booking_id, bookingStatus: result.bookingStatus, refund: { amount: result.refundMinor, currency: approval.currency } } };
+    },
+  })),
+];

@@ -1,0 +1,113 @@
+/**
+ * Where payment providers and customers reach us outside the JSON API: signed webhooks
+ * (verified on the raw body, deduplicated by event id, delivered to the booking's workflow as
+ * signals) and the sandbox provider's hosted payment page (the "3-D Secure" step).
+ */
+import type Koa from 'koa';
+import type Router from '@koa/router';
+import { z } from 'zod';
+import { config } from '../../platform/config';
+import { completeSandboxAction, getSandboxPayment } from '../../integrations/payments/sandbox';
+import { parseStripeWebhook } from '../../integrations/payments/stripe';
+import { WebhookRejected, type PaymentEvent } from '../../integrations/payments/types';
+import { bookingWorkflowId, paymentSignal } from '../../workflows/booking-messages';
+import { Problem } from '../http/problem';
+import { route } from '../http/routes';
+
+/** Records the event once; signals the workflow. A redelivery is acknowledged and not signalled again. */
+async function deliver(ctx: Koa.Context, event: PaymentEvent, payload: unknown): Promise<{ received: true; duplicate: boolean }> {
+  const seen = await ctx.knex('webhook_events').where({ provider: event.provider, event_id: event.eventId }).first('event_id');
+  if (seen) return { received: true, duplicate: true };
+  if (event.bookingId) {
+    const client = await ctx.temporalClient();
+    // Signal before recording: if the signal fails, the provider retries and nothing is lost.
+    await client.workflow.getHandle(bookingWorkflowId(event.bookingId)).signal(paymentSignal, { providerRef: event.providerRef, type: event.type, reason: event.reason })
+      .catch((err: Error) => {
+        if (err.name !== 'WorkflowNotFoundError') throw err;
+        ctx.state.log.warn({ bookingId: event.bookingId, eventId: event.eventId }, 'webhook for a booking without a running workflow');
+      });
+  }
+  await ctx.knex('webhook_events').insert({ provider: event.provider, event_id: event.eventId, type: event.type, payload: JSON.stringify(payload), booking_id: event.bookingId })
+    .onConflict(['provider', 'event_id']).ignore();
+  return { received: true, duplicate: false };
+}
+
+export const webhookRoutes = [
+  route({
+    method: 'POST', path: '/api/v1/webhooks/stripe', operationId: 'stripeWebhook', tag: 'Webhooks', auth: 'public',
+    summary: 'Stripe events, verified with the Stripe-Signature header on the raw body',
+    responses: { 200: { description: 'Accepted (or a duplicate, acknowledged)' }, 400: { description: 'Signature missing, wrong, or too old' }, 404: { description: 'Stripe is not configured' } },
+    handler: async (ctx) => {
+      if (!config.stripe.webhookSecret) throw new Problem(404, 'provider_not_configured', 'Stripe webhooks are not configured here (STRIPE_WEBHOOK_SECRET).');
+      let event;
+      try {
+        event = parseStripeWebhook(ctx.request.rawBody ?? Buffer.alloc(0), ctx.get('stripe-signature') || undefined, config.stripe.webhookSecret);
+      } catch (err) {
+        if (err instanceof WebhookRejected) throw new Problem(400, 'invalid_signature', err.message);
+        throw err;
+      }
+      if (!event) return { body: { received: true, ignored: true } };
+      return { body: await deliver(ctx, event, ctx.request.body) };
+    },
+  }),
+  route({
+    method: 'POST', path: '/api/v1/webhooks/paypal', operationId: 'paypalWebhook', tag: 'Webhooks', auth: 'public',
+    summary: 'PayPal events (not yet verified here: refused until PayPal webhook verification is configured)',
+    responses: { 501: { description: 'PayPal webhook verification is not implemented yet' } },
+    handler: async () => {
+      throw new Problem(501, 'not_implemented', 'PayPal webhooks are not accepted yet: their signature verification is not implemented, and an unverified webhook is never trusted.');
+    },
+  }),
+];
+
+const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const money = (minor: number, currency: string) => new Intl.NumberFormat('en', { style: 'currency', currency }).format(minor / 100);
+
+function page(title: string, body: string) {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escape(title)}</title><style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#1d2630}
+.card{border:1px solid #d7dde3;border-radius:12px;padding:1.5rem}button{font-size:1rem;padding:.6rem 1.2rem;border-radius:8px;border:0;margin:.3rem .3rem 0 0;cursor:pointer}
+.ok{background:#1f7a4d;color:#fff}.no{background:#e8ecef}.muted{color:#5b6770;font-size:.9rem}</style></head><body><div class="card">${body}</div>
+<p class="muted">Spirit Tours sandbox payment page: no real money moves here.</p></body></html>`;
+}
+
+const sandboxId = z.string().regex(/^sbx_[A-Za-z0-9_]{1,40}$/);
+
+export function mountSandboxPage(router: Router): void {
+  router.get('/pay/sandbox/:id', async (ctx: Koa.Context) => {
+    ctx.state.route = '/pay/sandbox/{id}';
+    const id = sandboxId.safeParse(ctx.params.id);
+    const payment = id.success ? await getSandboxPayment(ctx.knex, id.data) : undefined;
+    if (!payment) throw new Problem(404, 'resource_missing', 'No such sandbox payment.');
+    ctx.type = 'html';
+    if (payment.status !== 'requires_action') {
+      ctx.body = page('Payment', `<h1>Payment ${escape(payment.status)}</h1><p>${escape(payment.description)}</p>`);
+      return;
+    }
+    ctx.body = page('Confirm your payment', `<h1>Confirm your payment</h1><p>${escape(payment.description)}</p>
+<p><strong>${escape(money(payment.amountMinor, payment.currency))}</strong></p>
+<p class="muted">Your bank asks you to confirm this payment (sandbox 3-D Secure).</p>
+<form method="post"><button class="ok" name="outcome" value="authenticate">Confirm payment</button><button class="no" name="outcome" value="fail">Decline</button></form>`);
+  });
+  router.post('/pay/sandbox/:id', async (ctx: Koa.Context) => {
+    ctx.state.route = '/pay/sandbox/{id}';
+    const id = sandboxId.safeParse(ctx.params.id);
+    const form = new URLSearchParams(ctx.request.rawBody?.toString('utf8') ?? '');
+    const outcome = form.get('outcome') ?? (ctx.request.body as { outcome?: string } | undefined)?.outcome;
+    if (!id.success) throw new Problem(404, 'resource_missing', 'No such sandbox payment.');
+    if (outcome !== 'authenticate' && outcome !== 'fail') throw new Problem(400, 'validation_failed', 'outcome must be "authenticate" or "fail".', { param: 'outcome' });
+    const before = await getSandboxPayment(ctx.knex, id.data);
+    if (!before) throw new Problem(404, 'resource_missing', 'No such sandbox payment.');
+    const after = await completeSandboxAction(ctx.knex, id.data, outcome);
+    if (before.status === 'requires_action') {
+      const client = await ctx.temporalClient();
+      await client.workflow.getHandle(bookingWorkflowId(after.bookingId)).signal(paymentSignal, {
+        providerRef: after.id, type: after.status === 'authorized' ? 'payment.authorized' : 'payment.declined', reason: after.declineReason ?? undefined,
+      });
+    }
+    ctx.type = 'html';
+    ctx.body = page('Payment', after.status === 'authorized'
+      ? `<h1>Thank you</h1><p>Your payment of ${escape(money(after.amountMinor, after.currency))} is confirmed. Your booking confirmation follows by email.</p>`
+      : `<h1>Payment not completed</h1><p>The payment was declined.</p>`);
+  });
+}

@@ -1,0 +1,183 @@
+/**
+ * Placing a hold: one transaction that takes the seats with a guarded UPDATE (the database
+ * refuses to oversell: the WHERE clause and the departures_never_oversold CHECK), consumes the
+ * promo code, prices the booking and writes it with its passengers, items and first timeline
+ * event. Either all of it is written or none of it.
+ */
+import crypto from 'node:crypto';
+import type { Knex } from 'knex';
+import { mergeRules, paymentPlan, type BookingRules } from '../domain/booking-rules';
+import { priceBooking, PricingError, type PaxType, type PriceBreakdown, type PricingRule } from '../domain/pricing';
+
+export interface HoldRequest {
+  departureId: string;
+  passengers: Array<{ type: PaxType; firstName: string; lastName: string; birthDate?: string }>;
+  contact: { name: string; email: string; phone?: string };
+  promoCode?: string;
+  language: 'es' | 'en';
+  customerId: string | null;
+  partnerId: string | null;
+  onAccount: boolean;
+  createdByUserId: string | null;
+}
+
+export type HoldRefusal =
+  | { code: 'departure_not_found' }
+  | { code: 'departure_closed'; status: string }
+  | { code: 'departure_started' }
+  | { code: 'too_many_passengers'; maxPax: number }
+  | { code: 'too_few_passengers'; minPax: number }
+  | { code: 'sold_out' }
+  | { code: 'not_enough_seats'; seatsAvailable: number }
+  | { code: 'promo_code_invalid' }
+  | { code: 'pax_type_not_offered'; message: string }
+  | { code: 'credit_limit_exceeded'; availableMinor: number }
+  | { code: 'partner_suspended' };
+
+export class HoldRefused extends Error {
+  constructor(readonly refusal: HoldRefusal) {
+    super(refusal.code);
+  }
+}
+
+export interface PlacedHold {
+  bookingId: string;
+  reference: string;
+  holdExpiresAt: Date;
+  breakdown: PriceBreakdown;
+  plan: ReturnType<typeof paymentPlan> | { plan: 'on_account'; depositMinor: 0; balanceDueAt: null };
+}
+
+const ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+export function newReference(): string {
+  const bytes = crypto.randomBytes(8);
+  let out = 'ST-';
+  for (let i = 0; i < 8; i++) out += ALPHABET[bytes[i] % ALPHABET.length];
+  return out;
+}
+
+export async function loadBookingRules(knex: Knex, branchId: string): Promise<BookingRules> {
+  const row = await knex('booking_rules').where({ branch_id: branchId }).first('rules');
+  return mergeRules(row?.rules);
+}
+
+export async function placeHold(knex: Knex, req: HoldRequest, now = new Date()): Promise<PlacedHold> {
+  const pax = req.passengers.length;
+  return knex.transaction(async (trx) => {
+    const departure = await trx('departures as d').join('tours as t', 't.id', 'd.tour_id').where('d.id', req.departureId)
+      .first('d.id', 'd.starts_at', 'd.status', 'd.price_overrides', 't.id as tour_id', 't.branch_id', 't.min_pax', 't.max_pax', 't.currency', 't.status as tour_status', 't.code');
+    if (!departure || departure.tour_status === 'draft') throw new HoldRefused({ code: 'departure_not_found' });
+    if (!['scheduled', 'guaranteed'].includes(departure.status) || departure.tour_status !== 'active') {
+      throw new HoldRefused({ code: 'departure_closed', status: departure.status });
+    }
+    if (new Date(departure.starts_at) <= now) throw new HoldRefused({ code: 'departure_started' });
+    if (pax > departure.max_pax) throw new HoldRefused({ code: 'too_many_passengers', maxPax: departure.max_pax });
+    if (pax < departure.min_pax) throw new HoldRefused({ code: 'too_few_passengers', minPax: departure.min_pax });
+
+    let promo = null;
+    if (req.promoCode) {
+      promo = await trx('promo_codes')
+        .whereRaw('upper(code) = upper(?)', [req.promoCode]).where('active', true)
+        .where((q) => q.whereNull('valid_from').orWhere('valid_from', '<=', now))
+        .where((q) => q.whereNull('valid_to').orWhere('valid_to', '>', now))
+        .where((q) => q.whereNull('max_uses').orWhereRaw('used_count < max_uses'))
+        .where((q) => q.whereNull('currency').orWhere('currency', departure.currency))
+        .increment('used_count', 1)
+        .returning(['code', 'percent_off_bp', 'amount_off_minor']);
+      if (promo.length === 0) throw new HoldRefused({ code: 'promo_code_invalid' });
+      promo = { code: promo[0].code, percentOffBp: promo[0].percent_off_bp, amountOffMinor: promo[0].amount_off_minor };
+    }
+
+    let commissionBp = 0;
+    let partner: { commission_bp: number; credit_limit_minor: number; status: string } | undefined;
+    if (req.partnerId) {
+      partner = await trx('partners').where({ id: req.partnerId }).forUpdate().first('commission_bp', 'credit_limit_minor', 'status');
+      if (!partner || partner.status !== 'active') throw new HoldRefused({ code: 'partner_suspended' });
+      commissionBp = partner.commission_bp;
+    }
+
+    const priceRows = await trx('tour_prices').where({ tour_id: departure.tour_id });
+    const prices: Partial<Record<PaxType, number>> = {};
+    for (const p of priceRows) prices[p.pax_type as PaxType] = p.amount_minor;
+    Object.assign(prices, departure.price_overrides ?? {});
+    const ruleRows = await trx('pricing_rules').where('active', true)
+      .where((q) => q.whereNull('tour_id').orWhere('tour_id', departure.tour_id))
+      .where((q) => q.whereNull('branch_id').orWhere('branch_id', departure.branch_id));
+    const rules: PricingRule[] = ruleRows.map((r) => ({
+      id: r.id, kind: r.kind, adjustmentBp: r.adjustment_bp, validFrom: r.valid_from, validTo: r.valid_to,
+      minDaysBefore: r.min_days_before, maxDaysBefore: r.max_days_before, minPax: r.min_pax,
+    }));
+    const departureAt = new Date(departure.starts_at);
+    let breakdown: PriceBreakdown;
+    try {
+      breakdown = priceBooking({
+        currency: departure.currency, prices, passengers: req.passengers.map((p) => p.type), rules, promo,
+        partnerCommissionBp: commissionBp, departureAt, now,
+      });
+    } catch (err) {
+      if (err instanceof PricingError) throw new HoldRefused({ code: 'pax_type_not_offered', message: err.message });
+      throw err;
+    }
+
+    if (req.onAccount && partner) {
+      // On-account bookings consume the partner's credit line until they are settled.
+      const used = await trx('bookings').where({ partner_id: req.partnerId, payment_plan: 'on_account' })
+        .whereIn('status', ['held', 'awaiting_payment', 'confirmed', 'paid_in_full', 'in_progress'])
+        .sum<{ sum: number | null }[]>('net_minor as sum');
+      const available = partner.credit_limit_minor - Number(used[0].sum ?? 0);
+      if (breakdown.netMinor > available) throw new HoldRefused({ code: 'credit_limit_exceeded', availableMinor: Math.max(0, available) });
+    }
+
+    const rules2 = await loadBookingRules(trx, departure.branch_id);
+    const plan = req.onAccount
+      ? { plan: 'on_account' as const, depositMinor: 0 as const, balanceDueAt: null }
+      : paymentPlan(rules2, req.partnerId ? breakdown.netMinor : breakdown.totalMinor, departureAt, now);
+    // The seats, last, so the departure row stays locked only for the inserts that follow.
+    // Atomic: any number of concurrent holds can never oversell.
+    const taken = await trx('departures')
+      .where({ id: req.departureId })
+      .whereIn('status', ['scheduled', 'guaranteed'])
+      .whereRaw('capacity - seats_held - seats_sold >= ?', [pax])
+      .update({ seats_held: trx.raw('seats_held + ?', [pax]), updated_at: trx.fn.now() })
+      .returning(['capacity', 'seats_held', 'seats_sold']);
+    if (taken.length === 0) {
+      const now2 = await trx('departures').where({ id: req.departureId }).first('capacity', 'seats_held', 'seats_sold');
+      const available = now2.capacity - now2.seats_held - now2.seats_sold;
+      throw new HoldRefused(available <= 0 ? { code: 'sold_out' } : { code: 'not_enough_seats', seatsAvailable: available });
+    }
+
+    const holdExpiresAt = new Date(+now + rules2.holdMinutes * 60_000);
+    const reference = newReference();
+    const [booking] = await trx('bookings').insert({
+      reference, departure_id: req.departureId, branch_id: departure.branch_id, customer_id: req.customerId, partner_id: req.partnerId,
+      created_by_user_id: req.createdByUserId, status: 'held', pax_count: pax, currency: departure.currency,
+      total_minor: breakdown.totalMinor, net_minor: breakdown.netMinor, commission_minor: breakdown.commissionMinor,
+      deposit_minor: plan.depositMinor, hold_expires_at: holdExpiresAt,
+      balance_due_on: plan.balanceDueAt ? plan.balanceDueAt.slice(0, 10) : null,
+      contact: JSON.stringify(req.contact), promo_code: promo?.code ?? null, language: req.language,
+      payment_plan: plan.plan, price_breakdown: JSON.stringify(breakdown),
+    }).returning('id');
+    const bookingId = booking.id as string;
+    await trx('passengers').insert(req.passengers.map((p) => ({
+      booking_id: bookingId, pax_type: p.type, first_name: p.firstName, last_name: p.lastName, birth_date: p.birthDate ?? null,
+    })));
+    const items: Array<Record<string, unknown>> = breakdown.lines.map((l, i) => ({
+      booking_id: bookingId, position: i + 1, kind: 'tour', description: `${departure.code} ${l.paxType}`,
+      quantity: l.quantity, unit_minor: l.unitMinor, total_minor: l.totalMinor, status: 'confirmed',
+    }));
+    const components = await trx('tour_components').where({ tour_id: departure.tour_id }).orderBy('position');
+    for (const c of components) {
+      items.push({
+        booking_id: bookingId, position: items.length + 1, kind: c.kind, description: c.description, quantity: pax,
+        unit_minor: c.unit_minor, total_minor: c.unit_minor * pax, supplier_ref: c.supplier, status: 'pending',
+      });
+    }
+    await trx('booking_items').insert(items);
+    await trx('booking_events').insert({
+      booking_id: bookingId, type: 'hold_placed', actor: req.createdByUserId ? `user:${req.createdByUserId}` : 'system',
+      data: JSON.stringify({ seats: pax, holdExpiresAt: holdExpiresAt.toISOString(), totalMinor: breakdown.totalMinor, currency: breakdown.currency, plan: plan.plan }),
+      dedupe_key: 'hold_placed',
+    });
+    return { bookingId, reference, holdExpiresAt, breakdown, plan };
+  });
+}

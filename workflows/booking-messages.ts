@@ -1,0 +1,85 @@
+/**
+ * The booking workflow's messages, shared by the workflow and its callers (API, tests).
+ * Updates carry validators in the workflow: a refused change is refused before it is recorded.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export type ProviderName = 'sandbox' | 'stripe' | 'paypal';
+
+export function bookingWorkflowId(bookingId: string): string {
+  return `booking-${bookingId}`;
+}
+
+export interface PayRequest {
+  provider: ProviderName;
+  paymentMethod: string;
+  actor: string | null;
+}
+
+export interface PayResult {
+  outcome: 'succeeded' | 'requires_action' | 'declined' | 'failed';
+  bookingStatus: string;
+  paymentId?: string;
+  actionUrl?: string;
+  reason?: string;
+  code?: string;
+  amountMinor?: number;
+  purpose?: 'deposit' | 'balance' | 'full';
+}
+
+export interface CancelRequest {
+  reason: string;
+  actor: string | null;
+}
+
+export interface CancelResult {
+  outcome: 'cancelled' | 'pending_approval';
+  bookingStatus: string;
+  refundMinor: number;
+  refundBp: number;
+  daysBefore: number;
+  approvalId?: string;
+  approvalReason?: string;
+}
+
+export interface ApprovalDecision {
+  approvalId: string;
+  approve: boolean;
+  by: string;
+  note?: string;
+}
+
+export interface ApprovalResult {
+  outcome: 'cancelled' | 'rejected';
+  bookingStatus: string;
+  refundMinor: number;
+}
+
+/** A verified provider event (webhook, hosted page) about one of this booking's payments. */
+export interface PaymentSignal {
+  providerRef: string;
+  type: 'payment.authorized' | 'payment.declined' | 'payment.captured' | 'payment.refunded' | 'payment.canceled';
+  reason?: string;
+}
+
+export interface BookingView {
+  bookingId: string;
+  status: string;
+  amountPaidMinor: number;
+  pendingAction: { paymentId: string; actionUrl: string } | null;
+  pendingApproval: { approvalId: string; refundMinor: number; reason: string } | null;
+  nextMilestone: { kind: string; at: string } | null;
+}
+
+export const payUpdate = defineUpdate<PayResult, [PayRequest]>('pay');
+export const cancelUpdate = defineUpdate<CancelResult, [CancelRequest]>('cancel');
+export const decideApprovalUpdate = defineUpdate<ApprovalResult, [ApprovalDecision]>('decideApproval');
+export const paymentSignal = defineSignal<[PaymentSignal]>('payment');
+export const viewQuery = defineQuery<BookingView>('view');
+
+export const BookingStatusAttribute = defineSearchAttributeKey('BookingStatus', SearchAttributeType.KEYWORD_LIST);
+export const DepartureDateAttribute = defineSearchAttributeKey('DepartureDate', SearchAttributeType.DATETIME);
+export const CustomerIdAttribute = defineSearchAttributeKey('CustomerId', SearchAttributeType.KEYWORD);
+export const PartnerIdAttribute = defineSearchAttributeKey('PartnerId', SearchAttributeType.KEYWORD);
+export const BranchIdAttribute = defineSearchAttributeKey('BranchId', SearchAttributeType.KEYWORD);
