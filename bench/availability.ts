@@ -167,7 +167,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       warmupSeconds: warmup,
       pipelining,
       apiLogLevel: o['log-level'],
-      databasePoolMax: o['pool-max'] ? Number(o['pool-max']) : 10,
+      databasePoolMax: Number(o['pool-max'] ?? process.env.DATABASE_POOL_MAX ?? 10),
       postgres: process.env.DATABASE_URL ? 'external' : o.fast ? 'embedded-fast' : 'embedded-durable',
       responses,
       ...summary,
