@@ -2,6 +2,7 @@
  * The PostgreSQL connection: one knex pool per process, bound to Objection's models.
  * Migrations live in /migrations and run through `migrateLatest`.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import knexFactory, { Knex } from 'knex';
 import { Model } from 'objection';
@@ -13,16 +14,30 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value))
 // `date` columns as plain 'YYYY-MM-DD' strings, never shifted by the process timezone.
 pg.types.setTypeParser(pg.types.builtins.DATE, (value: string) => value);
 
+/**
+ * Migrations are recorded by name without extension, so a database migrated from the
+ * TypeScript sources (development) is the same to the compiled image (production, .js).
+ */
+const MIGRATIONS_DIR = path.join(projectRoot, 'migrations');
+const migrationSource: Knex.MigrationSource<string> = {
+  async getMigrations() {
+    const ext = path.extname(__filename); // .ts under tsx, .js when compiled
+    return fs.readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith(ext) && !f.endsWith('.d.ts')).map((f) => f.slice(0, -ext.length)).sort();
+  },
+  getMigrationName(name) {
+    return name;
+  },
+  async getMigration(name) {
+    return require(path.join(MIGRATIONS_DIR, name)) as Knex.Migration;
+  },
+};
+
 export function createKnex(databaseUrl: string, poolMax = config.databasePoolMax): Knex {
   return knexFactory({
     client: 'pg',
     connection: databaseUrl,
     pool: { min: 0, max: poolMax },
-    migrations: {
-      directory: path.join(projectRoot, 'migrations'),
-      loadExtensions: [path.extname(__filename)],
-      tableName: 'knex_migrations',
-    },
+    migrations: { migrationSource, tableName: 'knex_migrations' },
   });
 }
 

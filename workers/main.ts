@@ -3,7 +3,7 @@
  * WORKER_TASK_QUEUES picks the queues (default: all). SIGTERM/SIGINT drain in-flight tasks and exit.
  */
 import { Client, Connection } from '@temporalio/client';
-import { Runtime } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 import { config } from '../platform/config';
 import { closeDatabase, connectDatabase } from '../platform/db';
 import { logger } from '../platform/logger';
@@ -18,7 +18,13 @@ async function main() {
   if (unknown.length) throw new Error(`WORKER_TASK_QUEUES has unknown queues: ${unknown.join(', ')} (known: ${known.join(', ')})`);
 
   // The SDK's runtime shuts workers down gracefully on these signals.
-  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGUSR2'] });
+  // The SDK's own logs go through our JSON logger, so one process writes one format.
+  const sdkLog = logger.child({ component: 'temporal-sdk' });
+  const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+  Runtime.install({
+    shutdownSignals: ['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGUSR2'],
+    logger: new DefaultLogger('INFO', (entry) => sdkLog[levels[entry.level]](entry.meta ?? {}, entry.message)),
+  });
   const knex = connectDatabase(config.databaseUrl);
   const started = Date.now();
   const workers = await createWorkers({ address: temporalConfig.address, knex, queues: config.workerTaskQueues as TaskQueueName[] });
