@@ -11,6 +11,7 @@ import { mergeRules, type BookingRules } from '../domain/booking-rules';
 import type { PaymentProvider, ProviderName } from '../integrations/payments/types';
 import { PaymentRefused } from '../integrations/payments/types';
 import { SupplierRefused, type Supplier } from '../integrations/suppliers/simulated';
+import { amendBooking, AmendRefused, type AmendOutcome, type HoldRequest } from '../models/holds';
 
 export interface BookingActivityDeps {
   knex: Knex;
@@ -42,6 +43,8 @@ export interface BookingSnapshot {
   amountPaidMinor: number;
   rules: BookingRules & { timeScale: number };
   components: Array<{ itemId: string; position: number; kind: string; supplier: string; description: string }>;
+  /** Captured payments and what is left of each after refunds (absent in snapshots recorded before amendments existed). */
+  captured?: Array<{ paymentId: string; amountMinor: number }>;
 }
 
 export interface AuthorizeInput {
@@ -107,7 +110,19 @@ export function createBookingActivities(deps: BookingActivityDeps) {
         depositMinor: b.deposit_minor, plan: b.payment_plan, holdExpiresAt: b.hold_expires_at ? new Date(b.hold_expires_at).toISOString() : null,
         balanceDueAt, amountPaidMinor: b.amount_paid_minor, rules,
         components: components.map((c) => ({ itemId: c.id, position: c.position, kind: c.kind, supplier: c.supplier_ref, description: c.description })),
+        captured: (await knex('payments as p').where('p.booking_id', bookingId).whereIn('p.status', ['captured', 'partially_refunded']).orderBy('p.created_at')
+          .select('p.id', knex.raw(`p.amount_minor - coalesce((select sum(r.amount_minor) from refunds r where r.payment_id = p.id and r.status = 'succeeded'), 0) as left_minor`)))
+          .map((p) => ({ paymentId: p.id, amountMinor: Number(p.left_minor) })).filter((p) => p.amountMinor > 0),
       };
+    },
+
+    async amendBooking(input: { bookingId: string; key: string; passengers?: HoldRequest['passengers']; departureId?: string; actor: string | null }): Promise<AmendOutcome> {
+      try {
+        return await amendBooking(knex, input.bookingId, { passengers: input.passengers, departureId: input.departureId }, input.key, input.actor ? `user:${input.actor}` : 'workflow');
+      } catch (err) {
+        if (err instanceof AmendRefused) throw ApplicationFailure.nonRetryable(err.message, 'AmendRefused', err.code);
+        throw err;
+      }
     },
 
     async markWorkflowStarted(bookingId: string): Promise<void> {

@@ -43,7 +43,12 @@ const REFUSALS: Record<string, [number, string]> = {
   CancellationPending: [409, 'cancellation_pending'],
   TripStarted: [409, 'trip_started'],
   ApprovalNotPending: [409, 'approval_not_pending'],
+  InvalidAmendment: [400, 'validation_failed'],
+  AmendmentInProgress: [409, 'amendment_in_progress'],
 };
+
+/** Amendment refusals carry their own code (from models/holds.ts) in the failure's details. */
+const AMEND_STATUS: Record<string, number> = { departure_not_found: 404, pax_type_not_offered: 422 };
 
 export async function steerBooking<Ret, Args extends unknown[]>(
   client: Client, bookingId: string, update: UpdateDefinition<Ret, Args>, ...args: Args
@@ -57,6 +62,10 @@ export async function steerBooking<Ret, Args extends unknown[]>(
     });
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+      if (err.cause.type === 'AmendRefused') {
+        const code = String(err.cause.details?.[0] ?? 'refused');
+        throw new Problem(AMEND_STATUS[code] ?? 409, code, err.cause.message);
+      }
       const [status, code] = REFUSALS[err.cause.type ?? ''] ?? [409, 'refused'];
       throw new Problem(status, code, err.cause.message);
     }

@@ -10,6 +10,8 @@
  * --variant first:  /api/v1/departures?destination=madrid&minSeats=2&limit=20 (default)
  *           second: /api/v1/departures?country=MX&from=<today+7>&to=<today+37>&minSeats=2&limit=20
  *           mix:    both, alternating on every connection
+ * --rate N caps the offered load at N req/s in total (autocannon overallRate): with 50 busy connections
+ *   the mean latency is 50 / throughput, so "p99 < 20 ms" is only meaningful at a fixed rate, e.g. --rate 2000.
  * --path replaces the URL(s), e.g. /api/docs/docs-init.js as a ceiling for the HTTP stack alone.
  * --log-level / --pool-max set the API's LOG_LEVEL / DATABASE_POOL_MAX; --fast: PostgreSQL without fsync.
  * --api-entry bench/experiments/<file>.ts: run that instead of api/main.ts (what-if experiments).
@@ -65,12 +67,13 @@ function cpuPercent(a: CpuSnapshot, b: CpuSnapshot) {
   };
 }
 
-async function load(baseUrl: string, paths: string[], connections: number, duration: number, pipelining: number) {
+async function load(baseUrl: string, paths: string[], connections: number, duration: number, pipelining: number, rate?: number) {
   return autocannon({
     url: baseUrl,
     connections,
     duration,
     pipelining,
+    ...(rate ? { overallRate: rate } : {}),
     requests: paths.map((p) => ({ method: 'GET' as const, path: p })),
   });
 }
@@ -85,6 +88,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       variant: { type: 'string', default: 'first' },
       path: { type: 'string' },
       pipelining: { type: 'string', default: '1' },
+      rate: { type: 'string' },
       'log-level': { type: 'string', default: 'warn' },
       'pool-max': { type: 'string' },
       fast: { type: 'boolean', default: false },
@@ -97,6 +101,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const duration = Number(o.duration);
   const warmup = Number(o.warmup);
   const pipelining = Number(o.pipelining);
+  const rate = o.rate ? Number(o.rate) : undefined;
   const variant = o.variant!;
   if (!['first', 'second', 'mix'].includes(variant)) throw new Error(`--variant must be first, second or mix (got ${variant})`);
   const paths = o.path ? [o.path] : variant === 'mix' ? [VARIANTS.first, VARIANTS.second] : [VARIANTS[variant as 'first' | 'second']];
@@ -131,16 +136,16 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 
     if (warmup > 0) {
       say(`warmup: ${warmup} s at ${connections} connections (not measured)`);
-      await load(stack.baseUrl, paths, connections, warmup, pipelining);
+      await load(stack.baseUrl, paths, connections, warmup, pipelining, rate);
     }
 
-    say(`measuring: ${duration} s at ${connections} connections${pipelining > 1 ? `, pipelining ${pipelining}` : ''}`);
+    say(`measuring: ${duration} s at ${connections} connections${pipelining > 1 ? `, pipelining ${pipelining}` : ''}${rate ? `, offered load capped at ${rate} req/s` : ''}`);
     const before = cpuSnapshot(stack);
     let rssMaxSampledMb = 0;
     const sampler = setInterval(() => {
       rssMaxSampledMb = Math.max(rssMaxSampledMb, stack.rssOf(stack.pids.api) ?? 0);
     }, 250);
-    const result = await load(stack.baseUrl, paths, connections, duration, pipelining);
+    const result = await load(stack.baseUrl, paths, connections, duration, pipelining, rate);
     clearInterval(sampler);
     const after = cpuSnapshot(stack);
 
@@ -166,6 +171,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       durationSeconds: duration,
       warmupSeconds: warmup,
       pipelining,
+      offeredRate: rate ?? 'unlimited',
       apiLogLevel: o['log-level'],
       databasePoolMax: Number(o['pool-max'] ?? process.env.DATABASE_POOL_MAX ?? 10),
       postgres: process.env.DATABASE_URL ? 'external' : o.fast ? 'embedded-fast' : 'embedded-durable',

@@ -61,6 +61,22 @@ export async function loadBookingRules(knex: Knex, branchId: string): Promise<Bo
   return mergeRules(row?.rules);
 }
 
+/** Prices (with the departure's overrides) and the pricing rules that may apply to it. */
+async function pricingInputs(trx: Knex, departure: { tour_id: string; branch_id: string; price_overrides: Record<string, number> | null }) {
+  const priceRows = await trx('tour_prices').where({ tour_id: departure.tour_id });
+  const prices: Partial<Record<PaxType, number>> = {};
+  for (const p of priceRows) prices[p.pax_type as PaxType] = p.amount_minor;
+  Object.assign(prices, departure.price_overrides ?? {});
+  const ruleRows = await trx('pricing_rules').where('active', true)
+    .where((q) => q.whereNull('tour_id').orWhere('tour_id', departure.tour_id))
+    .where((q) => q.whereNull('branch_id').orWhere('branch_id', departure.branch_id));
+  const rules: PricingRule[] = ruleRows.map((r) => ({
+    id: r.id, kind: r.kind, adjustmentBp: r.adjustment_bp, validFrom: r.valid_from, validTo: r.valid_to,
+    minDaysBefore: r.min_days_before, maxDaysBefore: r.max_days_before, minPax: r.min_pax,
+  }));
+  return { prices, rules };
+}
+
 export async function placeHold(knex: Knex, req: HoldRequest, now = new Date()): Promise<PlacedHold> {
   const pax = req.passengers.length;
   return knex.transaction(async (trx) => {
@@ -96,17 +112,7 @@ export async function placeHold(knex: Knex, req: HoldRequest, now = new Date()):
       commissionBp = partner.commission_bp;
     }
 
-    const priceRows = await trx('tour_prices').where({ tour_id: departure.tour_id });
-    const prices: Partial<Record<PaxType, number>> = {};
-    for (const p of priceRows) prices[p.pax_type as PaxType] = p.amount_minor;
-    Object.assign(prices, departure.price_overrides ?? {});
-    const ruleRows = await trx('pricing_rules').where('active', true)
-      .where((q) => q.whereNull('tour_id').orWhere('tour_id', departure.tour_id))
-      .where((q) => q.whereNull('branch_id').orWhere('branch_id', departure.branch_id));
-    const rules: PricingRule[] = ruleRows.map((r) => ({
-      id: r.id, kind: r.kind, adjustmentBp: r.adjustment_bp, validFrom: r.valid_from, validTo: r.valid_to,
-      minDaysBefore: r.min_days_before, maxDaysBefore: r.max_days_before, minPax: r.min_pax,
-    }));
+    const { prices, rules } = await pricingInputs(trx, departure);
     const departureAt = new Date(departure.starts_at);
     let breakdown: PriceBreakdown;
     try {
@@ -179,5 +185,111 @@ export async function placeHold(knex: Knex, req: HoldRequest, now = new Date()):
       dedupe_key: 'hold_placed',
     });
     return { bookingId, reference, holdExpiresAt, breakdown, plan };
+  });
+}
+
+export interface Amendment {
+  passengers?: HoldRequest['passengers'];
+  departureId?: string;
+}
+
+export interface AmendOutcome {
+  status: string;
+  departureId: string;
+  paxCount: number;
+  totalMinor: number;
+  payableMinor: number;
+  amountPaidMinor: number;
+  moved: boolean;
+}
+
+export class AmendRefused extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * Changes the passengers and/or moves the booking to another departure of the same tour, in
+ * one transaction: seats (guarded, never oversold), passengers, tour lines, price. `eventKey`
+ * makes a retry a no-op. Refunds of an overpayment are the caller's (the workflow's) business.
+ */
+export async function amendBooking(knex: Knex, bookingId: string, amendment: Amendment, eventKey: string, actor: string, now = new Date()): Promise<AmendOutcome> {
+  return knex.transaction(async (trx) => {
+    const b = await trx('bookings').where({ id: bookingId }).forUpdate().first();
+    const outcome = (row: typeof b, moved: boolean): AmendOutcome => ({
+      status: row.status, departureId: row.departure_id, paxCount: row.pax_count, totalMinor: row.total_minor,
+      payableMinor: row.partner_id ? row.net_minor : row.total_minor, amountPaidMinor: row.amount_paid_minor, moved,
+    });
+    const done = await trx('booking_events').where({ booking_id: bookingId, dedupe_key: eventKey }).first('data');
+    if (done) return outcome(b, Boolean(done.data?.moved));
+    if (!['held', 'confirmed', 'paid_in_full'].includes(b.status)) throw new AmendRefused('booking_closed', `A ${b.status} booking cannot be changed.`);
+
+    const oldDeparture = await trx('departures').where({ id: b.departure_id }).first();
+    const targetId = amendment.departureId ?? b.departure_id;
+    const moved = targetId !== b.departure_id;
+    const target = await trx('departures as d').join('tours as t', 't.id', 'd.tour_id').where('d.id', targetId)
+      .first('d.id', 'd.starts_at', 'd.status', 'd.price_overrides', 'd.tour_id', 't.branch_id', 't.min_pax', 't.max_pax', 't.currency', 't.code');
+    if (!target) throw new AmendRefused('departure_not_found', 'No departure with that id.');
+    if (moved && target.tour_id !== oldDeparture.tour_id) throw new AmendRefused('different_tour', 'A booking can move only to another departure of the same tour.');
+    if (moved && (!['scheduled', 'guaranteed'].includes(target.status) || new Date(target.starts_at) <= now)) {
+      throw new AmendRefused('departure_closed', 'That departure takes no bookings.');
+    }
+    const current = await trx('passengers').where({ booking_id: bookingId }).orderBy('id');
+    const passengers = amendment.passengers ?? current.map((p) => ({ type: p.pax_type, firstName: p.first_name, lastName: p.last_name, birthDate: p.birth_date ?? undefined }));
+    const pax = passengers.length;
+    if (pax > target.max_pax) throw new AmendRefused('too_many_passengers', `This tour takes at most ${target.max_pax} passengers per booking.`);
+    if (pax < target.min_pax) throw new AmendRefused('too_few_passengers', `This tour needs at least ${target.min_pax} passengers per booking.`);
+
+    // Seats: take on the target first (guarded), then give back on the source.
+    const column = b.status === 'held' ? 'seats_held' : 'seats_sold';
+    const take = moved ? pax : pax - b.pax_count;
+    if (take > 0) {
+      const taken = await trx('departures').where({ id: targetId }).whereRaw('capacity - seats_held - seats_sold >= ?', [take])
+        .update({ [column]: trx.raw('?? + ?', [column, take]), updated_at: trx.fn.now() }).returning('id');
+      if (!taken.length) throw new AmendRefused('not_enough_seats', 'Not enough seats are left on that departure.');
+    }
+    const giveBack = moved ? b.pax_count : Math.max(0, b.pax_count - pax);
+    if (giveBack > 0) {
+      await trx('departures').where({ id: b.departure_id }).update({ [column]: trx.raw('?? - ?', [column, giveBack]), updated_at: trx.fn.now() });
+    }
+
+    const { prices, rules } = await pricingInputs(trx, target);
+    const promoRow = b.promo_code ? await trx('promo_codes').where({ code: b.promo_code }).first() : undefined;
+    const partner = b.partner_id ? await trx('partners').where({ id: b.partner_id }).first('commission_bp') : undefined;
+    let breakdown: PriceBreakdown;
+    try {
+      breakdown = priceBooking({
+        currency: target.currency, prices, passengers: passengers.map((p) => p.type), rules,
+        promo: promoRow ? { code: promoRow.code, percentOffBp: promoRow.percent_off_bp, amountOffMinor: promoRow.amount_off_minor } : null,
+        partnerCommissionBp: partner?.commission_bp ?? 0, departureAt: new Date(target.starts_at), now,
+      });
+    } catch (err) {
+      if (err instanceof PricingError) throw new AmendRefused('pax_type_not_offered', err.message);
+      throw err;
+    }
+    const payable = b.partner_id ? breakdown.netMinor : breakdown.totalMinor;
+    const paid = b.amount_paid_minor;
+    const status = b.status === 'held' ? 'held' : paid >= payable ? 'paid_in_full' : 'confirmed';
+    const rulesNow = await loadBookingRules(trx, target.branch_id);
+    const balanceDue = b.payment_plan === 'deposit' ? new Date(+new Date(target.starts_at) - rulesNow.balanceDueDaysBefore * 86_400_000).toISOString().slice(0, 10) : null;
+    const [after] = await trx('bookings').where({ id: bookingId }).update({
+      departure_id: targetId, pax_count: pax, total_minor: breakdown.totalMinor, net_minor: breakdown.netMinor,
+      commission_minor: breakdown.commissionMinor, deposit_minor: Math.min(b.deposit_minor, payable), price_breakdown: JSON.stringify(breakdown),
+      status, balance_due_on: balanceDue, updated_at: trx.fn.now(),
+    }).returning('*');
+    await trx('passengers').where({ booking_id: bookingId }).delete();
+    await trx('passengers').insert(passengers.map((p) => ({ booking_id: bookingId, pax_type: p.type, first_name: p.firstName, last_name: p.lastName, birth_date: p.birthDate ?? null })));
+    await trx('booking_items').where({ booking_id: bookingId, kind: 'tour' }).delete();
+    const maxPosition = (await trx('booking_items').where({ booking_id: bookingId }).max<{ max: number | null }[]>('position as max'))[0].max ?? 0;
+    await trx('booking_items').insert(breakdown.lines.map((l, i) => ({
+      booking_id: bookingId, position: maxPosition + i + 1, kind: 'tour', description: `${target.code} ${l.paxType}`,
+      quantity: l.quantity, unit_minor: l.unitMinor, total_minor: l.totalMinor, status: 'confirmed',
+    })));
+    await trx('booking_events').insert({
+      booking_id: bookingId, type: 'amended', actor, dedupe_key: eventKey,
+      data: JSON.stringify({ moved, from: { departureId: b.departure_id, paxCount: b.pax_count, totalMinor: b.total_minor }, to: { departureId: targetId, paxCount: pax, totalMinor: breakdown.totalMinor } }),
+    });
+    return outcome(after, moved);
   });
 }

@@ -63,6 +63,29 @@ export interface PaymentSignal {
   reason?: string;
 }
 
+export interface AmendRequest {
+  passengers?: Array<{ type: 'adult' | 'child' | 'infant'; firstName: string; lastName: string; birthDate?: string }>;
+  departureId?: string;
+  actor: string | null;
+}
+
+export interface AmendResult {
+  bookingStatus: string;
+  departureId: string;
+  paxCount: number;
+  totalMinor: number;
+  payableMinor: number;
+  amountPaidMinor: number;
+  refundMinor: number;
+}
+
+/** What a run hands to the next when it continues as new (after an amendment). */
+export interface BookingCarry {
+  attempts: number;
+  cancellations: number;
+  amendments: number;
+}
+
 export interface BookingView {
   bookingId: string;
   status: string;
@@ -75,6 +98,7 @@ export interface BookingView {
 export const payUpdate = defineUpdate<PayResult, [PayRequest]>('pay');
 export const cancelUpdate = defineUpdate<CancelResult, [CancelRequest]>('cancel');
 export const decideApprovalUpdate = defineUpdate<ApprovalResult, [ApprovalDecision]>('decideApproval');
+export const amendUpdate = defineUpdate<AmendResult, [AmendRequest]>('amend');
 export const paymentSignal = defineSignal<[PaymentSignal]>('payment');
 export const viewQuery = defineQuery<BookingView>('view');
 

@@ -10,14 +10,15 @@
  * tests and demos run months in seconds; at 1 it is the real calendar.
  */
 import {
-  ApplicationFailure, ActivityFailure, condition, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo, allHandlersFinished,
+  ApplicationFailure, ActivityFailure, condition, continueAsNew, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo, allHandlersFinished,
 } from '@temporalio/workflow';
 import type { BookingActivities, BookingSnapshot } from '../activities/booking';
 import { refundFor, type RefundDecision } from '../domain/booking-rules';
 import {
   BookingStatusAttribute, BranchIdAttribute, CustomerIdAttribute, DepartureDateAttribute, PartnerIdAttribute,
-  cancelUpdate, decideApprovalUpdate, payUpdate, paymentSignal, viewQuery,
-  type ApprovalDecision, type ApprovalResult, type BookingView, type CancelRequest, type CancelResult, type PayRequest, type PayResult, type PaymentSignal,
+  amendUpdate, cancelUpdate, decideApprovalUpdate, payUpdate, paymentSignal, viewQuery,
+  type AmendRequest, type AmendResult, type ApprovalDecision, type ApprovalResult, type BookingCarry, type BookingView, type CancelRequest, type CancelResult,
+  type PayRequest, type PayResult, type PaymentSignal,
 } from './booking-messages';
 
 const db = proxyActivities<BookingActivities>({
@@ -40,7 +41,8 @@ const DAY = 86_400_000;
 type PayCommand = { kind: 'pay'; input: PayRequest; done: boolean; result?: PayResult; failure?: ApplicationFailure };
 type CancelCommand = { kind: 'cancel'; input: CancelRequest; done: boolean; result?: CancelResult; failure?: ApplicationFailure };
 type DecideCommand = { kind: 'decide'; input: ApprovalDecision; done: boolean; result?: ApprovalResult; failure?: ApplicationFailure };
-type Command = PayCommand | CancelCommand | DecideCommand;
+type AmendCommand = { kind: 'amend'; input: AmendRequest; done: boolean; result?: AmendResult; failure?: ApplicationFailure };
+type Command = PayCommand | CancelCommand | DecideCommand | AmendCommand;
 
 interface PendingPayment {
   attemptKey: string;
@@ -72,18 +74,22 @@ function failureMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export async function bookingWorkflow(input: { bookingId: string }): Promise<{ status: string; amountPaidMinor: number }> {
+export async function bookingWorkflow(input: { bookingId: string; carry?: BookingCarry }): Promise<{ status: string; amountPaidMinor: number }> {
   const { bookingId } = input;
   const commands: Command[] = [];
   const paymentSignals: PaymentSignal[] = [];
   let snap: BookingSnapshot | undefined;
   let status = 'held';
   let amountPaidMinor = 0;
-  let attempts = 0;
+  let attempts = input.carry?.attempts ?? 0;
+  let amendments = input.carry?.amendments ?? 0;
+  /** Set after an amendment: this run ends and a new one continues with the new dates. */
+  let restart = false;
   let pendingPayment: PendingPayment | undefined;
+  const capturedPayments: Array<{ paymentId: string; amountMinor: number }> = [];
   let pendingApproval: { approvalId: string; refund: RefundDecision; reason: string } | undefined;
   let nextMilestone: { kind: string; at: string } | null = null;
-  let cancellations = 0;
+  let cancellations = input.carry?.cancellations ?? 0;
 
   // --- handlers first -------------------------------------------------------------------
   const enqueue = async <C extends Command>(command: C): Promise<NonNullable<C['result']>> => {
@@ -106,6 +112,7 @@ export async function bookingWorkflow(input: { bookingId: string }): Promise<{ s
       if (snap?.plan === 'on_account') refuse('OnAccount', 'this booking is on the partner\'s account; it is settled by statement');
       if (paymentBusy()) refuse('PaymentInProgress', 'a payment for this booking is already in progress; finish or abandon it first');
       if (pendingApproval) refuse('CancellationPending', 'a cancellation of this booking awaits approval');
+      if (restart) refuse('AmendmentInProgress', 'the booking is being changed; retry in a moment');
     },
   });
   setHandler(cancelUpdate, (req) => enqueue<CancelCommand>({ kind: 'cancel', input: req, done: false }), {
@@ -114,12 +121,22 @@ export async function bookingWorkflow(input: { bookingId: string }): Promise<{ s
       if (TERMINAL.includes(status)) refuse('BookingClosed', `the booking is already ${status}`);
       if (status === 'in_progress') refuse('TripStarted', 'the trip has started; it can no longer be cancelled');
       if (pendingApproval || commands.some((c) => !c.done && c.kind === 'cancel')) refuse('CancellationPending', 'a cancellation of this booking is already pending');
+      if (restart) refuse('AmendmentInProgress', 'the booking is being changed; retry in a moment');
     },
   });
   setHandler(decideApprovalUpdate, (req) => enqueue<DecideCommand>({ kind: 'decide', input: req, done: false }), {
     validator: (req) => {
       if (!pendingApproval || pendingApproval.approvalId !== req.approvalId) refuse('ApprovalNotPending', 'this approval is not pending');
       if (commands.some((c) => !c.done && c.kind === 'decide')) refuse('ApprovalNotPending', 'this approval is already being decided');
+    },
+  });
+  setHandler(amendUpdate, (req) => enqueue<AmendCommand>({ kind: 'amend', input: req, done: false }), {
+    validator: (req) => {
+      if (!req.passengers && !req.departureId) refuse('InvalidAmendment', 'say what changes: passengers, departureId, or both');
+      if (!['held', 'confirmed', 'paid_in_full'].includes(status)) refuse('BookingClosed', `a ${status} booking cannot be changed`);
+      if (paymentBusy()) refuse('PaymentInProgress', 'a payment for this booking is in progress; change it afterwards');
+      if (pendingApproval) refuse('CancellationPending', 'a cancellation of this booking awaits approval');
+      if (restart || commands.some((c) => !c.done && c.kind === 'amend')) refuse('AmendmentInProgress', 'another change of this booking is being applied');
     },
   });
   setHandler(paymentSignal, (signal) => {
@@ -138,6 +155,7 @@ export async function bookingWorkflow(input: { bookingId: string }): Promise<{ s
   amountPaidMinor = snap.amountPaidMinor;
   const booking = snap;
   const clock = new BusinessClock(booking.rules.timeScale);
+  capturedPayments.push(...(booking.captured ?? []));
   await db.markWorkflowStarted(bookingId);
   const publish = () =>
     upsertSearchAttributes([
@@ -157,8 +175,6 @@ export async function bookingWorkflow(input: { bookingId: string }): Promise<{ s
     await db.closeBooking({ bookingId, to, reason, eventKey, actor });
     setStatus(to);
   };
-
-  const capturedPayments: Array<{ paymentId: string; amountMinor: number }> = [];
 
   /** Suppliers, then capture; on failure, undo in reverse: components, then the authorization. */
   const completePayment = async (p: Omit<PendingPayment, 'actionUrl' | 'providerRef'>): Promise<PayResult> => {
@@ -236,7 +252,9 @@ export async function bookingWorkflow(input: { bookingId: string }): Promise<{ s
     for (const payment of [...capturedPayments].reverse()) {
       if (left <= 0) break;
       const amount = Math.min(left, payment.amountMinor);
+      if (amount <= 0) continue;
       await providers.refundPayment({ bookingId, paymentId: payment.paymentId, amountMinor: amount, reason, refundKey: key });
+      payment.amountMinor -= amount;
       left -= amount;
     }
   };
@@ -274,15 +292,41 @@ export async function bookingWorkflow(input: { bookingId: string }): Promise<{ s
     return { outcome: 'cancelled', bookingStatus: status, refundMinor: approval.refund.refundMinor };
   };
 
+  const amend = async (req: AmendRequest): Promise<AmendResult> => {
+    const key = `amend-${++amendments}`;
+    let outcome;
+    try {
+      outcome = await db.amendBooking({ bookingId, key, passengers: req.passengers, departureId: req.departureId, actor: req.actor });
+    } catch (err) {
+      if (failureType(err) === 'AmendRefused') {
+        const code = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? (err.cause.details?.[0] as string) : 'refused';
+        throw ApplicationFailure.create({ type: 'AmendRefused', message: failureMessage(err), details: [code], nonRetryable: true });
+      }
+      throw err;
+    }
+    // Paid more than the new price: the difference goes back now.
+    const refundMinor = Math.max(0, outcome.amountPaidMinor - outcome.payableMinor);
+    if (refundMinor > 0) await refundPaid(refundMinor, 'booking amended', key);
+    setStatus(outcome.status);
+    // Dates, seats and amounts may all have changed: a new run picks them up from the record.
+    restart = true;
+    return {
+      bookingStatus: outcome.status, departureId: outcome.departureId, paxCount: outcome.paxCount, totalMinor: outcome.totalMinor,
+      payableMinor: outcome.payableMinor, amountPaidMinor: outcome.amountPaidMinor, refundMinor,
+    };
+  };
+
   /** Runs queued commands and provider signals, one at a time. */
   const work = async () => {
     for (;;) {
+      if (restart) return; // the next run takes any further work
       const command = commands.find((c) => !c.done);
       if (command) {
         try {
           if (command.kind === 'pay') {
             command.result = await pay(command.input);
           } else if (command.kind === 'cancel') command.result = await cancel(command.input);
+          else if (command.kind === 'amend') command.result = await amend(command.input);
           else command.result = await decide(command.input);
         } catch (err) {
           command.failure = err instanceof ApplicationFailure ? err : ApplicationFailure.create({ type: 'Internal', message: failureMessage(err), nonRetryable: true });
@@ -313,9 +357,9 @@ export async function bookingWorkflow(input: { bookingId: string }): Promise<{ s
   const waitUntil = async (kind: string, at: string, stop: () => boolean = () => false): Promise<boolean> => {
     nextMilestone = { kind, at };
     for (;;) {
-      if (TERMINAL.includes(status) || stop()) return false;
+      if (TERMINAL.includes(status) || restart || stop()) return false;
       const woke = await condition(hasWork, clock.msUntil(at));
-      if (!woke) return !TERMINAL.includes(status);
+      if (!woke) return !TERMINAL.includes(status) && !restart;
       await work();
     }
   };
@@ -385,7 +429,15 @@ export async function bookingWorkflow(input: { bookingId: string }): Promise<{ s
   }
   nextMilestone = null;
   // Refuse nothing silently: answer any update that arrived while closing.
-  await work();
+  if (!restart) await work();
   await condition(allHandlersFinished);
+  if (restart) {
+    for (const c of commands.filter((x) => !x.done)) {
+      c.failure = ApplicationFailure.create({ type: 'AmendmentInProgress', message: 'the booking was just changed; retry', nonRetryable: true });
+      c.done = true;
+    }
+    await condition(allHandlersFinished);
+    return continueAsNew<typeof bookingWorkflow>({ bookingId, carry: { attempts, cancellations, amendments } });
+  }
   return { status, amountPaidMinor };
 }

@@ -8,7 +8,7 @@ import type Koa from 'koa';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { placeHold, HoldRefused, type HoldRefusal } from '../../models/holds';
-import { cancelUpdate, decideApprovalUpdate, payUpdate, viewQuery, bookingWorkflowId } from '../../workflows/booking-messages';
+import { amendUpdate, cancelUpdate, decideApprovalUpdate, payUpdate, viewQuery, bookingWorkflowId } from '../../workflows/booking-messages';
 import type { Principal } from '../auth';
 import { startBookingWorkflow, steerBooking } from '../booking-workflows';
 import { decodeCursor, page } from '../http/cursor';
@@ -254,6 +254,30 @@ export const bookingRoutes = [
         return { status: 202, body: { ...out, status: 'pending_approval', approvalId: result.approvalId, approvalReason: result.approvalReason } };
       }
       return { status: 200, body: { ...out, status: 'cancelled' } };
+    },
+  }),
+  route({
+    method: 'POST', path: '/api/v1/bookings/{id}/amendments', operationId: 'amendBooking', tag: 'Bookings', auth: ['customer', 'operator', 'partner', 'admin'],
+    summary: 'Change the passengers and/or move to another departure of the same tour',
+    description: 'Seats are taken on the new departure before they are given back, in one transaction; the booking is repriced. If it now costs less than was paid, the difference is refunded; if more, the balance is due (pay it with /payments).',
+    params: idParams,
+    idempotent: true,
+    body: z.object({
+      passengers: holdBody.shape.passengers.optional(),
+      departureId: uuid.optional(),
+    }).strict().refine((b) => b.passengers || b.departureId, { message: 'give passengers, departureId, or both', path: ['passengers'] }),
+    responses: { 200: { description: 'Amended' }, 409: { description: 'Not enough seats, another tour, closed booking, or a payment/cancellation in progress' } },
+    handler: async (ctx, { params, body, principal }) => {
+      const b = await visibleBooking(ctx, principal!, params.id);
+      const client = await ctx.temporalClient();
+      const result = await steerBooking(client, b.id, amendUpdate, { passengers: body.passengers, departureId: body.departureId, actor: principal!.userId });
+      return {
+        body: {
+          object: 'amendment', bookingId: b.id, bookingStatus: result.bookingStatus, departureId: result.departureId, paxCount: result.paxCount,
+          price: { currency: b.currency, total: result.totalMinor, payable: result.payableMinor, paid: result.amountPaidMinor, due: Math.max(0, result.payableMinor - result.amountPaidMinor) },
+          refund: { amount: result.refundMinor, currency: b.currency },
+        },
+      };
     },
   }),
   route({
