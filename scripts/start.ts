@@ -67,29 +67,33 @@ async function main() {
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
 
-  let temporalAddress = temporalConfig.address;
-  let temporalUi: string | undefined;
-  if (!temporalAddress) {
-    const port = (await portIsFree(7233)) ? 7233 : undefined;
-    const uiPort = (await portIsFree(8233)) ? 8233 : undefined;
-    const temporal = await startTemporalDevServer({
-      dbFile: path.join(config.dataDir, 'temporal.db'), port, uiPort, log: (line) => process.env.TEMPORAL_LOG && console.log(line),
-    });
-    services.push(temporal);
-    temporalAddress = temporal.address;
-    temporalUi = temporal.uiUrl;
-    say(`Temporal dev server on ${temporal.address} (${Date.now() - t0} ms)`);
-  } else {
-    say(`using Temporal at ${temporalAddress}`);
-  }
-
-  let databaseUrl = config.databaseUrl;
-  if (!databaseUrl) {
-    const pg = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres'), log: (line) => process.env.PG_LOG && console.log(line) });
-    services.push(pg);
-    databaseUrl = pg.url;
-    say(`embedded PostgreSQL on 127.0.0.1:${pg.port} (${Date.now() - t0} ms)`);
-  }
+  // Temporal and PostgreSQL start side by side.
+  const [temporal, pg] = await Promise.all([
+    temporalConfig.address
+      ? undefined
+      : (async () => {
+        const port = (await portIsFree(7233)) ? 7233 : undefined;
+        const uiPort = (await portIsFree(8233)) ? 8233 : undefined;
+        const started = await startTemporalDevServer({
+          dbFile: path.join(config.dataDir, 'temporal.db'), port, uiPort, log: (line) => process.env.TEMPORAL_LOG && console.log(line),
+        });
+        services.push(started);
+        say(`Temporal dev server on ${started.address} (${Date.now() - t0} ms)`);
+        return started;
+      })(),
+    config.databaseUrl
+      ? undefined
+      : (async () => {
+        const started = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres'), log: (line) => process.env.PG_LOG && console.log(line) });
+        services.push(started);
+        say(`embedded PostgreSQL on 127.0.0.1:${started.port} (${Date.now() - t0} ms)`);
+        return started;
+      })(),
+  ]);
+  const temporalAddress = temporal?.address ?? temporalConfig.address!;
+  const temporalUi = temporal?.uiUrl;
+  if (!temporal) say(`using Temporal at ${temporalAddress}`);
+  const databaseUrl = pg?.url ?? config.databaseUrl!;
 
   const knex = createKnex(databaseUrl, 2);
   const applied = await migrateLatest(knex);
@@ -101,9 +105,9 @@ async function main() {
   await knex.destroy();
 
   const env = { ...process.env, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporalAddress, SPIRIT_DATA_DIR: config.dataDir };
-  const launch = (name: string, entry: string) => {
+  const launch = (name: string, entry: string, extraEnv: Record<string, string> = {}) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], {
-      env: { ...env, SPIRIT_SERVICE: name }, stdio: 'inherit', cwd: projectRoot,
+      env: { ...env, ...extraEnv, SPIRIT_SERVICE: name }, stdio: 'inherit', cwd: projectRoot,
     });
     child.on('exit', (code, signal) => {
       if (!stopping) {
@@ -114,7 +118,9 @@ async function main() {
     children.push(child);
     return child;
   };
-  launch('worker', 'workers/main.ts');
+  const workerReady = path.join(config.dataDir, `worker-ready-${process.pid}`);
+  fs.rmSync(workerReady, { force: true });
+  launch('worker', 'workers/main.ts', { SPIRIT_READY_FILE: workerReady });
   launch('api', 'api/main.ts');
 
   const base = `http://localhost:${config.port}`;
@@ -122,7 +128,8 @@ async function main() {
     if (stopping) return;
     try {
       const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) });
-      if (res.ok) break;
+      // Up means the API answers and the worker polls its queues.
+      if (res.ok && fs.existsSync(workerReady)) break;
     } catch {
       // not listening yet
     }
@@ -141,6 +148,7 @@ async function main() {
     '',
   ];
   console.log(lines.join('\n'));
+  fs.rmSync(workerReady, { force: true });
 }
 
 main().catch((err) => {

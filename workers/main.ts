@@ -2,6 +2,7 @@
  * The worker process: `npm run start:worker` (production: `node dist/workers/main.js`).
  * WORKER_TASK_QUEUES picks the queues (default: all). SIGTERM/SIGINT drain in-flight tasks and exit.
  */
+import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 import { config } from '../platform/config';
@@ -25,6 +26,10 @@ async function main() {
     shutdownSignals: ['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGUSR2'],
     logger: new DefaultLogger('INFO', (entry) => sdkLog[levels[entry.level]](entry.meta ?? {}, entry.message)),
   });
+  // Until the workers run, the SDK's runtime has nothing to drain: a signal just ends the process.
+  const early = () => process.exit(0);
+  process.once('SIGINT', early);
+  process.once('SIGTERM', early);
   const knex = connectDatabase(config.databaseUrl);
   const started = Date.now();
   const workers = await createWorkers({ address: temporalConfig.address, knex, queues: config.workerTaskQueues as TaskQueueName[] });
@@ -34,7 +39,11 @@ async function main() {
     await connection.close();
   }
   logger.info({ queues: workers.queues, ms: Date.now() - started }, 'workers running');
-  await workers.run();
+  process.removeListener('SIGINT', early);
+  process.removeListener('SIGTERM', early);
+  const running = workers.run();
+  if (process.env.SPIRIT_READY_FILE) fs.writeFileSync(process.env.SPIRIT_READY_FILE, String(process.pid));
+  await running;
   await workers.connection.close();
   await closeDatabase();
   logger.info('workers stopped');

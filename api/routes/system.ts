@@ -47,10 +47,11 @@ const DOCS_PAGE = `<!doctype html>
 const DOCS_INIT = `window.ui = SwaggerUIBundle({ url: '/api/v1/openapi.json', dom_id: '#docs', deepLinking: true, persistAuthorization: true });`;
 
 export function mountSystemRoutes(router: Router, routes: () => AnyRoute[], deps: ApiDeps): void {
-  let openapi: unknown;
+  let openapi: string | undefined;
   router.get('/api/v1/openapi.json', (ctx: Koa.Context) => {
     ctx.state.route = '/api/v1/openapi.json';
-    openapi ??= buildOpenApi(routes(), deps.publicUrl);
+    openapi ??= JSON.stringify(buildOpenApi(routes(), deps.publicUrl));
+    ctx.type = 'application/json';
     ctx.body = openapi;
   });
   router.get('/metrics', async (ctx: Koa.Context) => {

@@ -145,3 +145,26 @@ describe('catalog', () => {
     expect(Number(count[0].count)).to.equal(0);
   });
 });
+
+describe('catalog cache', () => {
+  it('answers repeated anonymous reads from a one-second cache, and never caches for a token', async () => {
+    const from = new Date(Date.now() + Math.floor(Math.random() * 1000)).toISOString();
+    const url = `/api/v1/departures?country=AE&limit=3&from=${encodeURIComponent(from)}`;
+    const first = await api('GET', url);
+    expect(first.status).to.equal(200);
+    expect(first.headers.get('x-cache')).to.equal('miss');
+    const departure = first.body.data[0];
+    await stack().knex('departures').where({ id: departure.id }).increment('seats_sold', 1);
+    const second = await api('GET', url);
+    expect(second.headers.get('x-cache')).to.equal('hit');
+    expect(second.headers.get('cache-control')).to.equal('public, max-age=1');
+    expect(second.body.data[0].seatsAvailable).to.equal(departure.seatsAvailable); // up to 1 s stale, by design
+    const staff = await api('GET', url, { token: await loginAs('operator') });
+    expect(staff.headers.get('x-cache')).to.equal(null);
+    expect(staff.body.data[0].seatsAvailable).to.equal(departure.seatsAvailable - 1);
+    await new Promise((r) => setTimeout(r, 1100));
+    const later = await api('GET', url);
+    expect(later.headers.get('x-cache')).to.equal('miss');
+    expect(later.body.data[0].seatsAvailable).to.equal(departure.seatsAvailable - 1);
+  });
+});
