@@ -11,7 +11,9 @@ import { mergeRules, type BookingRules } from '../domain/booking-rules';
 import type { PaymentProvider, ProviderName } from '../integrations/payments/types';
 import { PaymentRefused } from '../integrations/payments/types';
 import { SupplierRefused, type Supplier } from '../integrations/suppliers/simulated';
-import { amendBooking, AmendRefused, type AmendOutcome, type HoldRequest } from '../models/holds';
+import { amendBooking, AmendRefused, offerWaitlist, loadBookingRules, type AmendOutcome, type HoldRequest } from '../models/holds';
+import type { Client } from '@temporalio/client';
+import { startBookingWorkflow } from '../api/booking-workflows';
 
 export interface BookingActivityDeps {
   knex: Knex;
@@ -20,6 +22,8 @@ export interface BookingActivityDeps {
   publicUrl: string;
   /** Global compression of business time (tests); a branch's rules may override it. */
   timeScale: number;
+  /** Starts the workflows of bookings created here (waitlist offers); the schedule relays any it misses. */
+  temporal?: () => Promise<Client>;
 }
 
 export interface BookingSnapshot {
@@ -123,6 +127,21 @@ export function createBookingActivities(deps: BookingActivityDeps) {
         if (err instanceof AmendRefused) throw ApplicationFailure.nonRetryable(err.message, 'AmendRefused', err.code);
         throw err;
       }
+    },
+
+    /** Freed seats go to the waitlist, first come first served, each offer a hold of its own. */
+    async offerWaitlist(input: { departureId: string }): Promise<string[]> {
+      const departure = await knex('departures as d').join('tours as t', 't.id', 'd.tour_id').where('d.id', input.departureId).first('t.branch_id');
+      const rules = await loadBookingRules(knex, departure.branch_id);
+      const offers = await offerWaitlist(knex, input.departureId, rules.waitlistOfferHours * 60);
+      for (const offer of offers) {
+        await knex('outbox_messages').insert({
+          channel: 'email', recipient: (await knex('bookings').where({ id: offer.bookingId }).first('contact')).contact.email, template: 'waitlist_offer',
+          language: 'en', booking_id: offer.bookingId, data: JSON.stringify({ entryId: offer.entryId }), dedupe_key: `booking-${offer.bookingId}/waitlist-offer/email`,
+        }).onConflict('dedupe_key').ignore();
+        if (deps.temporal) await startBookingWorkflow(await deps.temporal(), offer.bookingId);
+      }
+      return offers.map((o) => o.bookingId);
     },
 
     async markWorkflowStarted(bookingId: string): Promise<void> {
@@ -280,6 +299,7 @@ export function createBookingActivities(deps: BookingActivityDeps) {
           });
         }
         await trx('bookings').where({ id: input.bookingId }).update({ status, amount_paid_minor: paid, hold_expires_at: null, updated_at: trx.fn.now() });
+        await trx('waitlist_entries').where({ offered_booking_id: input.bookingId, status: 'offered' }).update({ status: 'booked' });
         await appendOnce(trx, input.bookingId, `${input.attemptKey}/status`, status, { amountPaidMinor: paid, payableMinor: payable });
         return { status, amountPaidMinor: paid };
       });
@@ -309,6 +329,7 @@ export function createBookingActivities(deps: BookingActivityDeps) {
         await trx('bookings').where({ id: input.bookingId }).update({
           status: input.to, failure_reason: input.to === 'failed' ? input.reason : booking.failure_reason, hold_expires_at: null, updated_at: trx.fn.now(),
         });
+        await trx('waitlist_entries').where({ offered_booking_id: input.bookingId, status: 'offered' }).update({ status: input.to === 'expired' ? 'expired' : 'cancelled' });
         return { seatsReleased: booking.pax_count };
       });
     },

@@ -31,6 +31,7 @@ export function createActivities(deps: ActivityDeps) {
       supplier: deps.supplier ?? createSimulatedSupplier({ knex: deps.knex, latencyMs: config.supplier.latencyMs, failureRate: config.supplier.failureRate }),
       publicUrl,
       timeScale: deps.timeScale ?? config.bookingTimeScale,
+      temporal: deps.temporal,
     }),
   };
 }

@@ -19,6 +19,8 @@ export interface HoldRequest {
   partnerId: string | null;
   onAccount: boolean;
   createdByUserId: string | null;
+  /** Overrides the branch's hold time (a waitlist offer holds for a day). */
+  holdMinutes?: number;
 }
 
 export type HoldRefusal =
@@ -152,7 +154,7 @@ export async function placeHold(knex: Knex, req: HoldRequest, now = new Date()):
       throw new HoldRefused(available <= 0 ? { code: 'sold_out' } : { code: 'not_enough_seats', seatsAvailable: available });
     }
 
-    const holdExpiresAt = new Date(+now + rules2.holdMinutes * 60_000);
+    const holdExpiresAt = new Date(+now + (req.holdMinutes ?? rules2.holdMinutes) * 60_000);
     const reference = newReference();
     const [booking] = await trx('bookings').insert({
       reference, departure_id: req.departureId, branch_id: departure.branch_id, customer_id: req.customerId, partner_id: req.partnerId,
@@ -291,5 +293,41 @@ export async function amendBooking(knex: Knex, bookingId: string, amendment: Ame
       data: JSON.stringify({ moved, from: { departureId: b.departure_id, paxCount: b.pax_count, totalMinor: b.total_minor }, to: { departureId: targetId, paxCount: pax, totalMinor: breakdown.totalMinor } }),
     });
     return outcome(after, moved);
+  });
+}
+
+export interface WaitlistOffer { entryId: string; bookingId: string }
+
+/**
+ * Offers freed seats to the waitlist, strictly first come first served: the first waiting entry
+ * gets a hold (for `holdMinutes`) if its party fits; the line stops at the first party that does
+ * not fit. One transaction; entries are locked so two releases never offer the same entry twice.
+ */
+export async function offerWaitlist(knex: Knex, departureId: string, holdMinutes: number, now = new Date()): Promise<WaitlistOffer[]> {
+  return knex.transaction(async (trx) => {
+    const offers: WaitlistOffer[] = [];
+    const entries = await trx('waitlist_entries').where({ departure_id: departureId, status: 'waiting' }).orderBy('created_at').forUpdate().skipLocked();
+    for (const entry of entries) {
+      const d = await trx('departures').where({ id: departureId }).first('capacity', 'seats_held', 'seats_sold', 'status');
+      if (!['scheduled', 'guaranteed'].includes(d.status) || d.capacity - d.seats_held - d.seats_sold < entry.pax_count) break;
+      const request = entry.request as { passengers: HoldRequest['passengers']; contact: HoldRequest['contact']; language: 'es' | 'en' };
+      let hold: PlacedHold;
+      try {
+        hold = await placeHold(trx, {
+          departureId, passengers: request.passengers, contact: request.contact, language: request.language,
+          customerId: entry.customer_id, partnerId: entry.partner_id, onAccount: false, createdByUserId: entry.created_by_user_id, holdMinutes,
+        }, now);
+      } catch (err) {
+        if (err instanceof HoldRefused) {
+          await trx('waitlist_entries').where({ id: entry.id }).update({ status: 'cancelled' });
+          continue; // this party can no longer be held (e.g. partner suspended); the next one may
+        }
+        throw err;
+      }
+      await trx('waitlist_entries').where({ id: entry.id }).update({ status: 'offered', offered_booking_id: hold.bookingId, offered_at: trx.fn.now() });
+      await trx('booking_events').insert({ booking_id: hold.bookingId, type: 'waitlist_offer', actor: 'system', data: JSON.stringify({ entryId: entry.id, holdExpiresAt: hold.holdExpiresAt.toISOString() }), dedupe_key: 'waitlist_offer' });
+      offers.push({ entryId: entry.id, bookingId: hold.bookingId });
+    }
+    return offers;
   });
 }

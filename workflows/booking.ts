@@ -10,7 +10,7 @@
  * tests and demos run months in seconds; at 1 it is the real calendar.
  */
 import {
-  ApplicationFailure, ActivityFailure, condition, continueAsNew, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo, allHandlersFinished,
+  ApplicationFailure, ActivityFailure, condition, continueAsNew, patched, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo, allHandlersFinished,
 } from '@temporalio/workflow';
 import type { BookingActivities, BookingSnapshot } from '../activities/booking';
 import { refundFor, type RefundDecision } from '../domain/booking-rules';
@@ -172,8 +172,10 @@ export async function bookingWorkflow(input: { bookingId: string; carry?: Bookin
   publish();
 
   const close = async (to: 'expired' | 'failed' | 'cancelled', reason: string, eventKey: string, actor?: string) => {
-    await db.closeBooking({ bookingId, to, reason, eventKey, actor });
+    const { seatsReleased } = await db.closeBooking({ bookingId, to, reason, eventKey, actor });
     setStatus(to);
+    // Added after bookings were already running: histories recorded before it replay without it.
+    if (seatsReleased > 0 && patched('waitlist-offers')) await db.offerWaitlist({ departureId: booking.departureId });
   };
 
   /** Suppliers, then capture; on failure, undo in reverse: components, then the authorization. */
@@ -308,6 +310,7 @@ export async function bookingWorkflow(input: { bookingId: string; carry?: Bookin
     const refundMinor = Math.max(0, outcome.amountPaidMinor - outcome.payableMinor);
     if (refundMinor > 0) await refundPaid(refundMinor, 'booking amended', key);
     setStatus(outcome.status);
+    if (outcome.moved || outcome.paxCount < booking.paxCount) await db.offerWaitlist({ departureId: booking.departureId });
     // Dates, seats and amounts may all have changed: a new run picks them up from the record.
     restart = true;
     return {

@@ -281,6 +281,41 @@ export const bookingRoutes = [
     },
   }),
   route({
+    method: 'POST', path: '/api/v1/departures/{id}/waitlist', operationId: 'joinWaitlist', tag: 'Bookings', auth: ['customer', 'operator', 'partner', 'admin'],
+    summary: 'Join the waitlist of a full departure',
+    description: 'When seats free up, the first party in line that fits gets a hold (24 hours by default) and a message; the booking then proceeds as any other.',
+    params: idParams,
+    idempotent: true,
+    body: holdBody.pick({ passengers: true, contact: true, language: true }),
+    responses: { 201: { description: 'In line' }, 404: { description: 'No such departure' }, 409: { description: 'Seats are available: book instead; or the departure is closed' } },
+    handler: async (ctx, { params, body, principal }) => {
+      const p = principal!;
+      const d = await ctx.knex('departures').where({ id: params.id }).first();
+      if (!d) throw notFound('departure', params.id);
+      if (!['scheduled', 'guaranteed'].includes(d.status) || new Date(d.starts_at) <= new Date()) throw new Problem(409, 'departure_closed', 'This departure takes no bookings.');
+      if (d.capacity - d.seats_held - d.seats_sold >= body.passengers.length) {
+        throw new Problem(409, 'seats_available', `${d.capacity - d.seats_held - d.seats_sold} seats are available: book them with POST /api/v1/bookings.`);
+      }
+      const customerId = p.role === 'partner' ? null : await customerFor(ctx, p, { ...body, departureId: params.id });
+      const [entry] = await ctx.knex('waitlist_entries').insert({
+        departure_id: params.id, customer_id: customerId, partner_id: p.role === 'partner' ? p.partnerId : null, created_by_user_id: p.userId,
+        pax_count: body.passengers.length, request: JSON.stringify({ passengers: body.passengers, contact: body.contact, language: body.language ?? 'en' }),
+      }).returning('*');
+      const ahead = await ctx.knex('waitlist_entries').where({ departure_id: params.id, status: 'waiting' }).where('created_at', '<', entry.created_at).count<{ count: number }[]>('* as count');
+      return { status: 201, body: { object: 'waitlist_entry', id: entry.id, departureId: params.id, paxCount: entry.pax_count, status: entry.status, position: Number(ahead[0].count) + 1 } };
+    },
+  }),
+  route({
+    method: 'GET', path: '/api/v1/departures/{id}/waitlist', operationId: 'listWaitlist', tag: 'Bookings', auth: ['operator', 'admin'],
+    summary: 'The waitlist of a departure, in order',
+    params: idParams,
+    responses: { 200: { description: 'Entries, first in line first' } },
+    handler: async (ctx, { params }) => {
+      const rows = await ctx.knex('waitlist_entries').where({ departure_id: params.id }).orderBy('created_at');
+      return { body: { object: 'list', data: rows.map((e) => ({ object: 'waitlist_entry', id: e.id, paxCount: e.pax_count, status: e.status, offeredBookingId: e.offered_booking_id, createdAt: iso(e.created_at) })), hasMore: false, nextCursor: null } };
+    },
+  }),
+  route({
     method: 'GET', path: '/api/v1/approvals', operationId: 'listApprovals', tag: 'Approvals', auth: ['admin', 'accountant', 'operator'],
     summary: 'Approvals of your branch (all branches for admins)',
     query: z.object({ status: z.enum(['pending', 'approved', 'rejected', 'expired']).optional(), limit }),
