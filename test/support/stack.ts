@@ -19,6 +19,7 @@ import { seedDemo } from '../../scripts/demo-seed';
 import { temporalConfig } from '../../temporal.config';
 import { bundleWorkflows, createWorkers } from '../../workers/worker';
 import { runId, testDataDir } from './env';
+import { startFakeStripe, type FakeStripe } from './fake-stripe';
 
 export interface Stack {
   databaseUrl: string;
@@ -27,6 +28,8 @@ export interface Stack {
   temporal: Client;
   bundle: WorkflowBundleWithSourceMap;
   baseUrl: string;
+  /** A local server speaking Stripe's API; the workers' Stripe provider points at it. */
+  stripe: FakeStripe;
   /** A fresh, empty database on the same server, for tests that need one of their own. */
   createDatabase(name: string): Promise<string>;
 }
@@ -82,7 +85,12 @@ export async function startStack(): Promise<Stack> {
   cleanups.push(() => connection.close());
   const temporal = new Client({ connection, namespace: temporalConfig.namespace });
 
-  const workers = await createWorkers({ address: temporalServer.address, knex, bundle });
+  const stripe = await startFakeStripe();
+  cleanups.push(() => stripe.close());
+  const workers = await createWorkers({
+    address: temporalServer.address, knex, bundle,
+    activityDeps: { env: { STRIPE_SECRET_KEY: 'sk_test_spirit', STRIPE_API_BASE: stripe.url, STRIPE_WEBHOOK_SECRET: process.env.STRIPE_WEBHOOK_SECRET } },
+  });
   const running = workers.run();
   cleanups.push(async () => {
     await workers.shutdown();
@@ -101,7 +109,7 @@ export async function startStack(): Promise<Stack> {
 
   current = {
     databaseUrl: db.url, knex, temporalAddress: temporalServer.address, temporal, bundle,
-    baseUrl: `http://127.0.0.1:${port}`, createDatabase: db.createDatabase,
+    baseUrl: `http://127.0.0.1:${port}`, stripe, createDatabase: db.createDatabase,
   };
   return current;
 }
