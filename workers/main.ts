@@ -10,6 +10,7 @@ import { closeDatabase, connectDatabase } from '../platform/db';
 import { logger } from '../platform/logger';
 import { taskQueues, temporalConfig, type TaskQueueName } from '../temporal.config';
 import { createWorkers, ensureSchedules } from './worker';
+import { describeProviders } from '../integrations/payments';
 
 async function main() {
   if (!config.databaseUrl) throw new Error('DATABASE_URL is required');
@@ -39,6 +40,9 @@ async function main() {
     await connection.close();
   }
   logger.info({ queues: workers.queues, ms: Date.now() - started }, 'workers running');
+  // Say plainly which providers are real and which are local stand-ins.
+  for (const line of describeProviders(process.env)) logger.info(`payments: ${line}`);
+  logger.info(`suppliers: simulated (latency ${config.supplier.latencyMs} ms, failure rate ${config.supplier.failureRate}); messages: outbox table (no email/WhatsApp provider yet)`);
   process.removeListener('SIGINT', early);
   process.removeListener('SIGTERM', early);
   const running = workers.run();

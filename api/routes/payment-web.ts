@@ -9,6 +9,8 @@ import { z } from 'zod';
 import { config } from '../../platform/config';
 import { completeSandboxAction, getSandboxPayment } from '../../integrations/payments/sandbox';
 import { parseStripeWebhook } from '../../integrations/payments/stripe';
+import { createPayPalApi, verifyPayPalWebhook, type PayPalApi } from '../../integrations/payments/paypal';
+import { paypalOptionsFromEnv } from '../../integrations/payments';
 import { WebhookRejected, type PaymentEvent } from '../../integrations/payments/types';
 import { bookingWorkflowId, paymentSignal } from '../../workflows/booking-messages';
 import { Problem } from '../http/problem';
@@ -32,6 +34,13 @@ async function deliver(ctx: Koa.Context, event: PaymentEvent, payload: unknown):
   return { received: true, duplicate: false };
 }
 
+let paypal: PayPalApi | undefined;
+function paypalApi(): PayPalApi | undefined {
+  if (paypal) return paypal;
+  const options = paypalOptionsFromEnv(process.env);
+  return (paypal = options ? createPayPalApi(options) : undefined);
+}
+
 export const webhookRoutes = [
   route({
     method: 'POST', path: '/api/v1/webhooks/stripe', operationId: 'stripeWebhook', tag: 'Webhooks', auth: 'public',
@@ -52,10 +61,22 @@ export const webhookRoutes = [
   }),
   route({
     method: 'POST', path: '/api/v1/webhooks/paypal', operationId: 'paypalWebhook', tag: 'Webhooks', auth: 'public',
-    summary: 'PayPal events (not yet verified here: refused until PayPal webhook verification is configured)',
-    responses: { 501: { description: 'PayPal webhook verification is not implemented yet' } },
-    handler: async () => {
-      throw new Problem(501, 'not_implemented', 'PayPal webhooks are not accepted yet: their signature verification is not implemented, and an unverified webhook is never trusted.');
+    summary: 'PayPal events, verified by PayPal\'s verify-webhook-signature API (PAYPAL_WEBHOOK_ID)',
+    responses: { 200: { description: 'Accepted (or a duplicate, acknowledged)' }, 400: { description: 'Verification failed' }, 404: { description: 'PayPal webhooks are not configured' } },
+    handler: async (ctx) => {
+      const api = paypalApi();
+      if (!api || !process.env.PAYPAL_WEBHOOK_ID) {
+        throw new Problem(404, 'provider_not_configured', 'PayPal webhooks are not configured here (PAYPAL_CLIENT_ID, PAYPAL_CLIENT_SECRET, PAYPAL_WEBHOOK_ID).');
+      }
+      let event;
+      try {
+        event = await verifyPayPalWebhook(api, process.env.PAYPAL_WEBHOOK_ID, ctx.headers, ctx.request.rawBody ?? Buffer.alloc(0));
+      } catch (err) {
+        if (err instanceof WebhookRejected) throw new Problem(400, 'invalid_signature', err.message);
+        throw err;
+      }
+      if (!event) return { body: { received: true, ignored: true } };
+      return { body: await deliver(ctx, event, ctx.request.body) };
     },
   }),
 ];
