@@ -53,7 +53,7 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`alter table promo_codes
     add constraint promo_codes_one_discount check ((percent_off_bp is null) <> (amount_off_minor is null)),
     add constraint promo_codes_percent check (percent_off_bp between 1 and 10000),
-    add constraint promo_codes_amount check (amount_off_minor > 0 and currency is not null),
+    add constraint promo_codes_amount check (amount_off_minor is null or (amount_off_minor > 0 and currency is not null)),
     add constraint promo_codes_uses check (max_uses is null or used_count <= max_uses)`);
 
   await knex.schema.createTable('tour_components', (t) => {
