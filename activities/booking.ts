@@ -162,7 +162,7 @@ export function createBookingActivities(deps: BookingActivityDeps) {
         result = await p.authorize({
           idempotencyKey: `${key}/authorize`, amountMinor: input.amountMinor, currency: input.currency, paymentMethod: input.paymentMethod,
           bookingId: input.bookingId, bookingReference: booking.reference, description: `Spirit Tours booking ${booking.reference}`,
-          returnUrl: `${deps.publicUrl}/bookings/${input.bookingId}`,
+          returnUrl: `${deps.publicUrl}/pay/return/${input.bookingId}`,
         });
       } catch (err) {
         if (err instanceof PaymentRefused) result = { status: 'declined' as const, providerRef: null, reason: err.message, code: err.code };

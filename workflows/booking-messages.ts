@@ -58,8 +58,9 @@ export interface ApprovalResult {
 
 /** A verified provider event (webhook, hosted page) about one of this booking's payments. */
 export interface PaymentSignal {
+  /** Which payment; omitted for 'payment.returned' (the customer came back: ask the provider about the pending one). */
   providerRef: string;
-  type: 'payment.authorized' | 'payment.declined' | 'payment.captured' | 'payment.refunded' | 'payment.canceled';
+  type: 'payment.authorized' | 'payment.declined' | 'payment.captured' | 'payment.refunded' | 'payment.canceled' | 'payment.returned';
   reason?: string;
 }
 

@@ -339,7 +339,12 @@ export async function bookingWorkflow(input: { bookingId: string; carry?: Bookin
       }
       const signal = paymentSignals.shift();
       if (signal) {
-        if (pendingPayment && signal.providerRef === pendingPayment.providerRef) {
+        if (pendingPayment && signal.type === 'payment.returned') {
+          // Back from the provider's page (PayPal approval, a redirect): ask where the payment stands.
+          const state = await providers.refreshPayment(pendingPayment.paymentId);
+          if (state.state === 'authorized') await settlePendingPayment('authorized');
+          else if (state.state === 'declined' || state.state === 'voided') await settlePendingPayment('declined', state.reason);
+        } else if (pendingPayment && signal.providerRef === pendingPayment.providerRef) {
           if (signal.type === 'payment.authorized') {
             await settlePendingPayment('authorized');
           } else if (signal.type === 'payment.declined' || signal.type === 'payment.canceled') {

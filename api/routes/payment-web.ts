@@ -95,6 +95,20 @@ function page(title: string, body: string) {
 const sandboxId = z.string().regex(/^sbx_[A-Za-z0-9_]{1,40}$/);
 
 export function mountSandboxPage(router: Router): void {
+  // Where providers send the customer back after their page (PayPal approval, a 3-D Secure
+  // redirect): the booking's workflow asks the provider where the payment stands.
+  router.get('/pay/return/:bookingId', async (ctx: Koa.Context) => {
+    ctx.state.route = '/pay/return/{bookingId}';
+    const id = z.uuid().safeParse(ctx.params.bookingId);
+    const booking = id.success ? await ctx.knex('bookings').where({ id: id.data }).first('id', 'reference') : undefined;
+    if (!booking) throw new Problem(404, 'resource_missing', 'No such booking.');
+    const client = await ctx.temporalClient();
+    await client.workflow.getHandle(bookingWorkflowId(booking.id)).signal(paymentSignal, { providerRef: '', type: 'payment.returned' })
+      .catch((err: Error) => ctx.state.log.warn({ err: err.message, bookingId: booking.id }, 'return from payment page for a closed booking'));
+    ctx.type = 'html';
+    ctx.body = page('Payment', `<h1>Thank you</h1><p>We are confirming your payment for booking ${escape(booking.reference)}. Your confirmation follows by email.</p>`);
+  });
+
   router.get('/pay/sandbox/:id', async (ctx: Koa.Context) => {
     ctx.state.route = '/pay/sandbox/{id}';
     const id = sandboxId.safeParse(ctx.params.id);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { api, loginAs } from '../support/http';
 import { stack } from '../support/stack';
+import { completeSandboxAction } from '../../integrations/payments/sandbox';
 import { bookingStatus, eventually, hold, holdBody, scenario, seats, timeline } from '../support/bookings';
 
 const DAY_MS = 86_400_000;
@@ -151,6 +152,21 @@ describe('booking lifecycle', function () {
     expect(confirm.body).to.contain('Thank you');
     await eventually(async () => (await bookingStatus(booking.id)) === 'paid_in_full');
     expect(await seats(s.departureId)).to.deep.equal({ held: 0, sold: 1 });
+  });
+
+  it('asks the provider where a payment stands when the customer returns from its page', async () => {
+    const s = await scenario({ daysAhead: 20 });
+    const token = await loginAs('customer');
+    const booking = await hold(token, s.departureId, 1);
+    const res = await api('POST', `/api/v1/bookings/${booking.id}/payments`, { token, body: { paymentMethod: 'pm_card_authenticationRequired' } });
+    expect(res.status).to.equal(202);
+    // The customer finished at the provider, but no webhook/signal arrived (as with a PayPal approval).
+    const paymentRef = new URL(res.body.actionUrl).pathname.split('/').pop()!;
+    await completeSandboxAction(stack().knex, paymentRef, 'authenticate');
+    expect(await bookingStatus(booking.id)).to.equal('held');
+    const back = await api('GET', `/pay/return/${booking.id}`);
+    expect(back.status).to.equal(200);
+    await eventually(async () => (await bookingStatus(booking.id)) === 'paid_in_full');
   });
 
   it('never oversells: 300 concurrent holds for 20 seats hold exactly 20', async function () {

@@ -1,0 +1,241 @@
+/**
+ * Hold latency under load: autocannon POSTs /api/v1/bookings as the demo customer, against a stack
+ * with the API AND the worker running (the API answers the hold from PostgreSQL, then starts the
+ * booking workflow fire-and-forget; the worker runs each workflow's first activities), so the
+ * system does its real work under load. Goal (the issue): p99 < 100 ms at 50 concurrent clients.
+ *
+ *   npm run bench -- hold [--connections 50] [--duration 15] [--warmup 2] [--departures 200]
+ *     [--capacity 1000] [--pax 2] [--contention-duration 8] [--no-contention] [--drain 60]
+ *     [--rate N] [--idempotency-keys] [--pool-max 10] [--log-level warn] [--fast]
+ *
+ * Phase "spread": bodies rotate over `departures` departures of a bench tour (no row contention).
+ * Phase "oneDeparture": every request on ONE departure (all holds serialize on its row lock).
+ * After each phase the bench waits (up to --drain s) for the booking workflows the API started to
+ * run their first activities (bookings.workflow_started_at is set by the markWorkflowStarted
+ * activity): the started-workflow backlog is part of the picture. Also counted on the Temporal
+ * side (visibility count of bookingWorkflow executions).
+ * --rate caps the offered load (autocannon overallRate): with 50 closed-loop connections the mean
+ * latency is just 50 / throughput, so p99 < 100 ms needs >= ~500 holds/s unless the rate is capped.
+ * --idempotency-keys sends a unique Idempotency-Key per request (what a careful OTA client does).
+ */
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { Client, Connection } from '@temporalio/client';
+import { cpuPercent, cpuSnapshot, createBenchTour, holdBody, login, pollUntil, round1, sleep } from './booking-support';
+import { peakRssMb, say, startStack, type BenchStack } from './stack';
+
+interface PhaseOptions {
+  name: string;
+  departureIds: string[];
+  tourId: string;
+  connections: number;
+  duration: number;
+  pax: number;
+  token: string;
+  rate?: number;
+  idempotencyKeys: boolean;
+}
+
+async function load(stack: BenchStack, o: PhaseOptions, duration: number) {
+  const bodies = o.departureIds.map((id) => JSON.stringify(holdBody(id, o.pax)));
+  let n = 0;
+  const runTag = `${o.name}-${Date.now()}`;
+  const errorSamples: Array<{ status: number; body: string }> = [];
+  const result = await autocannon({
+    url: stack.baseUrl,
+    connections: o.connections,
+    duration,
+    ...(o.rate ? { overallRate: o.rate } : {}),
+    requests: [{
+      method: 'POST',
+      path: '/api/v1/bookings',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${o.token}` },
+      setupRequest: (req) => {
+        const i = n++;
+        const headers = o.idempotencyKeys ? { ...req.headers, 'idempotency-key': `${runTag}-${i}` } : req.headers;
+        return { ...req, headers, body: bodies[i % bodies.length] };
+      },
+      onResponse: (status, body) => {
+        if ((status < 200 || status >= 300) && errorSamples.length < 5) errorSamples.push({ status, body: String(body).slice(0, 300) });
+      },
+    }],
+  });
+  return { result, errorSamples, sent: n };
+}
+
+async function counts(stack: BenchStack, tourId: string) {
+  const row = await stack.knex('bookings as b').join('departures as d', 'd.id', 'b.departure_id').where('d.tour_id', tourId)
+    .first(stack.knex.raw('count(*)::int as holds'), stack.knex.raw('count(b.workflow_started_at)::int as started'));
+  return row as { holds: number; started: number };
+}
+
+async function temporalCount(client: Client): Promise<number | undefined> {
+  try {
+    return (await client.workflow.count(`WorkflowType = 'bookingWorkflow'`)).count;
+  } catch (err) {
+    say(`visibility count failed: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+/** Waits for the booking workflows of this tour to run their first activities; stops early when no progress for 15 s. */
+async function drain(stack: BenchStack, tourId: string, maxSeconds: number) {
+  const t0 = Date.now();
+  let last = await counts(stack, tourId);
+  let lastProgress = Date.now();
+  for (;;) {
+    if (last.started >= last.holds) break;
+    if (Date.now() - t0 > maxSeconds * 1000 || Date.now() - lastProgress > 15_000) break;
+    await sleep(500);
+    const now = await counts(stack, tourId);
+    if (now.started > last.started) lastProgress = Date.now();
+    last = now;
+  }
+  return { ...last, seconds: round1((Date.now() - t0) / 1000) };
+}
+
+async function phase(stack: BenchStack, client: Client, o: PhaseOptions, warmup: number, drainSeconds: number) {
+  if (warmup > 0) {
+    say(`[${o.name}] warmup: ${warmup} s at ${o.connections} connections (not measured), then drain`);
+    await load(stack, o, warmup);
+    const d = await drain(stack, o.tourId, drainSeconds);
+    say(`[${o.name}] warmup holds ${d.holds}, workflows started ${d.started} (${d.seconds} s drain)`);
+  }
+  const before = await counts(stack, o.tourId);
+  const temporalBefore = await temporalCount(client);
+  say(`[${o.name}] measuring: ${o.duration} s at ${o.connections} connections over ${o.departureIds.length} departure(s)${o.rate ? `, offered load capped at ${o.rate} req/s` : ''}`);
+  const cpu0 = cpuSnapshot(stack);
+  let apiRssMax = 0;
+  let workerRssMax = 0;
+  const sampler = setInterval(() => {
+    apiRssMax = Math.max(apiRssMax, stack.rssOf(stack.pids.api) ?? 0);
+    workerRssMax = Math.max(workerRssMax, stack.rssOf(stack.pids.worker!) ?? 0);
+  }, 250);
+  const { result, errorSamples } = await load(stack, o, o.duration);
+  const cpu1 = cpuSnapshot(stack);
+  const atEnd = await counts(stack, o.tourId);
+  const temporalAtEnd = await temporalCount(client);
+  say(`[${o.name}] ${Math.round(result.requests.average)} req/s, p50 ${result.latency.p50} ms, p90 ${result.latency.p90} ms, p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}; holds ${atEnd.holds - before.holds}, workflows started so far ${atEnd.started - before.started}`);
+  const drained = await drain(stack, o.tourId, drainSeconds);
+  const cpu2 = cpuSnapshot(stack);
+  clearInterval(sampler);
+  const temporalAfter = await temporalCount(client);
+  const holds = drained.holds - before.holds;
+  const startedAtEnd = atEnd.started - before.started;
+  const startedAfter = drained.started - before.started;
+  say(`[${o.name}] after ${drained.seconds} s drain: ${startedAfter}/${holds} workflows ran markWorkflowStarted`);
+  const cpuLoad = cpuPercent(cpu0, cpu1, 'benchAutocannon');
+  const cpuDrain = cpuPercent(cpu1, cpu2, 'benchAutocannon');
+  say(`[${o.name}] CPU during load (% of one core): ${JSON.stringify(cpuLoad)}`);
+  say(`[${o.name}] CPU during drain: ${JSON.stringify(cpuDrain)}`);
+  const reqPerSec = Math.round(result.requests.average);
+  return {
+    departures: o.departureIds.length,
+    connections: o.connections,
+    durationSeconds: o.duration,
+    offeredRate: o.rate ?? 'unlimited',
+    reqPerSec,
+    latencyMs: { avg: result.latency.average, p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+    // Closed loop: mean latency = connections / throughput (Little's law), whatever the server does per request.
+    littleLawMeanMs: reqPerSec ? round1((o.connections / reqPerSec) * 1000) : undefined,
+    requests: result.requests.total,
+    non2xx: result.non2xx,
+    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([k, v]) => [k, v.count])),
+    errors: result.errors,
+    timeouts: result.timeouts,
+    errorSamples,
+    holdsCommitted: holds,
+    workflows: {
+      // bookings.workflow_started_at: set by the workflow's second activity, so "started and running on the worker".
+      markedStartedAtLoadEnd: startedAtEnd,
+      markedStartedAfterDrain: startedAfter,
+      backlogAtLoadEnd: (atEnd.holds - before.holds) - startedAtEnd,
+      drainSeconds: drained.seconds,
+      startedPerSecondDuringLoad: round1(startedAtEnd / o.duration),
+      // Visibility (eventually consistent): bookingWorkflow executions the server knows of, this phase.
+      temporalStartedAtLoadEnd: temporalAtEnd !== undefined && temporalBefore !== undefined ? temporalAtEnd - temporalBefore : undefined,
+      temporalStartedAfterDrain: temporalAfter !== undefined && temporalBefore !== undefined ? temporalAfter - temporalBefore : undefined,
+    },
+    cpuPercentOfOneCoreDuringLoad: cpuLoad,
+    cpuPercentOfOneCoreDuringDrain: cpuDrain,
+    apiRssPeakDuringLoadMb: apiRssMax,
+    workerRssPeakMb: workerRssMax,
+    goal: { p99Ms: 100, met: result.latency.p99 < 100 && result.non2xx === 0 && result.errors === 0, otaP90Ms: 1000, otaMet: result.latency.p90 < 1000 && result.non2xx === 0 },
+  };
+}
+
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+  const { values: o } = parseArgs({
+    args,
+    options: {
+      connections: { type: 'string', default: '50' },
+      duration: { type: 'string', default: '15' },
+      warmup: { type: 'string', default: '2' },
+      departures: { type: 'string', default: '200' },
+      capacity: { type: 'string', default: '1000' },
+      pax: { type: 'string', default: '2' },
+      'contention-duration': { type: 'string', default: '8' },
+      'no-contention': { type: 'boolean', default: false },
+      drain: { type: 'string', default: '60' },
+      rate: { type: 'string' },
+      'idempotency-keys': { type: 'boolean', default: false },
+      'pool-max': { type: 'string' },
+      'log-level': { type: 'string', default: 'warn' },
+      fast: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const connections = Number(o.connections);
+  const pax = Number(o.pax);
+  const drainSeconds = Number(o.drain);
+  const rate = o.rate ? Number(o.rate) : undefined;
+
+  const stack = await startStack({ worker: true, fast: o.fast, env: { LOG_LEVEL: o['log-level'], DATABASE_POOL_MAX: o['pool-max'] } });
+  const connection = await Connection.connect({ address: stack.temporalAddress });
+  const client = new Client({ connection });
+  try {
+    const spread = await createBenchTour(stack.knex, { departures: Number(o.departures), capacity: Number(o.capacity) });
+    const single = await createBenchTour(stack.knex, { departures: 1, capacity: 1_000_000 });
+    const { token } = await login(stack.baseUrl);
+    // One hold by hand first: the load must hit a real 201.
+    const probe = await fetch(`${stack.baseUrl}/api/v1/bookings`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(holdBody(spread.departureIds[0], pax)),
+    });
+    const probeText = await probe.text();
+    if (probe.status !== 201) throw new Error(`probe hold answered ${probe.status}: ${probeText.slice(0, 500)}`);
+    say(`probe hold: 201, ${Buffer.byteLength(probeText)} B; capacity ${Number(o.departures)} x ${o.capacity} seats, ${pax} pax per hold`);
+    await sleep(1000);
+    const workerRssIdleMb = stack.rssOf(stack.pids.worker!);
+    const apiRssIdleMb = stack.rssOf(stack.pids.api);
+
+    const common = { connections, pax, token, rate, idempotencyKeys: o['idempotency-keys'] };
+    const spreadResult = await phase(stack, client, { ...common, name: 'spread', departureIds: spread.departureIds, tourId: spread.tourId, duration: Number(o.duration) }, Number(o.warmup), drainSeconds);
+    let oneDeparture: Record<string, unknown> | undefined;
+    if (!o['no-contention']) {
+      oneDeparture = await phase(stack, client, { ...common, name: 'oneDeparture', departureIds: single.departureIds, tourId: single.tourId, duration: Number(o['contention-duration']) }, 0, drainSeconds);
+      const seats = await stack.knex('departures').where({ id: single.departureIds[0] }).first('capacity', 'seats_held', 'seats_sold');
+      oneDeparture.departureSeats = seats;
+    }
+    const soldOut = await stack.knex('departures').where({ tour_id: spread.tourId }).whereRaw('capacity - seats_held - seats_sold < ?', [pax]).count<{ count: string }[]>('* as count');
+    return {
+      endpoint: 'POST /api/v1/bookings (customer@demo.test)',
+      paxPerHold: pax,
+      idempotencyKeys: o['idempotency-keys'],
+      apiLogLevel: o['log-level'],
+      databasePoolMax: Number(o['pool-max'] ?? process.env.DATABASE_POOL_MAX ?? 10),
+      postgres: process.env.DATABASE_URL ? 'external' : o.fast ? 'embedded-fast' : 'embedded-durable',
+      spread: { ...spreadResult, departuresSoldOut: Number(soldOut[0].count) },
+      oneDeparture,
+      apiRssIdleMb,
+      apiRssHighWaterMb: peakRssMb(stack.pids.api),
+      workerRssIdleMb,
+      workerRssAfterMb: stack.rssOf(stack.pids.worker!),
+      workerRssHighWaterMb: peakRssMb(stack.pids.worker!),
+      temporalRssAfterMb: stack.pids.temporal ? stack.rssOf(stack.pids.temporal) : undefined,
+      note: 'The housekeeping schedule (every minute, bookings older than 30 s) also starts workflows the API has not started yet.',
+    };
+  } finally {
+    await connection.close();
+    await stack.stop();
+  }
+}

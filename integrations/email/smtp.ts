@@ -1,0 +1,122 @@
+/**
+ * Any SMTP relay, through nodemailer's pooled transport: up to `maxConnections` connections kept
+ * open, each sending up to `maxMessages` messages before it is replaced. A `send` call hands all
+ * its messages to the pool at once, so they go out in parallel over the pool's connections.
+ *
+ * Each message gets Message-ID `<sendId@domain>` (domain: `messageIdDomain`, else the sender's)
+ * and an X-Spirit-Send-Id header, so bounces and replies that quote it find their send. With
+ * `tracking`, http(s) links are rewritten to our signed click URLs and an open pixel is added
+ * (the relay does not track for us); the unsubscribe link is never rewritten.
+ *
+ * Outcomes per message: 2xx → accepted; a permanent SMTP reply (5xx) → rejected with the
+ * server's words; a transient one (4xx) → retry; a lost connection or timeout → retry, or thrown
+ * when no message of the call went through; failed authentication → EmailConfigurationError.
+ */
+import nodemailer from 'nodemailer';
+import type { NodemailerError } from 'nodemailer';
+import { rewriteLinks } from './links';
+import { messageProblem, renderMessage } from './message';
+import { EmailConfigurationError, type EmailAddress, type EmailMessage, type EmailProvider, type SendResult } from './types';
+
+export interface SmtpTracking {
+  /** Base of our public URLs (PUBLIC_URL), where /e/o and /e/c are served. */
+  publicUrl: string;
+  secret: string;
+}
+
+export interface SmtpProviderOptions {
+  /** SMTP_URL, e.g. smtp://user:pass@smtp.example.com:587 or smtps://...:465 */
+  url: string;
+  /** Open connections (default 5). */
+  maxConnections?: number;
+  /** Messages per connection before it is replaced (default 100). */
+  maxMessages?: number;
+  /** At most this many messages per second over all connections (default: unlimited). */
+  rateLimit?: number;
+  /** Domain part of our Message-IDs (default: the sender's domain). */
+  messageIdDomain?: string;
+  /** How many messages one `send` call should carry (default 500). */
+  maxBatch?: number;
+  tracking?: SmtpTracking;
+}
+
+function address(value: EmailAddress): { name: string; address: string } | string {
+  return value.name ? { name: value.name, address: value.email } : value.email;
+}
+
+export function smtpMessageId(sendId: string, domain: string): string {
+  return `<${sendId}@${domain}>`;
+}
+
+/** The server's own words for a failure, e.g. "550 5.1.1 No such user". */
+function smtpError(err: NodemailerError): string {
+  return err.response || err.message;
+}
+
+export function createSmtpProvider(options: SmtpProviderOptions): EmailProvider {
+  const url = new URL(options.url); // fails early on a malformed SMTP_URL
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new Error(`SMTP_URL must start with smtp:// or smtps://, got "${url.protocol}//"`);
+  const transport = nodemailer.createTransport({
+    url: options.url,
+    pool: true,
+    maxConnections: options.maxConnections ?? 5,
+    maxMessages: options.maxMessages ?? 100,
+    ...(options.rateLimit ? { rateLimit: options.rateLimit, rateDelta: 1000 } : {}),
+  });
+  let closed = false;
+
+  async function sendOne(message: EmailMessage): Promise<SendResult | { failed: NodemailerError; sendId: string }> {
+    const rendered = renderMessage(message);
+    const domain = options.messageIdDomain ?? message.from.email.split('@').pop()!;
+    const html = rendered.html && options.tracking
+      ? rewriteLinks(rendered.html, { ...options.tracking, sendId: message.sendId, unsubscribeUrl: message.unsubscribeUrl })
+      : rendered.html;
+    try {
+      const info = await transport.sendMail({
+        from: address(message.from),
+        to: address(message.to),
+        ...(message.replyTo ? { replyTo: address(message.replyTo) } : {}),
+        subject: rendered.subject,
+        ...(rendered.text ? { text: rendered.text } : {}),
+        ...(html ? { html } : {}),
+        messageId: smtpMessageId(message.sendId, domain),
+        headers: { ...rendered.headers, 'X-Spirit-Send-Id': message.sendId },
+      });
+      if (info.rejected.length > 0) {
+        return { sendId: message.sendId, status: 'rejected', providerMessageId: info.messageId, error: `recipient refused: ${info.response}` };
+      }
+      return { sendId: message.sendId, status: 'accepted', providerMessageId: info.messageId };
+    } catch (err) {
+      const error = err as NodemailerError;
+      if (error.code === 'EAUTH' || error.code === 'ENOAUTH') throw new EmailConfigurationError(`the SMTP server refused our credentials: ${smtpError(error)}`);
+      if (error.responseCode !== undefined) {
+        return error.permanent
+          ? { sendId: message.sendId, status: 'rejected', error: smtpError(error) }
+          : { sendId: message.sendId, status: 'retry', error: smtpError(error) };
+      }
+      return { failed: error, sendId: message.sendId };
+    }
+  }
+
+  return {
+    name: 'smtp',
+    maxBatch: options.maxBatch ?? 500,
+    async send(messages) {
+      if (closed) throw new Error('the SMTP provider is closed');
+      const outcomes = await Promise.all(messages.map((message) => {
+        const problem = messageProblem(message);
+        return problem ? ({ sendId: message.sendId, status: 'rejected', error: problem } as SendResult) : sendOne(message);
+      }));
+      const lost = outcomes.filter((o): o is { failed: NodemailerError; sendId: string } => 'failed' in o);
+      // Connections failed and nothing was accepted: throw, so the activity retries the call
+      // (with something accepted, a retry would send it twice: the rest is marked `retry` instead).
+      if (lost.length > 0 && !outcomes.some((o) => 'status' in o && o.status === 'accepted')) throw lost[0].failed;
+      return outcomes.map((o) => ('failed' in o ? { sendId: o.sendId, status: 'retry', error: `not sent: ${o.failed.message}` } : o));
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      transport.close();
+    },
+  };
+}
