@@ -67,7 +67,12 @@ async function main() {
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
 
-  // Temporal and PostgreSQL start side by side.
+  // Temporal, PostgreSQL and the workflow bundle, side by side.
+  const bundlePath = path.join(config.dataDir, 'workflow-bundle.js');
+  const bundled = new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'scripts/bundle-workflows.ts'), bundlePath], { stdio: 'inherit', cwd: projectRoot });
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bundling the workflows failed (exit ${code})`))));
+  });
   const [temporal, pg] = await Promise.all([
     temporalConfig.address
       ? undefined
@@ -95,6 +100,7 @@ async function main() {
   if (!temporal) say(`using Temporal at ${temporalAddress}`);
   const databaseUrl = pg?.url ?? config.databaseUrl!;
 
+  await bundled;
   const knex = createKnex(databaseUrl, 2);
   const applied = await migrateLatest(knex);
   say(applied.length ? `migrations applied: ${applied.join(', ')}` : 'schema up to date');
@@ -120,7 +126,7 @@ async function main() {
   };
   const workerReady = path.join(config.dataDir, `worker-ready-${process.pid}`);
   fs.rmSync(workerReady, { force: true });
-  launch('worker', 'workers/main.ts', { SPIRIT_READY_FILE: workerReady });
+  launch('worker', 'workers/main.ts', { SPIRIT_READY_FILE: workerReady, WORKFLOW_BUNDLE_PATH: bundlePath });
   launch('api', 'api/main.ts');
 
   const base = `http://localhost:${config.port}`;

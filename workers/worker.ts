@@ -24,7 +24,8 @@ export interface WorkerOptions {
   namespace?: string;
   knex: Knex;
   queues?: TaskQueueName[];
-  bundle?: WorkflowBundleWithSourceMap;
+  /** A bundle built in this process (tests), or the path of one built beforehand (scripts/bundle-workflows.ts). */
+  bundle?: WorkflowBundleWithSourceMap | { codePath: string };
   logger?: Logger;
   /** Overrides of activity dependencies (tests: a supplier, a time scale, provider settings). */
   activityDeps?: Partial<Omit<ActivityDeps, 'knex'>>;
