@@ -16,6 +16,7 @@ import { authRoutes } from './routes/auth';
 import { catalogRoutes, departureAdminRoutes } from './routes/catalog';
 import { healthRoute, mountSystemRoutes } from './routes/system';
 import { bookingRoutes } from './routes/bookings';
+import { marketingRoutes } from './routes/marketing';
 import { mountSandboxPage, webhookRoutes } from './routes/payment-web';
 
 export interface ApiDeps {
@@ -35,7 +36,7 @@ declare module 'koa' {
 }
 
 export function allRoutes(): AnyRoute[] {
-  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes];
+  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {

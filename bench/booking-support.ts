@@ -7,7 +7,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { Knex } from 'knex';
-import { cpuSeconds, processTree, sumOf, type BenchStack } from './stack';
+import { summarizeCpuProfile } from './cpuprofile';
+import { cpuSeconds, processTree, type BenchStack } from './stack';
 
 export const DEMO_PASSWORD = 'spirit-demo';
 
@@ -109,15 +110,36 @@ export function machineBusySeconds(): number {
   return (user + nice + system + irq + softirq + steal) / 100;
 }
 
+/**
+ * PostgreSQL backends come and go (pools close idle connections): the last CPU time seen of every
+ * backend, by pid and start time, so a backend that exited keeps counting what it used.
+ */
+const pgSeen = new Map<string, number>();
+function postgresCpuSeconds(rootPid: number | undefined): number {
+  if (!rootPid) return 0;
+  for (const p of processTree(rootPid)) {
+    let started = '';
+    try {
+      const raw = fs.readFileSync(`/proc/${p.pid}/stat`, 'utf8');
+      started = raw.slice(raw.lastIndexOf(')') + 2).split(' ')[19];
+    } catch {
+      continue; // gone
+    }
+    const cpu = cpuSeconds(p.pid);
+    if (cpu !== undefined) pgSeen.set(`${p.pid}:${started}`, cpu);
+  }
+  let total = 0;
+  for (const v of pgSeen.values()) total += v;
+  return total;
+}
+
 export function cpuSnapshot(stack: BenchStack): CpuSnapshot {
-  const pgPids = stack.pids.postgres ? processTree(stack.pids.postgres).map((p) => p.pid) : [];
   const usage = process.cpuUsage();
   return {
     at: performance.now(),
     api: cpuSeconds(stack.pids.api) ?? 0,
     worker: stack.pids.worker ? cpuSeconds(stack.pids.worker) ?? 0 : 0,
-    // PostgreSQL backends come and go: a backend that exited between snapshots loses its CPU (pool connections stay, so this is small).
-    postgres: sumOf(pgPids, cpuSeconds) ?? 0,
+    postgres: postgresCpuSeconds(stack.pids.postgres),
     temporal: stack.pids.temporal ? cpuSeconds(stack.pids.temporal) ?? 0 : 0,
     bench: (usage.user + usage.system) / 1e6,
     machine: machineBusySeconds(),
@@ -143,4 +165,25 @@ export function cpuPercent(a: CpuSnapshot, b: CpuSnapshot, benchLabel = 'bench')
 export function cpuMsPer(a: CpuSnapshot, b: CpuSnapshot, units: number) {
   const per = (x: number, y: number) => round1(((y - x) * 1000) / units);
   return { api: per(a.api, b.api), worker: per(a.worker, b.worker), postgres: per(a.postgres, b.postgres), temporal: per(a.temporal, b.temporal), bench: per(a.bench, b.bench) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU profiles (node --cpu-prof in the API and the worker)
+
+/**
+ * Summaries of the .cpuprofile files node wrote in `dir` (CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile),
+ * labelled by process (api, worker) and thread (main, or the worker's workflow threads).
+ */
+export function summarizeProfiles(dir: string, pids: Record<string, number | undefined>, top = 12) {
+  const out: Array<{ process: string; thread: string } & ReturnType<typeof summarizeCpuProfile>> = [];
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
+    const parts = file.split('.');
+    const pid = Number(parts[3]);
+    const tid = Number(parts[4]);
+    const name = Object.entries(pids).find(([, p]) => p === pid)?.[0] ?? `pid ${pid}`;
+    const summary = summarizeCpuProfile(`${dir}/${file}`, top);
+    if (summary.sampledMs - summary.idleMs < 50) continue; // an idle thread
+    out.push({ process: name, thread: tid === 0 ? 'main' : `thread ${tid}`, ...summary });
+  }
+  return out;
 }

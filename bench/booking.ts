@@ -24,7 +24,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { startBookingWorkflow } from '../api/booking-workflows';
 import { createKnex } from '../platform/db';
 import { placeHold } from '../models/holds';
@@ -86,6 +86,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const warmup = Number(o.warmup);
   if (!['api', 'direct'].includes(o.hold!)) throw new Error(`--hold must be api or direct (got ${o.hold})`);
 
+  // The in-process worker logs warnings only (the worker process logs through pino at LOG_LEVEL=warn).
+  if (!Runtime.instantiator) Runtime.install({ logger: new DefaultLogger('WARN') });
   const stack = await startStack({ worker: true, fast: o.fast, env: { DATABASE_POOL_MAX: o['pool-max'] } });
   // This process's client starts booking workflows (--hold direct) on the stack's queues.
   temporalConfig.taskQueuePrefix = stack.taskQueuePrefix;

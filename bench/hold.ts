@@ -6,7 +6,7 @@
  *
  *   npm run bench -- hold [--connections 50] [--duration 15] [--warmup 2] [--departures 200]
  *     [--capacity 1000] [--pax 2] [--contention-duration 8] [--no-contention] [--drain 60]
- *     [--rate N] [--idempotency-keys] [--pool-max 10] [--log-level warn] [--fast]
+ *     [--rate N] [--idempotency-keys] [--pool-max 10] [--log-level warn] [--fast] [--no-worker] [--cpu-prof]
  *
  * Phase "spread": bodies rotate over `departures` departures of a bench tour (no row contention).
  * Phase "oneDeparture": every request on ONE departure (all holds serialize on its row lock).
@@ -17,12 +17,16 @@
  * --rate caps the offered load (autocannon overallRate): with 50 closed-loop connections the mean
  * latency is just 50 / throughput, so p99 < 100 ms needs >= ~500 holds/s unless the rate is capped.
  * --idempotency-keys sends a unique Idempotency-Key per request (what a careful OTA client does).
+ * --no-worker: no worker process (the API still starts each workflow; nothing runs them): what the
+ *   hold costs without the workflows' work competing for the 2 cores. Workflow counts are then 0.
+ * --cpu-prof: the API and the worker run under `node --cpu-prof`; their profiles (whole life:
+ *   startup, warmup, both phases) are summarized by process and thread.
  */
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Client, Connection } from '@temporalio/client';
-import { cpuPercent, cpuSnapshot, createBenchTour, holdBody, login, pollUntil, round1, sleep } from './booking-support';
-import { peakRssMb, say, startStack, type BenchStack } from './stack';
+import { cpuPercent, cpuSnapshot, createBenchTour, holdBody, login, round1, sleep, summarizeProfiles } from './booking-support';
+import { makeTempDir, peakRssMb, say, startStack, type BenchStack } from './stack';
 
 interface PhaseOptions {
   name: string;
@@ -109,7 +113,7 @@ async function phase(stack: BenchStack, client: Client, o: PhaseOptions, warmup:
   let workerRssMax = 0;
   const sampler = setInterval(() => {
     apiRssMax = Math.max(apiRssMax, stack.rssOf(stack.pids.api) ?? 0);
-    workerRssMax = Math.max(workerRssMax, stack.rssOf(stack.pids.worker!) ?? 0);
+    if (stack.pids.worker) workerRssMax = Math.max(workerRssMax, stack.rssOf(stack.pids.worker) ?? 0);
   }, 250);
   const { result, errorSamples } = await load(stack, o, o.duration);
   const cpu1 = cpuSnapshot(stack);
@@ -182,17 +186,26 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       'pool-max': { type: 'string' },
       'log-level': { type: 'string', default: 'warn' },
       fast: { type: 'boolean', default: false },
+      'no-worker': { type: 'boolean', default: false },
+      'cpu-prof': { type: 'boolean', default: false },
     },
     strict: true,
   });
   const connections = Number(o.connections);
   const pax = Number(o.pax);
-  const drainSeconds = Number(o.drain);
+  const drainSeconds = o['no-worker'] ? 0 : Number(o.drain);
   const rate = o.rate ? Number(o.rate) : undefined;
 
-  const stack = await startStack({ worker: true, fast: o.fast, env: { LOG_LEVEL: o['log-level'], DATABASE_POOL_MAX: o['pool-max'] } });
+  const withWorker = !o['no-worker'];
+  const profDir = o['cpu-prof'] ? makeTempDir('spirit-bench-cpuprof-') : undefined;
+  const stack = await startStack({
+    worker: withWorker, fast: o.fast, env: { LOG_LEVEL: o['log-level'], DATABASE_POOL_MAX: o['pool-max'] },
+    nodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+  });
+  const pids = { ...stack.pids };
   const connection = await Connection.connect({ address: stack.temporalAddress });
   const client = new Client({ connection });
+  let report: Record<string, unknown>;
   try {
     const spread = await createBenchTour(stack.knex, { departures: Number(o.departures), capacity: Number(o.capacity) });
     const single = await createBenchTour(stack.knex, { departures: 1, capacity: 1_000_000 });
@@ -205,7 +218,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     if (probe.status !== 201) throw new Error(`probe hold answered ${probe.status}: ${probeText.slice(0, 500)}`);
     say(`probe hold: 201, ${Buffer.byteLength(probeText)} B; capacity ${Number(o.departures)} x ${o.capacity} seats, ${pax} pax per hold`);
     await sleep(1000);
-    const workerRssIdleMb = stack.rssOf(stack.pids.worker!);
+    const workerRssIdleMb = stack.pids.worker ? stack.rssOf(stack.pids.worker) : undefined;
     const apiRssIdleMb = stack.rssOf(stack.pids.api);
 
     const common = { connections, pax, token, rate, idempotencyKeys: o['idempotency-keys'] };
@@ -217,8 +230,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       oneDeparture.departureSeats = seats;
     }
     const soldOut = await stack.knex('departures').where({ tour_id: spread.tourId }).whereRaw('capacity - seats_held - seats_sold < ?', [pax]).count<{ count: string }[]>('* as count');
-    return {
+    report = {
       endpoint: 'POST /api/v1/bookings (customer@demo.test)',
+      worker: withWorker,
       paxPerHold: pax,
       idempotencyKeys: o['idempotency-keys'],
       apiLogLevel: o['log-level'],
@@ -229,13 +243,23 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       apiRssIdleMb,
       apiRssHighWaterMb: peakRssMb(stack.pids.api),
       workerRssIdleMb,
-      workerRssAfterMb: stack.rssOf(stack.pids.worker!),
-      workerRssHighWaterMb: peakRssMb(stack.pids.worker!),
+      workerRssAfterMb: stack.pids.worker ? stack.rssOf(stack.pids.worker) : undefined,
+      workerRssHighWaterMb: stack.pids.worker ? peakRssMb(stack.pids.worker) : undefined,
       temporalRssAfterMb: stack.pids.temporal ? stack.rssOf(stack.pids.temporal) : undefined,
       note: 'The housekeeping schedule (every minute, bookings older than 30 s) also starts workflows the API has not started yet.',
     };
   } finally {
     await connection.close();
-    await stack.stop();
+    await stack.stop(); // the API and the worker write their profiles when they exit
   }
+  if (profDir) {
+    const profiles = summarizeProfiles(profDir, { api: pids.api, worker: pids.worker });
+    for (const p of profiles) {
+      say(`${p.process} ${p.thread}: ${Math.round(p.sampledMs - p.idleMs)} ms busy; by package: ${p.byCategory.slice(0, 8).map((c) => `${c.name} ${c.pct}%`).join(', ')}`);
+      for (const f of p.topFunctions.slice(0, 8)) say(`    ${String(f.pct).padStart(5)}%  ${f.fn}  ${f.where}`);
+    }
+    report.cpuProfiles = profiles;
+    report.cpuProfileDir = profDir;
+  }
+  return report;
 }
