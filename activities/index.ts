@@ -9,6 +9,9 @@ import { config } from '../platform/config';
 import { createPaymentProviders, type PaymentEnv } from '../integrations/payments';
 import { createSimulatedSupplier, type Supplier } from '../integrations/suppliers/simulated';
 import { createBookingActivities } from './booking';
+import { createCampaignActivities, type RenderedTemplate } from './campaign';
+import { createEmailProvider, type EmailProvider } from '../integrations/email';
+import { emailLinkSecret } from '../platform/secrets';
 import { createHousekeepingActivities } from './housekeeping';
 
 export interface ActivityDeps {
@@ -19,11 +22,42 @@ export interface ActivityDeps {
   supplier?: Supplier;
   timeScale?: number;
   publicUrl?: string;
+  emailProvider?: EmailProvider;
+  campaignBatchSize?: number;
+}
+
+/** Compiles a template's MJML once per version; the `{{variables}}` stay for per-recipient substitution. */
+function templateRenderer(knex: Knex) {
+  const cache = new Map<string, RenderedTemplate>();
+  return async (templateId: string): Promise<RenderedTemplate> => {
+    const t = await knex('email_templates').where({ id: templateId }).first();
+    if (!t) throw new Error(`template ${templateId} does not exist`);
+    const key = `${t.id}:${new Date(t.updated_at).getTime()}`;
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const { default: mjml } = await import('mjml');
+    const compiled = await mjml(t.mjml, { validationLevel: 'soft' });
+    const rendered = { subject: t.subject, html: compiled.html, text: t.text, kind: t.kind };
+    cache.set(key, rendered);
+    return rendered;
+  };
 }
 
 export function createActivities(deps: ActivityDeps) {
   const publicUrl = deps.publicUrl ?? config.publicUrl;
+  let email: EmailProvider | undefined;
+  const linkSecret = emailLinkSecret();
   return {
+    ...createCampaignActivities({
+      knex: deps.knex,
+      provider: () => (email ??= deps.emailProvider ?? createEmailProvider({ env: deps.env ?? process.env, dataDir: config.dataDir, publicUrl, linkSecret })),
+      renderTemplate: templateRenderer(deps.knex),
+      publicUrl,
+      linkSecret,
+      from: config.email.from,
+      batchSize: deps.campaignBatchSize ?? config.email.campaignBatchSize,
+      staleClaimSeconds: config.email.staleClaimSeconds,
+    }),
     ...createHousekeepingActivities(deps),
     ...createBookingActivities({
       knex: deps.knex,

@@ -17,6 +17,7 @@ import { catalogRoutes, departureAdminRoutes } from './routes/catalog';
 import { healthRoute, mountSystemRoutes } from './routes/system';
 import { bookingRoutes } from './routes/bookings';
 import { marketingRoutes } from './routes/marketing';
+import { campaignRoutes, mountTrackingRoutes } from './routes/campaigns';
 import { mountSandboxPage, webhookRoutes } from './routes/payment-web';
 
 export interface ApiDeps {
@@ -36,7 +37,7 @@ declare module 'koa' {
 }
 
 export function allRoutes(): AnyRoute[] {
-  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes];
+  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {
@@ -51,6 +52,7 @@ export function createApp(deps: ApiDeps): Koa {
   mountSystemRoutes(router, () => routes, deps);
   mountRoutes(router, routes);
   mountSandboxPage(router);
+  mountTrackingRoutes(router);
 
   app.use(requestContext(deps.logger));
   app.use(problemRenderer());

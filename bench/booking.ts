@@ -4,7 +4,7 @@
  * Goal (the issue): bookings/s >= half the no-op rate.
  *
  *   npm run bench -- booking [--count 300] [--concurrency 50] [--noop-concurrency <concurrency>]
- *     [--hold api|direct] [--departures 50] [--warmup 20] [--no-shaped] [--pool-max 10] [--fast]
+ *     [--hold api|direct] [--departures 50] [--warmup 20] [--rounds 3] [--no-shaped] [--pool-max 10] [--fast]
  *
  * 1. One booking (hold + pay via the API) whose workflow history is fetched: its ActivityTaskScheduled
  *    events up to confirmation are the activity count K (a tour WITHOUT package components, so
@@ -13,13 +13,15 @@
  *    /api/v1/bookings, which also starts the workflow fire-and-forget; `--hold direct`: placeHold on
  *    the bench's own pool + startBookingWorkflow fire-and-forget, no API on the hold), then POST
  *    /api/v1/bookings/{id}/payments with pm_card_visa, whose 201 means the saga ran to
- *    confirmation. Measured from the first hold to the last confirmation; checked in the database.
+ *    confirmation. Measured per round from its first hold to its last confirmation; checked in the database.
  * 3. No-op: `count` noopWorkflow executions (K no-op activities in sequence, the booking workflow's
  *    activity options), at most `noop-concurrency` in flight, on an in-process worker with default
  *    settings (as workers/worker.ts creates them) on its own task queue of the same server.
  * 4. No-op shaped like a booking (unless --no-shaped): start, then update-with-start `go`; 2
  *    activities before the update, K-2 in its handler (what the pay update does): Temporal's cost of
  *    the booking's shape without HTTP, PostgreSQL or the payment provider.
+ * 2-4 run interleaved in `rounds` rounds (count/rounds of each per round), so that other load on
+ * the machine (reported as otherProcesses) weighs on all three alike; rates are totals over the rounds.
  * The booking workflows stay open after confirmation (timers until departure): expected.
  */
 import { parseArgs } from 'node:util';
@@ -57,11 +59,30 @@ async function api(stack: BenchStack, token: string, method: string, path: strin
 
 type Holder = (i: number) => Promise<string>;
 
-function phaseReport(label: string, count: number, ms: number, a: CpuSnapshot, b: CpuSnapshot, benchLabel: string) {
-  const perSecond = round1((count / ms) * 1000);
-  const cpu = cpuPercent(a, b, benchLabel);
-  say(`[${label}] ${count} in ${round1(ms / 1000)} s = ${perSecond}/s; CPU (% of one core): ${JSON.stringify(cpu)}`);
-  return { perSecond, seconds: round1(ms / 1000), cpuPercentOfOneCore: cpu, cpuMsPerUnit: cpuMsPer(a, b, count) };
+/** One kind of work measured over several rounds: wall time and CPU by process, summed. */
+class Phase {
+  count = 0;
+  ms = 0;
+  rounds: number[] = [];
+  private readonly cpu: CpuSnapshot = { at: 0, api: 0, worker: 0, postgres: 0, temporal: 0, bench: 0, machine: 0 };
+  constructor(readonly label: string) {}
+  async measure(stack: BenchStack, n: number, work: () => Promise<void>) {
+    const a = cpuSnapshot(stack);
+    await work();
+    const b = cpuSnapshot(stack);
+    for (const k of Object.keys(this.cpu) as Array<keyof CpuSnapshot>) this.cpu[k] += b[k] - a[k];
+    this.count += n;
+    this.ms += b.at - a.at;
+    this.rounds.push(round1((n / (b.at - a.at)) * 1000));
+    say(`[${this.label}] ${n} in ${round1((b.at - a.at) / 1000)} s = ${this.rounds.at(-1)}/s`);
+  }
+  report(benchLabel: string) {
+    const zero: CpuSnapshot = { at: 0, api: 0, worker: 0, postgres: 0, temporal: 0, bench: 0, machine: 0 };
+    const perSecond = round1((this.count / this.ms) * 1000);
+    const cpu = cpuPercent(zero, this.cpu, benchLabel);
+    say(`[${this.label}] total ${this.count} in ${round1(this.ms / 1000)} s = ${perSecond}/s (rounds: ${this.rounds.join(', ')}); CPU (% of one core): ${JSON.stringify(cpu)}`);
+    return { perSecond, perSecondByRound: this.rounds, seconds: round1(this.ms / 1000), cpuPercentOfOneCore: cpu, cpuMsPerUnit: cpuMsPer(zero, this.cpu, this.count) };
+  }
 }
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
@@ -74,6 +95,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       hold: { type: 'string', default: 'api' },
       departures: { type: 'string', default: '50' },
       warmup: { type: 'string', default: '20' },
+      rounds: { type: 'string', default: '3' },
       'no-shaped': { type: 'boolean', default: false },
       'pool-max': { type: 'string' },
       fast: { type: 'boolean', default: false },
@@ -84,6 +106,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const concurrency = Number(o.concurrency);
   const noopConcurrency = Number(o['noop-concurrency'] ?? o.concurrency);
   const warmup = Number(o.warmup);
+  const rounds = Math.max(1, Number(o.rounds));
   if (!['api', 'direct'].includes(o.hold!)) throw new Error(`--hold must be api or direct (got ${o.hold})`);
 
   // The in-process worker logs warnings only (the worker process logs through pino at LOG_LEVEL=warn).
@@ -176,43 +199,33 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     if (!o['no-shaped']) await inPool(20, 10, noopShaped('warmup'));
     say('no-op warmup done');
 
-    // 2. Bookings.
-    say(`[booking] ${count} bookings, ${concurrency} in flight, hold via ${o.hold === 'direct' ? 'placeHold (bench pool)' : 'the API'}, pay via the API`);
-    const b0 = cpuSnapshot(stack);
-    const tb = performance.now();
-    await inPool(count, concurrency, async (i) => void (await book(warmup + 1 + i, true)));
-    const bookingMs = performance.now() - tb;
-    const b1 = cpuSnapshot(stack);
-    const booking = phaseReport('booking', count, bookingMs, b0, b1, 'bench');
+    // 2-4, interleaved: `rounds` rounds of (bookings, no-op, shaped no-op), count/rounds each, so
+    // that load from other processes on the machine falls on all three alike.
+    const per = Array.from({ length: rounds }, (_, r) => Math.floor(count / rounds) + (r < count % rounds ? 1 : 0));
+    const acc = { booking: new Phase('booking'), noop: new Phase('noop'), shaped: new Phase('noop-shaped') };
+    let offset = warmup + 1;
+    for (let r = 0; r < rounds; r++) {
+      const n = per[r];
+      const base = offset;
+      offset += n;
+      say(`round ${r + 1}/${rounds}: ${n} bookings (hold via ${o.hold === 'direct' ? 'placeHold on the bench pool' : 'the API'}, pay via the API), ${n} no-op${o['no-shaped'] ? '' : `, ${n} shaped no-op`}`);
+      await acc.booking.measure(stack, n, () => inPool(n, concurrency, async (i) => void (await book(base + i, true))));
+      await acc.noop.measure(stack, n, () => inPool(n, noopConcurrency, noopPlain(`r${r}`)));
+      if (!o['no-shaped']) await acc.shaped.measure(stack, n, () => inPool(n, noopConcurrency, noopShaped(`r${r}`)));
+    }
     const confirmed = await stack.knex('bookings as b').join('departures as d', 'd.id', 'b.departure_id').where('d.tour_id', tour.tourId)
       .whereIn('b.status', ['confirmed', 'paid_in_full']).count<{ count: string }[]>('* as count');
     const confirmedCount = Number(confirmed[0].count);
     if (confirmedCount !== count + warmup + 1) throw new Error(`expected ${count + warmup + 1} confirmed bookings, found ${confirmedCount}`);
-
-    // 3. No-op, same activity count.
-    say(`[noop] ${count} noopWorkflow x ${K} activities, ${noopConcurrency} in flight`);
-    const n0 = cpuSnapshot(stack);
-    const tn = performance.now();
-    await inPool(count, noopConcurrency, noopPlain('measure'));
-    const noopMs = performance.now() - tn;
-    const n1 = cpuSnapshot(stack);
-    const noop = phaseReport('noop', count, noopMs, n0, n1, 'benchWorkerAndClient');
-
-    // 4. No-op with the booking's shape.
-    let shaped: ReturnType<typeof phaseReport> | undefined;
-    if (!o['no-shaped']) {
-      say(`[noop-shaped] ${count} noopShapedWorkflow (${before} activities, update-with-start, ${K - before} activities), ${noopConcurrency} in flight`);
-      const s0 = cpuSnapshot(stack);
-      const ts = performance.now();
-      await inPool(count, noopConcurrency, noopShaped('measure'));
-      const shapedMs = performance.now() - ts;
-      shaped = phaseReport('noop-shaped', count, shapedMs, s0, cpuSnapshot(stack), 'benchWorkerAndClient');
-    }
+    const booking = acc.booking.report('bench');
+    const noop = acc.noop.report('benchWorkerAndClient');
+    const shaped = o['no-shaped'] ? undefined : acc.shaped.report('benchWorkerAndClient');
 
     const ratio = Math.round((booking.perSecond / noop.perSecond) * 100) / 100;
     say(`bookings/s ${booking.perSecond}, no-op/s ${noop.perSecond}, ratio ${ratio} (goal >= 0.5)${shaped ? `; shaped no-op/s ${shaped.perSecond}` : ''}`);
     return {
       count,
+      rounds,
       concurrency,
       noopConcurrency,
       holdVia: o.hold === 'direct' ? 'placeHold on the bench pool + startBookingWorkflow (fire-and-forget)' : 'POST /api/v1/bookings',

@@ -25,7 +25,7 @@
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Client, Connection } from '@temporalio/client';
-import { cpuPercent, cpuSnapshot, createBenchTour, holdBody, login, round1, sleep, summarizeProfiles } from './booking-support';
+import { cpuMsPer, cpuPercent, cpuSnapshot, createBenchTour, holdBody, login, round1, sleep, summarizeProfiles } from './booking-support';
 import { makeTempDir, peakRssMb, say, startStack, type BenchStack } from './stack';
 
 interface PhaseOptions {
@@ -161,6 +161,9 @@ async function phase(stack: BenchStack, client: Client, o: PhaseOptions, warmup:
       temporalStartedAfterDrain: temporalAfter !== undefined && temporalBefore !== undefined ? temporalAfter - temporalBefore : undefined,
     },
     cpuPercentOfOneCoreDuringLoad: cpuLoad,
+    // CPU ms per committed hold, by process: during the load only, and load + drain (the holds' workflows' first tasks included).
+    cpuMsPerHoldDuringLoad: cpuMsPer(cpu0, cpu1, Math.max(1, atEnd.holds - before.holds)),
+    cpuMsPerHoldIncludingDrain: cpuMsPer(cpu0, cpu2, Math.max(1, holds)),
     cpuPercentOfOneCoreDuringDrain: cpuDrain,
     apiRssPeakDuringLoadMb: apiRssMax,
     workerRssPeakMb: workerRssMax,

@@ -147,6 +147,14 @@ export interface StackOptions {
   nodeArgs?: string[];
   /** Run this file instead of api/main.ts (relative to the repo root), e.g. a what-if in bench/experiments/. */
   apiEntry?: string;
+  /** Run this file instead of workers/main.ts (relative to the repo root), e.g. a what-if in bench/experiments/. */
+  workerEntry?: string;
+  /**
+   * With `worker`: build the workflow bundle first in a short-lived process and give the worker its
+   * path (WORKFLOW_BUNDLE_PATH), as `npm start` and the production image do. Default true; false:
+   * the worker bundles in its own process.
+   */
+  prebuiltBundle?: boolean;
   /** Server logs (PostgreSQL, Temporal) to this function; BENCH_VERBOSE=1 sends them to stderr. */
   log?: (line: string) => void;
 }
@@ -276,6 +284,17 @@ export async function startStack(options: StackOptions = {}): Promise<BenchStack
       url.pathname = `/${db}`;
       return url.toString();
     };
+    // As npm start does: the workflow bundle is built by a short-lived process, beside the servers.
+    const bundlePath = options.worker && (options.prebuiltBundle ?? true) ? path.join(dataDir, 'workflow-bundle.js') : undefined;
+    const bundled = bundlePath
+      ? new Promise<void>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'scripts/bundle-workflows.ts'), bundlePath], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        child.stderr!.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
+        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bundling the workflows failed (exit ${code}): ${err}`))));
+      })
+      : Promise.resolve();
+    bundled.catch(() => undefined); // awaited below, after the servers' cleanups are registered
     const provideTemporal = async (): Promise<{ address: string; pid?: number }> => {
       if (process.env.TEMPORAL_ADDRESS) return { address: process.env.TEMPORAL_ADDRESS };
       const temporal = await startTemporalDevServer({ headless: true, log });
@@ -289,6 +308,10 @@ export async function startStack(options: StackOptions = {}): Promise<BenchStack
     const databaseUrl = dbResult.value;
     const temporal = temporalResult.value;
     say(`PostgreSQL${process.env.DATABASE_URL ? ' (external)' : options.fast ? ' (embedded, fast)' : ' (embedded, durable)'} and Temporal${temporal.pid ? ' (dev server, in memory)' : ' (external)'} up in ${Date.now() - t0} ms`);
+    if (bundlePath) {
+      await bundled;
+      say(`workflow bundle built for the worker (${Date.now() - t0} ms)`);
+    }
 
     const knex = createKnex(databaseUrl, 4);
     cleanups.push({ name: 'bench pool', fn: () => knex.destroy() });
@@ -317,6 +340,7 @@ export async function startStack(options: StackOptions = {}): Promise<BenchStack
       JWT_SECRET: crypto.randomBytes(36).toString('base64url'), // 48 characters
     };
     delete env.NODE_ENV;
+    if (bundlePath) env.WORKFLOW_BUNDLE_PATH = bundlePath;
     for (const [k, v] of Object.entries(options.env ?? {})) {
       if (v === undefined) delete env[k];
       else env[k] = v;
@@ -343,7 +367,7 @@ export async function startStack(options: StackOptions = {}): Promise<BenchStack
       }
       return undefined;
     };
-    if (options.worker) launch('worker', 'workers/main.ts');
+    if (options.worker) launch('worker', options.workerEntry ?? 'workers/main.ts');
     const api = launch('api', options.apiEntry ?? 'api/main.ts');
     const healthyMs = await waitForHealth(baseUrl, { failed: exitedEarly });
     say(`API pid ${api.pid} healthy on ${baseUrl} ${healthyMs} ms after spawn${options.worker ? `, worker pid ${children.worker!.pid}` : ''}`);

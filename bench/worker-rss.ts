@@ -3,7 +3,8 @@
  * bookings in flight.
  *
  *   npm run bench -- worker-rss [--count 5000] [--paid 1000] [--idle 15] [--departures 50]
- *     [--hold-concurrency 8] [--start-concurrency 50] [--pay-concurrency 50] [--worker-env K=V,K=V]
+ *     [--hold-concurrency 8] [--start-concurrency 50] [--pay-concurrency 50]
+ *     [--worker-env K=V ...] [--worker-entry bench/experiments/worker-options.ts] [--bundle-in-worker]
  *
  * Against the worker child process (workers/main.ts, started as `npm start` starts it):
  * 1. `count` holds with placeHold on a pool of the bench's own (in batches, `hold-concurrency` at a time);
@@ -16,20 +17,36 @@
  * The SDK's sticky cache (maxCachedWorkflows) keeps that many workflows in the worker's memory;
  * the default is computed from the V8 heap limit (reported below) and applies per Worker (the
  * worker process has two: bookings and platform).
- * --worker-env passes extra environment to the API and worker (e.g. a cache-size variable, if the
- * worker supports one; workers/worker.ts currently reads none).
+ * The worker loads a workflow bundle built beforehand (WORKFLOW_BUNDLE_PATH), as npm start and the
+ * production image run it; --bundle-in-worker: it bundles in its own process instead (webpack stays loaded).
+ * --worker-env K=V (repeatable) adds environment for the API and worker, e.g. WORKER_TASK_QUEUES=bookings.
+ * --worker-entry runs a what-if instead of workers/main.ts: bench/experiments/worker-options.ts is
+ * workers/main.ts with extra Worker options (--worker-env WORKER_MAX_CACHED_WORKFLOWS=500) that also
+ * logs the main thread's V8 heap; its last entries are reported as workerMemoryLog.
  */
 import v8 from 'node:v8';
 import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { startBookingWorkflow, steerBooking } from '../api/booking-workflows';
 import { createKnex } from '../platform/db';
 import { placeHold } from '../models/holds';
-import { temporalConfig } from '../temporal.config';
+import { taskQueues, temporalConfig } from '../temporal.config';
 import { payUpdate } from '../workflows/booking-messages';
 import { cpuPercent, cpuSnapshot, createBenchTour, holdBody, inPool, login, pollUntil, round1, sleep } from './booking-support';
 import { peakRssMb, pssMb, say, startStack } from './stack';
+
+/** The what-if worker's own record (bench/experiments/worker-options.ts): its Workers' settings and its last memory reading. */
+function readMemoryLog(dataDir: string) {
+  try {
+    const lines = fs.readFileSync(path.join(dataDir, 'worker-memory.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string });
+    const memory = lines.filter((l) => l.kind === 'memory');
+    return { workers: lines.filter((l) => l.kind === 'worker'), first: memory[0], last: memory.at(-1) };
+  } catch {
+    return undefined; // workers/main.ts itself writes none
+  }
+}
 
 function threads(pid: number): number | undefined {
   try {
@@ -55,15 +72,17 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       'hold-concurrency': { type: 'string', default: '8' },
       'start-concurrency': { type: 'string', default: '50' },
       'pay-concurrency': { type: 'string', default: '50' },
-      'worker-env': { type: 'string' },
+      'worker-env': { type: 'string', multiple: true },
+      'worker-entry': { type: 'string' },
+      'bundle-in-worker': { type: 'boolean', default: false },
     },
     strict: true,
   });
   const count = Number(o.count);
   const paid = Math.min(count, Number(o.paid));
-  const extraEnv = Object.fromEntries((o['worker-env'] ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const extraEnv = Object.fromEntries((o['worker-env'] ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 
-  const stack = await startStack({ worker: true, env: extraEnv });
+  const stack = await startStack({ worker: true, env: extraEnv, workerEntry: o['worker-entry'], prebuiltBundle: !o['bundle-in-worker'] });
   temporalConfig.taskQueuePrefix = stack.taskQueuePrefix; // startBookingWorkflow/steerBooking use the stack's queues
   const workerPid = stack.pids.worker!;
   const connection = await Connection.connect({ address: stack.temporalAddress });
@@ -144,18 +163,24 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     } catch (err) {
       say(`visibility count failed: ${(err as Error).message}`);
     }
+    const memoryLog = readMemoryLog(stack.dataDir);
+    const queues = extraEnv.WORKER_TASK_QUEUES ? extraEnv.WORKER_TASK_QUEUES.split(',') : Object.values(taskQueues);
     const heapLimitMiB = Math.round(v8.getHeapStatistics().heap_size_limit / 2 ** 20);
     const cacheDefault = defaultMaxCachedWorkflows(heapLimitMiB);
     const workerRssMb = stack.rssOf(workerPid)!;
     const idleRss = timeline[0].workerRssMb ?? 0;
-    const cachedUpperBound = Math.min(count, cacheDefault);
+    const cacheSetting = extraEnv.WORKER_MAX_CACHED_WORKFLOWS && o['worker-entry'] ? Number(extraEnv.WORKER_MAX_CACHED_WORKFLOWS) : cacheDefault;
+    const cachedUpperBound = Math.min(count, cacheSetting);
     return {
       count,
       paid,
       holdVia: 'placeHold on the bench pool',
       startVia: 'startBookingWorkflow (client in the bench)',
       payVia: 'steerBooking(payUpdate), as the API does (sandbox, pm_card_visa)',
+      workerEntry: o['worker-entry'] ?? 'workers/main.ts',
+      workflowBundle: o['bundle-in-worker'] ? 'bundled in the worker process' : 'prebuilt (WORKFLOW_BUNDLE_PATH), as npm start does',
       workerEnv: Object.keys(extraEnv).length ? extraEnv : undefined,
+      workerTaskQueues: queues,
       bookingsByStatus: Object.fromEntries(statuses.map((r: { status: string; n: number }) => [r.status, r.n])),
       openBookingWorkflows: openWorkflows,
       workerRssMb,
@@ -166,7 +191,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       workerThreads: { idle: workerThreadsIdle, end: threads(workerPid) },
       goal: { rssMb: 500, met: workerRssMb < 500 && (peakRssMb(workerPid) ?? 0) < 500, metByCurrentRssOnly: workerRssMb < 500 },
       stickyCache: {
-        setting: 'maxCachedWorkflows: not set by workers/worker.ts, so the SDK default',
+        setting: extraEnv.WORKER_MAX_CACHED_WORKFLOWS && o['worker-entry']
+          ? `maxCachedWorkflows ${extraEnv.WORKER_MAX_CACHED_WORKFLOWS} per Worker (what-if: ${o['worker-entry']})`
+          : 'maxCachedWorkflows: not set by workers/worker.ts, so the SDK default',
+        workersInProcess: queues.length,
         heapSizeLimitMiB: heapLimitMiB,
         defaultMaxCachedWorkflowsPerWorker: cacheDefault,
         formula: 'max(floor((heapSizeLimitMiB - 200) * 600 / 1024), 10)  (@temporalio/worker worker-options.js, reuseV8Context)',
@@ -188,6 +216,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       temporalRssMb: stack.pids.temporal ? stack.rssOf(stack.pids.temporal) : undefined,
       apiRssMb: stack.rssOf(stack.pids.api),
       timeline,
+      workerMemoryLog: memoryLog,
     };
   } finally {
     clearInterval(sampler);

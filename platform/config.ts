@@ -47,6 +47,16 @@ export const config = {
     webhookSecret: env.STRIPE_WEBHOOK_SECRET || undefined,
     apiBase: env.STRIPE_API_BASE || undefined,
   },
+  email: {
+    from: { email: env.EMAIL_FROM || 'hello@spirit-tours.test', name: env.EMAIL_FROM_NAME || 'Spirit Tours' },
+    /** Messages per second a campaign sends at, unless it says otherwise. */
+    defaultRatePerSecond: int('EMAIL_RATE_PER_SECOND', 5000),
+    sendgridWebhookPublicKey: env.SENDGRID_WEBHOOK_PUBLIC_KEY || undefined,
+    /** Recipients claimed per batch activity. */
+    campaignBatchSize: int('CAMPAIGN_BATCH_SIZE', 1000),
+    /** A claim older than this was in flight when its worker died: it becomes "unknown" (keep above the batch activity's timeout). */
+    staleClaimSeconds: int('CAMPAIGN_STALE_CLAIM_SECONDS', 150),
+  },
   /** Comma-separated task queues this worker process polls; empty = all of them. */
   workerTaskQueues: (env.WORKER_TASK_QUEUES || '').split(',').map((s) => s.trim()).filter(Boolean),
 };

@@ -44,3 +44,8 @@ export function loadSecrets(): Secrets {
   }
   return cached;
 }
+
+/** The key that signs email links (unsubscribe, open pixel, click redirect): derived, so it is never the JWT key itself. */
+export function emailLinkSecret(): string {
+  return crypto.createHmac('sha256', loadSecrets().jwtSecret).update('email-links').digest('base64url');
+}

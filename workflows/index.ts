@@ -4,4 +4,5 @@
  * activities, timers through the workflow API.
  */
 export * from './booking';
+export * from './campaign';
 export * from './housekeeping';

@@ -72,10 +72,12 @@ export function problemRenderer(): Koa.Middleware {
 /**
  * Reads the body once, keeping the raw bytes (webhook signatures are computed over them) and
  * parsing JSON. Only JSON is accepted on /api routes; other routes may read rawBody themselves.
+ * text/csv bodies are left unread for the route to stream (and limit) itself.
  */
 export function bodyReader(limitBytes = 1024 * 1024): Koa.Middleware {
   return async (ctx, next) => {
     if (!['POST', 'PUT', 'PATCH', 'DELETE'].includes(ctx.method)) return next();
+    if (ctx.is('text/csv')) return next(); // a CSV upload is streamed by its route (contact import), never buffered
     const declared = Number(ctx.get('content-length') || 0);
     if (declared > limitBytes) throw new Problem(413, 'body_too_large', `The request body is larger than ${limitBytes} bytes.`);
     const chunks: Buffer[] = [];

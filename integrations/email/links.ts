@@ -6,7 +6,7 @@
  *
  *   open pixel   {publicUrl}/e/o/{sendId}?s={sig}
  *   click        {publicUrl}/e/c/{sendId}?u={target}&s={sig}
- *   unsubscribe  {publicUrl}/unsubscribe/{token}       (token: signUnsubscribeToken)
+ *   unsubscribe  {publicUrl}/u/{token}                 (token: signUnsubscribeToken)
  *
  * The routes that serve them are mounted by the API; `verifyLink` reads a request URL back.
  */
@@ -49,7 +49,7 @@ export function clickUrl(publicUrl: string, sendId: string, targetUrl: string, s
 }
 
 export function unsubscribeUrl(publicUrl: string, token: string): string {
-  return `${base(publicUrl)}/unsubscribe/${encodeURIComponent(token)}`;
+  return `${base(publicUrl)}/u/${encodeURIComponent(token)}`;
 }
 
 /** A token naming whom to unsubscribe (a contact id, or `contactId:listId`), signed. */
@@ -122,12 +122,12 @@ const ANCHOR = /<a\b([^>]*?)\shref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))([^>
 /**
  * Rewrites every http(s) `<a href>` to a signed click URL and appends the open pixel. Left alone:
  * mailto:/tel: and other schemes, #anchors, relative links, the unsubscribe link (and anything
- * under {publicUrl}/unsubscribe), links still holding a `{{token}}`, our own tracking links, and
+ * under {publicUrl}/u/), links still holding a `{{token}}`, our own tracking links, and
  * anchors marked clicktracking="off" (SendGrid's convention, so one template serves both).
  */
 export function rewriteLinks(html: string, options: RewriteOptions): string {
   const publicBase = base(options.publicUrl);
-  const ownPrefixes = [`${publicBase}/unsubscribe`, `${publicBase}/e/`];
+  const ownPrefixes = [`${publicBase}/u/`, `${publicBase}/e/`];
   const rewritten = html.replace(ANCHOR, (tag, before: string, dq?: string, sq?: string, bare?: string, after = '') => {
     const raw = dq ?? sq ?? bare ?? '';
     const target = decodeEntities(raw).trim();

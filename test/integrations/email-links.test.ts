@@ -49,7 +49,7 @@ describe('signed email links', () => {
   it('signs unsubscribe tokens and refuses altered ones', () => {
     const token = signUnsubscribeToken('contact:7f1c', SECRET);
     expect(verifyUnsubscribeToken(token, SECRET)).to.equal('contact:7f1c');
-    expect(unsubscribeUrl(BASE, token)).to.equal(`https://spirit.example/unsubscribe/${token}`);
+    expect(unsubscribeUrl(BASE, token)).to.equal(`https://spirit.example/u/${token}`);
     const [subject, signature] = token.split('.');
     const forged = `${Buffer.from('contact:8000').toString('base64url')}.${signature}`;
     expect(verifyUnsubscribeToken(forged, SECRET)).to.equal(null);
@@ -59,7 +59,7 @@ describe('signed email links', () => {
   });
 
   it('rewrites http(s) links to click URLs and appends the open pixel, leaving the rest alone', () => {
-    const unsubscribe = 'https://spirit.example/unsubscribe/tok-1';
+    const unsubscribe = 'https://spirit.example/u/tok-1';
     const html = [
       '<html><body>',
       '<a class="btn" href="https://spirit.example/tours?city=granada&amp;month=10" target="_blank">Tours</a>',
@@ -69,7 +69,7 @@ describe('signed email links', () => {
       '<a href="#top">Top</a>',
       '<a href="/relative">Relative</a>',
       `<a href="${unsubscribe}">Unsubscribe</a>`,
-      '<a href="https://spirit.example/unsubscribe/preferences">Preferences</a>',
+      '<a href="https://spirit.example/u/preferences">Preferences</a>',
       '<a clicktracking="off" href="https://spirit.example/raw">Raw</a>',
       '<a href="{{view_online_url}}">View online</a>',
       '<a data-href="https://x.example" name="n">No href</a>',
@@ -83,7 +83,7 @@ describe('signed email links', () => {
     expect(verified[1]).to.deep.equal({ kind: 'click', sendId: 's-1', targetUrl: 'http://partner.example/offer' });
     expect(hrefs.slice(2)).to.deep.equal([
       'mailto:help@spirit-tours.example', 'tel:+34958000000', '#top', '/relative', unsubscribe,
-      'https://spirit.example/unsubscribe/preferences', 'https://spirit.example/raw', '{{view_online_url}}',
+      'https://spirit.example/u/preferences', 'https://spirit.example/raw', '{{view_online_url}}',
     ]);
     expect(out).to.include('<a class="btn" href="https://spirit.example/e/c/s-1?u=').and.include('" target="_blank">Tours</a>');
     expect(out).to.include('<a data-href="https://x.example" name="n">No href</a>');

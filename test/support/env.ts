@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createWebhookKeys } from './fake-sendgrid';
 
 export const runId = crypto.randomBytes(4).toString('hex');
 export const testDataDir = fs.mkdtempSync(path.join(os.tmpdir(), `spirit-test-${runId}-`));
@@ -18,3 +19,7 @@ process.env.TEMPORAL_TASK_QUEUE_PREFIX = `test-${runId}-`;
 process.env.LOG_LEVEL = process.env.TEST_LOG_LEVEL || 'silent';
 process.env.BCRYPT_ROUNDS = '4';
 process.env.STRIPE_WEBHOOK_SECRET = 'whsec_test_spirit_tours_secret';
+
+/** SendGrid's signed event webhook: we hold the private key, the API verifies with the public one. */
+export const sendgridWebhookKeys = createWebhookKeys();
+process.env.SENDGRID_WEBHOOK_PUBLIC_KEY = sendgridWebhookKeys.publicKeyBase64;

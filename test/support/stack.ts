@@ -20,6 +20,7 @@ import { temporalConfig } from '../../temporal.config';
 import { bundleWorkflows, createWorkers } from '../../workers/worker';
 import { runId, testDataDir } from './env';
 import { startFakeStripe, type FakeStripe } from './fake-stripe';
+import { startFakeSendGrid, type FakeSendGrid } from './fake-sendgrid';
 
 export interface Stack {
   databaseUrl: string;
@@ -30,6 +31,8 @@ export interface Stack {
   baseUrl: string;
   /** A local server speaking Stripe's API; the workers' Stripe provider points at it. */
   stripe: FakeStripe;
+  /** A local server speaking SendGrid's mail/send; the workers' email provider points at it. */
+  sendgrid: FakeSendGrid;
   /** A fresh, empty database on the same server, for tests that need one of their own. */
   createDatabase(name: string): Promise<string>;
 }
@@ -87,9 +90,17 @@ export async function startStack(): Promise<Stack> {
 
   const stripe = await startFakeStripe();
   cleanups.push(() => stripe.close());
+  const sendgrid = await startFakeSendGrid();
+  cleanups.push(() => sendgrid.close());
   const workers = await createWorkers({
     address: temporalServer.address, knex, bundle,
-    activityDeps: { env: { STRIPE_SECRET_KEY: 'sk_test_spirit', STRIPE_API_BASE: stripe.url, STRIPE_WEBHOOK_SECRET: process.env.STRIPE_WEBHOOK_SECRET } },
+    activityDeps: {
+      campaignBatchSize: 50,
+      env: {
+        STRIPE_SECRET_KEY: 'sk_test_spirit', STRIPE_API_BASE: stripe.url, STRIPE_WEBHOOK_SECRET: process.env.STRIPE_WEBHOOK_SECRET,
+        EMAIL_PROVIDER: 'sendgrid', SENDGRID_API_KEY: sendgrid.apiKey, SENDGRID_BASE_URL: sendgrid.url,
+      },
+    },
   });
   const running = workers.run();
   cleanups.push(async () => {
@@ -109,7 +120,7 @@ export async function startStack(): Promise<Stack> {
 
   current = {
     databaseUrl: db.url, knex, temporalAddress: temporalServer.address, temporal, bundle,
-    baseUrl: `http://127.0.0.1:${port}`, stripe, createDatabase: db.createDatabase,
+    baseUrl: `http://127.0.0.1:${port}`, stripe, sendgrid, createDatabase: db.createDatabase,
   };
   return current;
 }

@@ -1,0 +1,139 @@
+/**
+ * One email campaign: wait for its start, resolve the audience at send time, then walk it in
+ * batches at the provider's rate, pausable, resumable and cancellable; an A/B test sends the
+ * variants to a sample, waits, and sends the winner to the rest. Every recipient is a row that
+ * an activity claims before the provider call (see activities/campaign.ts), so a worker killed
+ * at any moment never mails anyone twice. The history stays small: the run continues as new
+ * every few hundred batches, carrying its counters.
+ */
+import {
+  ApplicationFailure, condition, continueAsNew, proxyActivities, setHandler, sleep, workflowInfo, allHandlersFinished,
+} from '@temporalio/workflow';
+import type { CampaignActivities } from '../activities/campaign';
+import {
+  cancelCampaignUpdate, pauseUpdate, progressQuery, resumeUpdate, type CampaignCarry, type CampaignProgress,
+} from './campaign-messages';
+
+const db = proxyActivities<CampaignActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '30 seconds' },
+});
+const sender = proxyActivities<CampaignActivities>({
+  // A batch is claimed, sent and recorded within this time; a claim older than it is "unknown".
+  startToCloseTimeout: '2 minutes',
+  // A dead worker is noticed within this, not after the whole timeout.
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+
+const BATCHES_PER_RUN = 200;
+
+export async function campaignWorkflow(input: { campaignId: string; carry?: CampaignCarry }): Promise<CampaignProgress> {
+  const { campaignId } = input;
+  const carry = input.carry;
+  const progress: CampaignProgress = carry?.progress ?? {
+    status: 'scheduled', phase: 'waiting_for_start', audience: 0, sent: 0, failed: 0, suppressed: 0, unknown: 0, remaining: 0, ratePerSecond: 0, winner: null,
+  };
+  let paused = carry?.paused ?? false;
+  let cancelled = carry?.cancelled ?? false;
+  let resolved = carry?.resolved ?? false;
+  let winnerChosen = carry?.winnerChosen ?? false;
+  let batches = carry?.batches ?? 0;
+
+  const refuse = (message: string): never => {
+    throw ApplicationFailure.create({ type: 'CampaignStateRefused', message, nonRetryable: true });
+  };
+  const finished = () => progress.status === 'sent' || progress.status === 'cancelled';
+  setHandler(pauseUpdate, async () => {
+    paused = true;
+    progress.status = 'paused';
+    await db.setCampaignStatus({ campaignId, status: 'paused' });
+    return progress;
+  }, { validator: () => { if (finished() || paused) refuse(`a ${progress.status} campaign cannot be paused`); } });
+  setHandler(resumeUpdate, async () => {
+    paused = false;
+    progress.status = resolved ? 'sending' : 'scheduled';
+    await db.setCampaignStatus({ campaignId, status: progress.status });
+    return progress;
+  }, { validator: () => { if (!paused || cancelled) refuse('only a paused campaign can be resumed'); } });
+  setHandler(cancelCampaignUpdate, async () => {
+    cancelled = true;
+    return progress;
+  }, { validator: () => { if (finished() || cancelled) refuse(`a ${progress.status} campaign cannot be cancelled`); } });
+  setHandler(progressQuery, () => progress);
+
+  const campaign = await db.loadCampaign(campaignId);
+
+  const end = async (status: 'sent' | 'cancelled') => {
+    const counts = await db.settleCampaign({ campaignId, status });
+    Object.assign(progress, counts, { status, phase: 'done' });
+    await condition(allHandlersFinished);
+    return progress;
+  };
+
+  // 1. Until the scheduled start (or a cancellation).
+  if (!resolved) {
+    const waitMs = Math.max(0, (campaign.scheduledAt ? Date.parse(campaign.scheduledAt) : Date.now()) - Date.now());
+    if (waitMs > 0) await condition(() => cancelled, waitMs);
+    await condition(() => !paused || cancelled);
+    if (cancelled) return end('cancelled');
+    // 2. The audience, resolved now rather than when the campaign was written.
+    progress.phase = 'resolving';
+    const audience = await db.resolveAudience({ campaignId });
+    Object.assign(progress, audience);
+    resolved = true;
+    progress.status = 'sending';
+    await db.setCampaignStatus({ campaignId, status: 'sending' });
+  }
+
+  // 3. Batches: the test variants first (A/B), then everyone else.
+  for (;;) {
+    if (cancelled) return end('cancelled');
+    if (paused) {
+      await condition(() => !paused || cancelled);
+      continue;
+    }
+    const testing = campaign.abTest !== null && !winnerChosen;
+    progress.phase = testing ? 'testing' : 'sending';
+    const started = Date.now();
+    const batch = await sender.sendBatch({ campaignId, onlyTestVariants: testing });
+    batches++;
+    progress.sent += batch.sent;
+    progress.failed += batch.failed;
+    progress.suppressed += batch.suppressed;
+    progress.unknown += batch.unknown;
+    progress.remaining = batch.remaining;
+    const elapsed = Math.max(1, Date.now() - started);
+    progress.ratePerSecond = Math.round((batch.sent * 1000) / elapsed);
+
+    if (batch.claimed === 0) {
+      if (batch.retryAfterMs) {
+        await condition(() => cancelled, batch.retryAfterMs);
+      } else if (batch.waitingForWindow > 0) {
+        progress.phase = 'waiting_for_window';
+        await condition(() => cancelled || paused, '15 minutes');
+      } else if (testing) {
+        // The sample is out: wait, then choose the winner by its open or click rate.
+        progress.phase = 'waiting_for_winner';
+        await condition(() => cancelled, campaign.abTest!.waitHours * 3_600_000);
+        if (cancelled) continue;
+        progress.winner = await db.chooseWinner({ campaignId });
+        winnerChosen = true;
+      } else if (batch.remaining === 0) {
+        return end('sent');
+      } else {
+        await sleep('5 seconds'); // claimed elsewhere or retrying: look again shortly
+      }
+    } else {
+      // The provider's rate: a batch of n at r per second takes at least n / r seconds.
+      const minimumMs = Math.ceil((batch.claimed * 1000) / campaign.ratePerSecond);
+      if (minimumMs > elapsed) await condition(() => cancelled || paused, minimumMs - elapsed);
+      if (batch.retryAfterMs) await condition(() => cancelled, batch.retryAfterMs);
+    }
+
+    if (batches % BATCHES_PER_RUN === 0 || workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      return continueAsNew<typeof campaignWorkflow>({ campaignId, carry: { progress, paused, cancelled, resolved, winnerChosen, batches } });
+    }
+  }
+}
