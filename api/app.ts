@@ -19,6 +19,9 @@ import { bookingRoutes } from './routes/bookings';
 import { marketingRoutes } from './routes/marketing';
 import { campaignRoutes, mountTrackingRoutes } from './routes/campaigns';
 import { mountSandboxPage, webhookRoutes } from './routes/payment-web';
+import { contactRoutes } from './routes/contacts';
+import { templateRoutes } from './routes/templates';
+import { mountUnsubscribePages } from './routes/unsubscribe';
 
 export interface ApiDeps {
   knex: Knex;
@@ -37,7 +40,7 @@ declare module 'koa' {
 }
 
 export function allRoutes(): AnyRoute[] {
-  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes];
+  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...contactRoutes, ...templateRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {
@@ -52,6 +55,7 @@ export function createApp(deps: ApiDeps): Koa {
   mountSystemRoutes(router, () => routes, deps);
   mountRoutes(router, routes);
   mountSandboxPage(router);
+  mountUnsubscribePages(router);
   mountTrackingRoutes(router);
 
   app.use(requestContext(deps.logger));
