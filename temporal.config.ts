@@ -20,8 +20,8 @@ export const temporalConfig = {
 export const taskQueues = {
   /** booking lifecycles and their payment sagas */
   bookings: 'bookings',
-  /** email campaigns */
-  campaigns: 'campaigns',
+  /** email campaigns and automations */
+  marketing: 'marketing',
   /** housekeeping: expiring idempotency keys and refresh tokens, scheduled jobs */
   platform: 'platform',
 } as const;

@@ -14,6 +14,8 @@ import { SupplierRefused, type Supplier } from '../integrations/suppliers/simula
 import { amendBooking, AmendRefused, offerWaitlist, loadBookingRules, type AmendOutcome, type HoldRequest } from '../models/holds';
 import type { Client } from '@temporalio/client';
 import { startBookingWorkflow } from '../api/booking-workflows';
+import { enroll } from './automation';
+import { taskQueue, taskQueues } from '../temporal.config';
 
 export interface BookingActivityDeps {
   knex: Knex;
@@ -142,6 +144,25 @@ export function createBookingActivities(deps: BookingActivityDeps) {
         if (deps.temporal) await startBookingWorkflow(await deps.temporal(), offer.bookingId);
       }
       return offers.map((o) => o.bookingId);
+    },
+
+    /** An abandoned booking (a hold that lapsed) enrolls its contact in the automations for it. */
+    async enrollAbandonedBooking(input: { bookingId: string }): Promise<number> {
+      const automations = await knex('automations').where({ trigger: 'hold_expired', status: 'active' }).pluck('id');
+      if (!automations.length || !deps.temporal) return 0;
+      const b = await knex('bookings').where({ id: input.bookingId }).first('customer_id', 'contact', 'language');
+      let contact = b.customer_id ? await knex('contacts').where({ customer_id: b.customer_id }).first('id') : undefined;
+      contact ??= await knex('contacts').whereRaw('lower(email) = lower(?)', [b.contact.email]).first('id');
+      if (!contact) {
+        // No consent is assumed: the automation's sends are suppressed until the person opts in.
+        const [first, ...rest] = String(b.contact.name ?? '').split(/\s+/);
+        [contact] = await knex.raw(`insert into contacts (email, first_name, last_name, language, source) values (?, ?, ?, ?, 'customer')
+          on conflict (lower(email)) do update set updated_at = now() returning id`, [b.contact.email, first || null, rest.join(' ') || null, b.language]).then((r) => r.rows);
+      }
+      const client = await deps.temporal();
+      let enrolled = 0;
+      for (const id of automations) if (await enroll(knex, client, taskQueue(taskQueues.marketing), id, contact!.id, input.bookingId)) enrolled++;
+      return enrolled;
     },
 
     async markWorkflowStarted(bookingId: string): Promise<void> {

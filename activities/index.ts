@@ -10,6 +10,7 @@ import { createPaymentProviders, type PaymentEnv } from '../integrations/payment
 import { createSimulatedSupplier, type Supplier } from '../integrations/suppliers/simulated';
 import { createBookingActivities } from './booking';
 import { createCampaignActivities, type RenderedTemplate } from './campaign';
+import { createAutomationActivities } from './automation';
 import { createEmailProvider, type EmailProvider } from '../integrations/email';
 import { emailLinkSecret } from '../platform/secrets';
 import { createHousekeepingActivities } from './housekeeping';
@@ -47,11 +48,14 @@ export function createActivities(deps: ActivityDeps) {
   const publicUrl = deps.publicUrl ?? config.publicUrl;
   let email: EmailProvider | undefined;
   const linkSecret = emailLinkSecret();
+  const provider = () => (email ??= deps.emailProvider ?? createEmailProvider({ env: deps.env ?? process.env, dataDir: config.dataDir, publicUrl, linkSecret }));
+  const renderTemplate = templateRenderer(deps.knex);
   return {
+    ...createAutomationActivities({ knex: deps.knex, provider, renderTemplate, publicUrl, linkSecret, from: config.email.from }),
     ...createCampaignActivities({
       knex: deps.knex,
-      provider: () => (email ??= deps.emailProvider ?? createEmailProvider({ env: deps.env ?? process.env, dataDir: config.dataDir, publicUrl, linkSecret })),
-      renderTemplate: templateRenderer(deps.knex),
+      provider,
+      renderTemplate,
       publicUrl,
       linkSecret,
       from: config.email.from,

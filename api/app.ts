@@ -18,6 +18,7 @@ import { healthRoute, mountSystemRoutes } from './routes/system';
 import { bookingRoutes } from './routes/bookings';
 import { marketingRoutes } from './routes/marketing';
 import { campaignRoutes, mountTrackingRoutes } from './routes/campaigns';
+import { automationRoutes } from './routes/automations';
 import { mountSandboxPage, webhookRoutes } from './routes/payment-web';
 import { contactRoutes } from './routes/contacts';
 import { templateRoutes } from './routes/templates';
@@ -40,7 +41,7 @@ declare module 'koa' {
 }
 
 export function allRoutes(): AnyRoute[] {
-  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...contactRoutes, ...templateRoutes];
+  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {

@@ -144,10 +144,50 @@ export async function up(knex: Knex): Promise<void> {
   });
   await knex.raw(`alter table email_events add constraint email_events_type check (type in ('delivered', 'open', 'click', 'bounce', 'dropped', 'spamreport', 'unsubscribe', 'deferred'))`);
   await knex.raw(`create index email_events_engagement on email_events (email, type, occurred_at) where type in ('open', 'click')`);
+
+  // Automations: durable per-contact sequences (one workflow per enrollment).
+  await knex.schema.createTable('automations', (t) => {
+    t.uuid('id').primary().defaultTo(knex.raw('gen_random_uuid()'));
+    t.string('name').notNullable();
+    t.string('trigger', 24).notNullable();
+    t.jsonb('steps').notNullable(); // [{ wait: { hours } } | { send: { templateId } } | { check: { rules, otherwise: 'exit' } }]
+    t.jsonb('goal'); // a segment tree: an enrollment exits as soon as its contact matches it
+    t.string('status', 16).notNullable().defaultTo('active');
+    t.uuid('created_by_user_id').references('users.id');
+    t.timestamps(true, true);
+  });
+  await knex.raw(`alter table automations
+    add constraint automations_trigger check (trigger in ('manual', 'contact_created', 'hold_expired', 'booking_confirmed', 'trip_completed', 'inactive', 'birthday')),
+    add constraint automations_status check (status in ('active', 'paused', 'archived'))`);
+
+  await knex.schema.createTable('automation_enrollments', (t) => {
+    t.uuid('automation_id').notNullable().references('automations.id').onDelete('CASCADE');
+    t.uuid('contact_id').notNullable().references('contacts.id');
+    // The event that enrolled the contact (a booking id, a date...): one enrollment per contact and occasion.
+    t.string('occasion', 64).notNullable().defaultTo('');
+    t.string('workflow_id').notNullable().unique();
+    t.integer('step').notNullable().defaultTo(0);
+    t.string('status', 16).notNullable().defaultTo('running');
+    t.string('exit_reason');
+    t.timestamp('enrolled_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    t.primary(['automation_id', 'contact_id', 'occasion']);
+  });
+  await knex.raw(`alter table automation_enrollments add constraint automation_enrollments_status check (status in ('running', 'completed', 'exited'))`);
+
+  await knex.schema.createTable('automation_sends', (t) => {
+    t.string('workflow_id').notNullable();
+    t.integer('step').notNullable();
+    t.uuid('send_id').notNullable().unique().defaultTo(knex.raw('gen_random_uuid()'));
+    t.string('status', 16).notNullable(); // claimed → sent | failed | unknown | suppressed
+    t.string('error');
+    t.timestamp('claimed_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    t.primary(['workflow_id', 'step']);
+  });
 }
 
 export async function down(knex: Knex): Promise<void> {
-  for (const table of ['email_events', 'campaign_recipients', 'campaigns', 'segments', 'email_templates', 'contact_imports', 'suppressions', 'contact_consents', 'contacts']) {
+  for (const table of ['automation_sends', 'automation_enrollments', 'automations', 'email_events', 'campaign_recipients', 'campaigns', 'segments', 'email_templates', 'contact_imports', 'suppressions', 'contact_consents', 'contacts']) {
     await knex.schema.dropTableIfExists(table);
   }
 }

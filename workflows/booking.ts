@@ -395,6 +395,7 @@ export async function bookingWorkflow(input: { bookingId: string; carry?: Bookin
         }
         await close('expired', 'the hold lapsed before payment', 'expired');
         await db.queueMessage({ bookingId, channel: 'email', template: 'hold_expired', key: 'expired' });
+        if (patched('abandoned-booking-automation')) await db.enrollAbandonedBooking({ bookingId });
       }
     }
   }

@@ -4,5 +4,6 @@
  * activities, timers through the workflow API.
  */
 export * from './booking';
+export * from './automation';
 export * from './campaign';
 export * from './housekeeping';

@@ -15,7 +15,7 @@ function worker(prefix: string): ChildProcess {
     cwd: projectRoot,
     env: {
       ...process.env, DATABASE_URL: stack().databaseUrl, TEMPORAL_ADDRESS: stack().temporalAddress, TEMPORAL_TASK_QUEUE_PREFIX: prefix,
-      WORKER_TASK_QUEUES: 'campaigns', EMAIL_PROVIDER: 'sendgrid', SENDGRID_API_KEY: stack().sendgrid.apiKey, SENDGRID_BASE_URL: stack().sendgrid.url,
+      WORKER_TASK_QUEUES: 'marketing', EMAIL_PROVIDER: 'sendgrid', SENDGRID_API_KEY: stack().sendgrid.apiKey, SENDGRID_BASE_URL: stack().sendgrid.url,
       CAMPAIGN_BATCH_SIZE: '25', CAMPAIGN_STALE_CLAIM_SECONDS: '3', LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'ignore', 'ignore'],
@@ -37,7 +37,7 @@ describe('campaign durability', function () {
       status: 'scheduled', scheduled_at: new Date(),
     }).returning('id');
     let child = worker(prefix);
-    await temporal.workflow.start('campaignWorkflow', { workflowId: campaignWorkflowId(campaign.id), taskQueue: `${prefix}campaigns`, args: [{ campaignId: campaign.id }] });
+    await temporal.workflow.start('campaignWorkflow', { workflowId: campaignWorkflowId(campaign.id), taskQueue: `${prefix}marketing`, args: [{ campaignId: campaign.id }] });
 
     // Kill it at random moments while it sends, three times, restarting each time.
     for (let kill = 0; kill < 3; kill++) {
