@@ -48,7 +48,7 @@ const REFUSALS: Record<string, [number, string]> = {
 };
 
 /** Amendment refusals carry their own code (from models/holds.ts) in the failure's details. */
-const AMEND_STATUS: Record<string, number> = { departure_not_found: 404, pax_type_not_offered: 422 };
+const AMEND_STATUS: Record<string, number> = { departure_not_found: 404, pax_type_not_offered: 422, passenger_age_mismatch: 422, adult_required: 422 };
 
 export async function steerBooking<Ret, Args extends unknown[]>(
   client: Client, bookingId: string, update: UpdateDefinition<Ret, Args>, ...args: Args

@@ -156,6 +156,8 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`alter table waitlist_entries
     add constraint waitlist_status check (status in ('waiting', 'offered', 'booked', 'expired', 'cancelled')),
     add constraint waitlist_pax check (pax_count > 0)`);
+  // One place in line per person and departure.
+  await knex.raw(`create unique index waitlist_one_entry on waitlist_entries (departure_id, lower(request->'contact'->>'email')) where status = 'waiting'`);
 
   await knex.schema.createTable('outbox_messages', (t) => {
     t.bigIncrements('id');

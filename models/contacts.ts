@@ -37,11 +37,14 @@ export function emailProblem(email: string): string | null {
   return null;
 }
 
-const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
+const regionNames = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
+// Codes CLDR names that are not assigned ISO 3166-1 countries: groupings, reserved and withdrawn codes.
+const NOT_COUNTRIES = new Set(['ZZ', 'EU', 'EZ', 'UN', 'QO', 'XA', 'XB', 'IC', 'EA', 'CP', 'DG', 'TA', 'AC', 'CQ', 'SU', 'YU', 'AN', 'BU', 'CS', 'DD', 'FX', 'NT', 'TP', 'ZR']);
 
 export function countryProblem(country: string): string | null {
-  // DisplayNames answers an unknown region with the code itself.
-  if (!/^[A-Z]{2}$/.test(country) || regionNames.of(country) === country) return `country must be an ISO 3166-1 alpha-2 code such as ES or US, got "${country}"`;
+  if (!/^[A-Z]{2}$/.test(country) || NOT_COUNTRIES.has(country) || regionNames.of(country) === undefined) {
+    return `country must be an ISO 3166-1 alpha-2 code such as ES or US, got "${country}"`;
+  }
   return null;
 }
 
@@ -410,7 +413,7 @@ async function createImportRow(knex: Knex, options: ImportOptions): Promise<stri
 }
 
 /**
- * One batch: one upsert of contacts, one of consents. Rows with the same address (any case)
+ * One batch: one upsert of contacts (two when some rows name a language and others do not), one of consents. Rows with the same address (any case)
  * are merged first, the later cell winning, because one upsert cannot touch a row twice.
  * Returns how many contacts were created (the rest were updated).
  */
@@ -426,33 +429,36 @@ async function upsertBatch(trx: Knex.Transaction, rows: ValidRow[], defaultSourc
       tags: [...new Set([...prior.tags, ...r.tags])], consent: { ...prior.consent, ...r.consent }, consentSource: r.consentSource ?? prior.consentSource,
     } : r);
   }
-  const keys = [...merged.keys()];
-  // language is NOT NULL, so an empty cell cannot ride through the upsert as null: take the stored value.
-  const stored = await trx.raw(`select lower(email) as key, language from contacts where lower(email) = any(?::text[])`, [keys]);
-  const storedLanguage = new Map<string, string>(stored.rows.map((r: { key: string; language: string }) => [r.key, r.language]));
-  const values = [...merged].map(([key, r]) => ({
-    email: r.email, first_name: r.first_name, last_name: r.last_name, language: r.language ?? storedLanguage.get(key) ?? 'en',
-    country: r.country, timezone: r.timezone, birthday: r.birthday, tags: r.tags,
-  }));
-  const upserted = await trx.raw(
-    `insert into contacts as c (email, first_name, last_name, language, country, timezone, birthday, tags, source)
-     select v.email, v.first_name, v.last_name, v.language, v.country, v.timezone, v.birthday, v.tags, 'import'
-       from jsonb_to_recordset(?::jsonb) as v(email text, first_name text, last_name text, language text, country text, timezone text, birthday date, tags text[])
-     on conflict (lower(email)) do update set
-       first_name = coalesce(excluded.first_name, c.first_name),
-       last_name = coalesce(excluded.last_name, c.last_name),
-       language = excluded.language,
-       country = coalesce(excluded.country, c.country),
-       timezone = coalesce(excluded.timezone, c.timezone),
-       birthday = coalesce(excluded.birthday, c.birthday),
-       tags = case when excluded.tags = '{}' then c.tags else array(select distinct t from unnest(c.tags || excluded.tags) as t order by t) end,
-       updated_at = now()
-     returning c.id, lower(c.email) as key, (xmax = 0) as inserted`,
-    [JSON.stringify(values)],
-  );
+  // language is NOT NULL, so an empty cell cannot ride through the upsert as null: rows that name
+  // a language and rows that do not go in two upserts (one when the file is uniform, as usual),
+  // the second leaving the stored language alone.
+  const upserted: Array<{ id: string; key: string; inserted: boolean }> = [];
+  for (const setLanguage of [true, false]) {
+    const values = [...merged.values()].filter((r) => (r.language !== null) === setLanguage).map((r) => ({
+      email: r.email, first_name: r.first_name, last_name: r.last_name, language: r.language ?? 'en',
+      country: r.country, timezone: r.timezone, birthday: r.birthday, tags: r.tags,
+    }));
+    if (!values.length) continue;
+    const result = await trx.raw(
+      `insert into contacts as c (email, first_name, last_name, language, country, timezone, birthday, tags, source)
+       select v.email, v.first_name, v.last_name, v.language, v.country, v.timezone, v.birthday, v.tags, 'import'
+         from jsonb_to_recordset(?::jsonb) as v(email text, first_name text, last_name text, language text, country text, timezone text, birthday date, tags text[])
+       on conflict (lower(email)) do update set
+         first_name = coalesce(excluded.first_name, c.first_name),
+         last_name = coalesce(excluded.last_name, c.last_name),${setLanguage ? '\n         language = excluded.language,' : ''}
+         country = coalesce(excluded.country, c.country),
+         timezone = coalesce(excluded.timezone, c.timezone),
+         birthday = coalesce(excluded.birthday, c.birthday),
+         tags = case when excluded.tags = '{}' then c.tags else array(select distinct t from unnest(c.tags || excluded.tags) as t order by t) end,
+         updated_at = now()
+       returning c.id, lower(c.email) as key, (xmax = 0) as inserted`,
+      [JSON.stringify(values)],
+    );
+    upserted.push(...result.rows);
+  }
   const idByKey = new Map<string, string>();
   let created = 0;
-  for (const r of upserted.rows as Array<{ id: string; key: string; inserted: boolean }>) {
+  for (const r of upserted) {
     idByKey.set(r.key, r.id);
     if (r.inserted) created++;
   }

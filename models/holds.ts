@@ -33,6 +33,8 @@ export type HoldRefusal =
   | { code: 'not_enough_seats'; seatsAvailable: number }
   | { code: 'promo_code_invalid' }
   | { code: 'pax_type_not_offered'; message: string }
+  | { code: 'passenger_age_mismatch'; message: string }
+  | { code: 'adult_required' }
   | { code: 'credit_limit_exceeded'; availableMinor: number }
   | { code: 'partner_suspended' };
 
@@ -63,6 +65,34 @@ export async function loadBookingRules(knex: Knex, branchId: string): Promise<Bo
   return mergeRules(row?.rules);
 }
 
+/** Whole years of age on a date. */
+function ageOn(birthDate: string, on: Date): number {
+  const b = new Date(`${birthDate}T00:00:00Z`);
+  let age = on.getUTCFullYear() - b.getUTCFullYear();
+  if (on.getUTCMonth() < b.getUTCMonth() || (on.getUTCMonth() === b.getUTCMonth() && on.getUTCDate() < b.getUTCDate())) age--;
+  return age;
+}
+
+/**
+ * Every party travels with an adult, and a passenger whose birth date is given must fit the age
+ * band of the pax type they are priced as (on the day of departure). Null when all is well.
+ */
+export async function passengerProblem(trx: Knex, tourId: string, passengers: HoldRequest['passengers'], departureAt: Date): Promise<HoldRefusal | null> {
+  if (!passengers.some((p) => p.type === 'adult')) return { code: 'adult_required' };
+  const bands = await trx('tour_prices').where({ tour_id: tourId }).select('pax_type', 'min_age', 'max_age');
+  for (const [i, p] of passengers.entries()) {
+    if (!p.birthDate) continue;
+    const band = bands.find((x) => x.pax_type === p.type);
+    if (!band) continue; // priced (or refused) by priceBooking
+    const age = ageOn(p.birthDate, departureAt);
+    if (age < 0 || (band.min_age !== null && age < band.min_age) || (band.max_age !== null && age > band.max_age)) {
+      const range = band.max_age === null ? `${band.min_age ?? 0} or older` : `${band.min_age ?? 0} to ${band.max_age}`;
+      return { code: 'passenger_age_mismatch', message: `Passenger ${i + 1} (${p.firstName} ${p.lastName}) will be ${age} on the day of departure; ${p.type} fares are for ages ${range}.` };
+    }
+  }
+  return null;
+}
+
 /** Prices (with the departure's overrides) and the pricing rules that may apply to it. */
 async function pricingInputs(trx: Knex, departure: { tour_id: string; branch_id: string; price_overrides: Record<string, number> | null }) {
   const priceRows = await trx('tour_prices').where({ tour_id: departure.tour_id });
@@ -91,6 +121,8 @@ export async function placeHold(knex: Knex, req: HoldRequest, now = new Date()):
     if (new Date(departure.starts_at) <= now) throw new HoldRefused({ code: 'departure_started' });
     if (pax > departure.max_pax) throw new HoldRefused({ code: 'too_many_passengers', maxPax: departure.max_pax });
     if (pax < departure.min_pax) throw new HoldRefused({ code: 'too_few_passengers', minPax: departure.min_pax });
+    const passengerRefusal = await passengerProblem(trx, departure.tour_id, req.passengers, new Date(departure.starts_at));
+    if (passengerRefusal) throw new HoldRefused(passengerRefusal);
 
     let promo = null;
     if (req.promoCode) {
@@ -242,6 +274,8 @@ export async function amendBooking(knex: Knex, bookingId: string, amendment: Ame
     const pax = passengers.length;
     if (pax > target.max_pax) throw new AmendRefused('too_many_passengers', `This tour takes at most ${target.max_pax} passengers per booking.`);
     if (pax < target.min_pax) throw new AmendRefused('too_few_passengers', `This tour needs at least ${target.min_pax} passengers per booking.`);
+    const passengerRefusal = await passengerProblem(trx, target.tour_id, passengers, new Date(target.starts_at));
+    if (passengerRefusal) throw new AmendRefused(passengerRefusal.code, 'message' in passengerRefusal ? passengerRefusal.message : 'Every booking needs at least one adult.');
 
     // Seats: take on the target first (guarded), then give back on the source.
     const column = b.status === 'held' ? 'seats_held' : 'seats_sold';

@@ -190,9 +190,32 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   } finally {
     await client.end();
   }
+  const pidFile = path.join(options.dataDir, 'postmaster.pid');
+  const postmaster = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]);
+  const alive = () => {
+    try {
+      process.kill(postmaster, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/${database}`,
     port,
-    stop: () => server.stop(),
+    // A Ctrl-C reaches the server too (same process group) and it may be gone already; the
+    // library's stop() would then wait for an exit that happened before it listened.
+    stop: async () => {
+      if (!alive()) return;
+      const gone = new Promise<void>((resolve) => {
+        const timer = setInterval(() => {
+          if (!alive()) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, 50);
+      });
+      await Promise.race([server.stop(), gone]);
+    },
   };
 }

@@ -64,6 +64,9 @@ async function main() {
   const t0 = Date.now();
   fs.mkdirSync(config.dataDir, { recursive: true });
   lockDataDir();
+  if (!(await portIsFree(config.port, config.host === '0.0.0.0' ? '0.0.0.0' : config.host))) {
+    throw new Error(`port ${config.port} is taken; stop what uses it or start with another PORT (e.g. PORT=3100 npm start)`);
+  }
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
 
@@ -144,8 +147,8 @@ async function main() {
   const lines = [
     '',
     `Spirit Tours Platform is up (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
-    `  API          ${base}/api/v1   (health: ${base}/health, metrics: ${base}/metrics)`,
-    `  API docs     ${base}/api/docs`,
+    `  API docs     ${base}/api/docs   (OpenAPI: ${base}/api/v1/openapi.json)`,
+    `  Health       ${base}/health   (metrics: ${base}/metrics)`,
     temporalUi ? `  Temporal UI  ${temporalUi}` : `  Temporal     ${temporalAddress}`,
     `  Data         ${config.dataDir}`,
     ...(config.isProduction ? [] : ['', `  Demo logins (password "${DEMO_PASSWORD}"):`, ...DEMO_USERS.map((u) => `    ${u.role.padEnd(11)} ${u.email}`)]),

@@ -94,7 +94,7 @@ export function mountRoutes(router: Router, routes: AnyRoute[]): void {
         if (ctx.request.rawBody?.length && ctx.request.body === undefined) {
           throw new Problem(415, 'unsupported_media_type', 'Send the request body as JSON with "Content-Type: application/json".');
         }
-        if (ctx.request.body === undefined) {
+        if (ctx.request.body === undefined && !def.body.safeParse(undefined).success) {
           errors.push({ location: 'body', param: 'body', message: 'A JSON request body is required' });
         } else {
           body = parse(def.body, ctx.request.body, 'body', errors);

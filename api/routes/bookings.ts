@@ -45,6 +45,8 @@ const REFUSAL_HTTP: Record<HoldRefusal['code'], [number, (r: HoldRefusal) => str
   not_enough_seats: [409, (r) => `Only ${(r as { seatsAvailable: number }).seatsAvailable} seats are left on this departure.`],
   promo_code_invalid: [422, () => 'This promo code does not exist, has expired or has been used up.'],
   pax_type_not_offered: [422, (r) => (r as { message: string }).message],
+  passenger_age_mismatch: [422, (r) => (r as { message: string }).message],
+  adult_required: [422, () => 'Every booking needs at least one adult passenger.'],
   credit_limit_exceeded: [409, (r) => `This booking exceeds the partner's credit line (${(r as { availableMinor: number }).availableMinor} minor units left); pay now instead.`],
   partner_suspended: [403, () => 'This partner account is suspended.'],
 };
@@ -233,7 +235,7 @@ export const bookingRoutes = [
       switch (result.outcome) {
         case 'succeeded': return { status: 201, body: { ...payment, status: 'captured' } };
         case 'requires_action': return { status: 202, body: { ...payment, status: 'requires_action', actionUrl: result.actionUrl } };
-        case 'declined': throw new Problem(402, 'payment_declined', `The payment was declined: ${result.reason}.`, { declineCode: result.code, bookingStatus: result.bookingStatus, paymentId: result.paymentId });
+        case 'declined': throw new Problem(402, 'payment_declined', `The payment was declined: ${String(result.reason).replace(/\.+$/, '')}.`, { declineCode: result.code, bookingStatus: result.bookingStatus, paymentId: result.paymentId });
         default: throw new Problem(409, 'booking_failed', `The booking could not be completed: ${result.reason}. The payment was voided; nothing was charged.`, { bookingStatus: result.bookingStatus, paymentId: result.paymentId });
       }
     },
@@ -243,12 +245,12 @@ export const bookingRoutes = [
     summary: 'Cancel, refunding by the policy tiers; big or late refunds wait for a manager',
     params: idParams,
     idempotent: true,
-    body: z.object({ reason: z.string().trim().min(1).max(500).default('cancelled by request') }).strict(),
+    body: z.object({ reason: z.string().trim().min(1).max(500).default('cancelled by request') }).strict().optional().default({ reason: 'cancelled by request' }),
     responses: { 200: { description: 'Cancelled, with the refund' }, 202: { description: 'Waiting for a manager\'s approval of the refund' }, 409: { description: 'Already closed, trip started, or a cancellation is pending' } },
     handler: async (ctx, { params, body, principal }) => {
       const b = await visibleBooking(ctx, principal!, params.id);
       const client = await ctx.temporalClient();
-      const result = await steerBooking(client, b.id, cancelUpdate, { reason: body.reason, actor: principal!.userId });
+      const result = await steerBooking(client, b.id, cancelUpdate, { reason: body?.reason ?? 'cancelled by request', actor: principal!.userId });
       const out = { object: 'cancellation', bookingId: b.id, bookingStatus: result.bookingStatus, refund: { amount: result.refundMinor, currency: b.currency, percent: result.refundBp / 100 }, daysBeforeDeparture: result.daysBefore };
       if (result.outcome === 'pending_approval') {
         return { status: 202, body: { ...out, status: 'pending_approval', approvalId: result.approvalId, approvalReason: result.approvalReason } };
@@ -291,16 +293,24 @@ export const bookingRoutes = [
     handler: async (ctx, { params, body, principal }) => {
       const p = principal!;
       const d = await ctx.knex('departures').where({ id: params.id }).first();
-      if (!d) throw notFound('departure', params.id);
+      if (!d) throw new Problem(404, 'departure_not_found', 'No departure with that id.');
       if (!['scheduled', 'guaranteed'].includes(d.status) || new Date(d.starts_at) <= new Date()) throw new Problem(409, 'departure_closed', 'This departure takes no bookings.');
       if (d.capacity - d.seats_held - d.seats_sold >= body.passengers.length) {
         throw new Problem(409, 'seats_available', `${d.capacity - d.seats_held - d.seats_sold} seats are available: book them with POST /api/v1/bookings.`);
       }
       const customerId = p.role === 'partner' ? null : await customerFor(ctx, p, { ...body, departureId: params.id });
-      const [entry] = await ctx.knex('waitlist_entries').insert({
-        departure_id: params.id, customer_id: customerId, partner_id: p.role === 'partner' ? p.partnerId : null, created_by_user_id: p.userId,
-        pax_count: body.passengers.length, request: JSON.stringify({ passengers: body.passengers, contact: body.contact, language: body.language ?? 'en' }),
-      }).returning('*');
+      let entry;
+      try {
+        [entry] = await ctx.knex('waitlist_entries').insert({
+          departure_id: params.id, customer_id: customerId, partner_id: p.role === 'partner' ? p.partnerId : null, created_by_user_id: p.userId,
+          pax_count: body.passengers.length, request: JSON.stringify({ passengers: body.passengers, contact: body.contact, language: body.language ?? 'en' }),
+        }).returning('*');
+      } catch (err) {
+        if ((err as { constraint?: string }).constraint === 'waitlist_one_entry') {
+          throw new Problem(409, 'already_waiting', `${body.contact.email} is already on this departure's waitlist.`);
+        }
+        throw err;
+      }
       const ahead = await ctx.knex('waitlist_entries').where({ departure_id: params.id, status: 'waiting' }).where('created_at', '<', entry.created_at).count<{ count: number }[]>('* as count');
       return { status: 201, body: { object: 'waitlist_entry', id: entry.id, departureId: params.id, paxCount: entry.pax_count, status: entry.status, position: Number(ahead[0].count) + 1 } };
     },

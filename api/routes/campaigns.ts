@@ -135,7 +135,7 @@ export const campaignRoutes = [
       }
       try {
         await (await ctx.temporalClient()).workflow.start('campaignWorkflow', {
-          workflowId: campaignWorkflowId(params.id), taskQueue: taskQueue(taskQueues.campaigns), args: [{ campaignId: params.id }], workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          workflowId: campaignWorkflowId(params.id), taskQueue: taskQueue(taskQueues.marketing), args: [{ campaignId: params.id }], workflowIdReusePolicy: 'REJECT_DUPLICATE',
         });
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {

@@ -141,7 +141,7 @@ export function mountSandboxPage(router: Router): void {
       });
     }
     ctx.type = 'html';
-    ctx.body = page('Payment', after.status === 'authorized'
+    ctx.body = page('Payment', after.status === 'authorized' || after.status === 'captured'
       ? `<h1>Thank you</h1><p>Your payment of ${escape(money(after.amountMinor, after.currency))} is confirmed. Your booking confirmation follows by email.</p>`
       : `<h1>Payment not completed</h1><p>The payment was declined.</p>`);
   });

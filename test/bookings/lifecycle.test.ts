@@ -268,7 +268,9 @@ describe('booking lifecycle', function () {
       [holdBody('00000000-0000-4000-8000-000000000000'), 404, 'departure_not_found'],
       [holdBody(s.departureId, 4), 409, 'not_enough_seats'],
       [holdBody(s.departureId, 11), 409, 'too_many_passengers'],
-      [{ ...holdBody(s.departureId, 1), passengers: [{ type: 'infant', firstName: 'a', lastName: 'b' }] }, 422, 'pax_type_not_offered'],
+      [{ ...holdBody(s.departureId, 1), passengers: [{ type: 'adult', firstName: 'a', lastName: 'b' }, { type: 'infant', firstName: 'c', lastName: 'd' }] }, 422, 'pax_type_not_offered'],
+      [{ ...holdBody(s.departureId, 1), passengers: [{ type: 'child', firstName: 'a', lastName: 'b' }] }, 422, 'adult_required'],
+      [{ ...holdBody(s.departureId, 1), passengers: [{ type: 'adult', firstName: 'a', lastName: 'b' }, { type: 'child', firstName: 'c', lastName: 'd', birthDate: '1980-01-01' }] }, 422, 'passenger_age_mismatch'],
       [{ ...holdBody(s.departureId, 1), promoCode: 'NOPE' }, 422, 'promo_code_invalid'],
       [{ ...holdBody(s.departureId, 1), onAccount: true }, 400, 'validation_failed'],
     ];

@@ -24,6 +24,9 @@ describe('waitlist', function () {
     expect(b.status).to.equal(201);
     expect(b.body).to.include({ position: 1, status: 'waiting' });
     expect(c.body.position).to.equal(2);
+    const twice = await api('POST', `/api/v1/departures/${s.departureId}/waitlist`, { token: operator, body: body(1, 'FIRST.in.line@example.com') });
+    expect(twice.status).to.equal(409);
+    expect(twice.body.code).to.equal('already_waiting');
 
     // Cancelling frees two seats: the first party (1 seat) is offered; the second (2) no longer fits.
     const cancelled = await api('POST', `/api/v1/bookings/${first.id}/cancel`, { token: customer, body: { reason: 'cannot go' } });

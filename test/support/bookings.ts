@@ -35,8 +35,8 @@ export async function scenario(options: {
   }).returning('id');
   await knex('tour_translations').insert({ tour_id: tour.id, language: 'en', title: `Test tour ${tag}`, summary: 's', description: 'd' });
   await knex('tour_prices').insert([
-    { tour_id: tour.id, pax_type: 'adult', amount_minor: options.adultMinor ?? 10000 },
-    { tour_id: tour.id, pax_type: 'child', amount_minor: Math.round((options.adultMinor ?? 10000) / 2) },
+    { tour_id: tour.id, pax_type: 'adult', amount_minor: options.adultMinor ?? 10000, min_age: 12 },
+    { tour_id: tour.id, pax_type: 'child', amount_minor: Math.round((options.adultMinor ?? 10000) / 2), min_age: 3, max_age: 11 },
   ]);
   for (const [i, c] of (options.components ?? []).entries()) {
     await knex('tour_components').insert({ tour_id: tour.id, position: i + 1, kind: c.kind, supplier: c.supplier, description: c.description });
