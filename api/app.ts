@@ -19,6 +19,7 @@ import { bookingRoutes } from './routes/bookings';
 import { marketingRoutes } from './routes/marketing';
 import { campaignRoutes, mountTrackingRoutes } from './routes/campaigns';
 import { automationRoutes } from './routes/automations';
+import { mountOutboxPages } from './routes/outbox';
 import { mountSandboxPage, webhookRoutes } from './routes/payment-web';
 import { contactRoutes } from './routes/contacts';
 import { templateRoutes } from './routes/templates';
@@ -58,6 +59,7 @@ export function createApp(deps: ApiDeps): Koa {
   mountSandboxPage(router);
   mountUnsubscribePages(router);
   mountTrackingRoutes(router);
+  mountOutboxPages(router);
 
   app.use(requestContext(deps.logger));
   app.use(problemRenderer());

@@ -12,7 +12,7 @@
  */
 import { once } from 'node:events';
 import type { Knex } from 'knex';
-import { parse, type CsvError } from 'csv-parse';
+import { CsvError, parse } from 'csv-parse';
 import { z } from 'zod';
 
 export const CONSENT_CHANNELS = ['email', 'whatsapp'] as const;
@@ -162,7 +162,7 @@ export interface ImportSummary {
 
 /** Why a file is refused as a whole. `missing_email_column`, `empty_file`, `duplicate_columns` come before any row is written. */
 export class ImportRefused extends Error {
-  constructor(readonly code: 'missing_email_column' | 'empty_file' | 'duplicate_columns' | 'too_large' | 'import_exists', message: string) {
+  constructor(readonly code: 'missing_email_column' | 'empty_file' | 'duplicate_columns' | 'invalid_csv' | 'too_large' | 'import_exists', message: string) {
     super(message);
     this.name = 'ImportRefused';
   }
@@ -306,13 +306,11 @@ export async function importContacts(knex: Knex, source: AsyncIterable<Buffer | 
   const iterator = limited(source, options.maxBytes)[Symbol.asyncIterator]();
   const { head, firstLine } = await peekHeaderLine(iterator);
 
+  // relax_quotes: a stray quote inside a field (Bo"b) is kept as text. A quote never closed is
+  // fatal: csv-parse cannot find the next row again, so the import stops there, saying where.
   const parser = parse({
-    delimiter: detectDelimiter(firstLine), bom: true, info: true, relax_column_count: true, skip_empty_lines: true,
-    skip_records_with_error: true, max_record_size: 64 * 1024,
-  });
-  const unreadable: ImportRowError[] = [];
-  parser.on('skip', (err: CsvError) => {
-    unreadable.push({ row: Number((err as unknown as { lines?: number }).lines) || 0, email: null, errors: [`unreadable CSV: ${err.message}`] });
+    delimiter: detectDelimiter(firstLine), bom: true, info: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: true,
+    max_record_size: 64 * 1024,
   });
   // Feed the parser with backpressure; the loop below pulls records as batches are written.
   const abort = new AbortController();
@@ -338,6 +336,7 @@ export async function importContacts(knex: Knex, source: AsyncIterable<Buffer | 
   let errorsDirty = false;
   let batch: Array<{ line: number; row: ValidRow }> = [];
   let batchFailures: ImportRowError[] = [];
+  let writing = false; // a batch is being written: after a database error, nothing more is tried
 
   const fail = (e: ImportRowError) => {
     totals.failed++;
@@ -349,11 +348,12 @@ export async function importContacts(knex: Knex, source: AsyncIterable<Buffer | 
 
   const flush = async () => {
     const rows = batch;
-    const failures = [...batchFailures, ...unreadable.splice(0)].sort((a, b) => a.row - b.row);
+    const failures = batchFailures;
     batch = [];
     batchFailures = [];
     totals.rows_read += rows.length + failures.length;
     for (const f of failures) fail(f);
+    writing = true;
     await knex.transaction(async (trx) => {
       if (rows.length) {
         const { created } = await upsertBatch(trx, rows.map((r) => r.row), `import:${importId}`);
@@ -363,6 +363,7 @@ export async function importContacts(knex: Knex, source: AsyncIterable<Buffer | 
       await trx('contact_imports').where({ id: importId }).update({ ...totals, ...(errorsDirty ? { errors: JSON.stringify(errors) } : {}) });
       errorsDirty = false;
     });
+    writing = false;
   };
 
   try {
@@ -393,8 +394,14 @@ export async function importContacts(knex: Knex, source: AsyncIterable<Buffer | 
     return summaryOf(done);
   } catch (err) {
     if (importId) {
+      // The file stopped (cut upload, too large, unreadable): the rows read before it still count.
+      if (!writing) await flush().catch(() => undefined);
       await knex('contact_imports').where({ id: importId }).update({ ...totals, errors: JSON.stringify(errors), status: 'failed', finished_at: knex.fn.now() })
         .catch(() => undefined);
+    }
+    if (err instanceof CsvError) {
+      const line = (err as unknown as { lines?: number }).lines;
+      throw new ImportRefused('invalid_csv', `The file is not valid CSV${line ? ` at line ${line}` : ''} (${err.message})${importId ? '; the rows before it were imported. Fix the file and import it again: known contacts are updated, not duplicated' : ''}.`);
     }
     throw err;
   } finally {

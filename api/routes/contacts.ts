@@ -3,6 +3,7 @@
  * unread), its progress, the list, one contact and consent changes. Marketers and admins.
  */
 import type Koa from 'koa';
+import type { Knex } from 'knex';
 import { z } from 'zod';
 import {
   contactFields, getImport, importContacts, ImportRefused, IMPORT_COLUMNS, recordConsent,
@@ -19,7 +20,7 @@ const MARKETING = ['marketer', 'admin'] as const;
 export const MAX_IMPORT_BYTES = 50 * 1024 * 1024;
 
 const REFUSED_STATUS: Record<ImportRefused['code'], number> = {
-  missing_email_column: 400, empty_file: 400, duplicate_columns: 400, too_large: 413, import_exists: 409,
+  missing_email_column: 400, empty_file: 400, duplicate_columns: 400, invalid_csv: 400, too_large: 413, import_exists: 409,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -42,19 +43,22 @@ function contactItem(c: Row) {
   };
 }
 
-/** Contacts with their consent per channel and suppression, as `contacts as c`. */
-function contactsWithConsent(ctx: Koa.Context) {
-  return ctx.knex('contacts as c')
+/**
+ * The contacts `base` selects (from `contacts as c`), with their consent per channel and
+ * suppression. The joins run on the selected page only, not on every matching contact.
+ */
+function withConsent(ctx: Koa.Context, base: Knex.QueryBuilder) {
+  return ctx.knex.from(base.select('c.*', ctx.knex.raw('c.created_at::text as created_at_exact')).as('c'))
     .leftJoin('contact_consents as ce', (j) => j.on('ce.contact_id', 'c.id').andOnVal('ce.channel', 'email'))
     .leftJoin('contact_consents as cw', (j) => j.on('cw.contact_id', 'c.id').andOnVal('cw.channel', 'whatsapp'))
     .leftJoin('suppressions as s', (j) => j.on(ctx.knex.raw('s.email = lower(c.email)')))
     .select('c.*', 'ce.status as email_status', 'ce.source as email_source', 'ce.recorded_at as email_recorded_at',
       'cw.status as whatsapp_status', 'cw.source as whatsapp_source', 'cw.recorded_at as whatsapp_recorded_at',
-      's.reason as suppression_reason', 's.created_at as suppressed_at', ctx.knex.raw('c.created_at::text as created_at_exact'));
+      's.reason as suppression_reason', 's.created_at as suppressed_at');
 }
 
 async function contactById(ctx: Koa.Context, id: string) {
-  const row = await contactsWithConsent(ctx).where('c.id', id).first();
+  const [row] = await withConsent(ctx, ctx.knex('contacts as c').where('c.id', id));
   if (!row) throw notFound('contact', id);
   return contactItem(row);
 }
@@ -74,7 +78,7 @@ export const contactRoutes = [
     query: z.object({ importId: uuid.optional().describe('A new UUID naming this import, so its progress can be polled during the upload') }),
     responses: {
       201: { description: 'The import summary: rows read, created, updated, failed, and the first 1,000 failed rows with why' },
-      400: { description: 'No header with an email column, an empty file, or a column named twice (nothing written)' },
+      400: { description: 'No header with an email column, an empty file, or a column named twice (nothing written); or a quote never closed (the import stops at that line, status failed)' },
       409: { description: 'An import with that importId exists' },
       413: { description: 'The file is larger than the limit' },
       415: { description: 'The body is not text/csv (nothing written)' },
@@ -130,7 +134,8 @@ export const contactRoutes = [
     }),
     responses: { 200: { description: 'A page of contacts' } },
     handler: async (ctx, { query }) => {
-      const q = contactsWithConsent(ctx).orderBy([{ column: 'c.created_at', order: 'desc' }, { column: 'c.id', order: 'desc' }]).limit(query.limit + 1);
+      const order = [{ column: 'c.created_at', order: 'desc' }, { column: 'c.id', order: 'desc' }];
+      const q = ctx.knex('contacts as c').orderBy(order).limit(query.limit + 1);
       if (query.email) q.whereRaw('lower(c.email) = lower(?)', [query.email]);
       if (query.tag) q.whereRaw('c.tags @> array[?]::text[]', [query.tag]);
       if (query.source) q.where('c.source', query.source);
@@ -140,7 +145,7 @@ export const contactRoutes = [
         if (typeof at !== 'string' || !uuid.safeParse(id).success) throw new Problem(400, 'invalid_cursor', 'The cursor is not one this API returned.', { param: 'cursor' });
         q.whereRaw('(c.created_at, c.id) < (?::timestamptz, ?::uuid)', [at, id as string]);
       }
-      const rows: Row[] = await q;
+      const rows: Row[] = await withConsent(ctx, q).orderBy(order);
       // The keyset needs created_at to the microsecond (an import's batch shares one), which a JS Date drops.
       return { body: page(rows, query.limit, contactItem, (r) => [r.created_at_exact, r.id]) };
     },

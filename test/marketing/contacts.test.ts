@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
-import { syncCustomerContacts } from '../../models/contacts';
+import { importContacts, ImportRefused, syncCustomerContacts } from '../../models/contacts';
 import { api, loginAs } from '../support/http';
 import { stack } from '../support/stack';
 
@@ -206,6 +206,65 @@ describe('contacts: streaming CSV import, consent, customer sync', function () {
     const forbidden = await upload('/api/v1/contacts/import', [`email\nx.${tag}@example.com\n`], { token: await loginAs('operator') });
     expect(forbidden.status).to.equal(403);
     expect(await count()).to.deep.equal(before);
+  });
+
+  it('keeps a stray quote as text, and stops at a quote never closed, saying where', async () => {
+    const csv = `email,first_name\nq1.${tag}@example.com,Bo"b\nq2.${tag}@example.com,"Ann"\nq3.${tag}@example.com,"Unclosed\nq4.${tag}@example.com,Cy\n`;
+    const res = await upload('/api/v1/contacts/import', [csv], { token });
+    expect(res.status).to.equal(400);
+    expect(res.body.code).to.equal('invalid_csv');
+    expect(res.body.detail).to.match(/not valid CSV at line \d+ .*Quote Not Closed.*the rows before it were imported/);
+    const { knex } = stack();
+    expect((await knex('contacts').where({ email: `q1.${tag}@example.com` }).first()).first_name).to.equal('Bo"b');
+    expect(await knex('contacts').where({ email: `q2.${tag}@example.com` }).first()).to.include({ first_name: 'Ann' });
+    const stopped = await knex('contact_imports').orderBy('started_at', 'desc').first();
+    expect(stopped).to.include({ status: 'failed', rows_read: 2, created: 2 });
+  });
+
+  it('marks an import failed when the upload stops halfway or grows past the limit', async () => {
+    const importId = crypto.randomUUID();
+    const abort = new AbortController();
+    const encoder = new TextEncoder();
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent === 0) controller.enqueue(encoder.encode('email\n'));
+        if (sent < 1500) {
+          controller.enqueue(encoder.encode(`${Array.from({ length: 500 }, (_, i) => `cut${sent + i}.${tag}@example.com`).join('\n')}\n`));
+          sent += 500;
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 300));
+        abort.abort();
+      },
+    });
+    const upload = fetch(`${stack().baseUrl}/api/v1/contacts/import?importId=${importId}`, {
+      method: 'POST', body, duplex: 'half', signal: abort.signal, headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' },
+    } as RequestInit & { duplex: 'half' }).catch((err: Error) => err);
+    expect(await upload).to.be.instanceOf(Error);
+    let state: any;
+    for (let tries = 0; tries < 100 && state?.status !== 'failed'; tries++) {
+      await new Promise((r) => setTimeout(r, 50));
+      state = (await api('GET', `/api/v1/contacts/imports/${importId}`, { token })).body;
+    }
+    expect(state).to.include({ status: 'failed', rowsRead: 1500, created: 1500 }); // the rows that arrived before the cut stay
+    expect(state.finishedAt).to.be.a('string');
+
+    const { knex } = stack();
+    const big = (async function* () {
+      yield 'email\n';
+      for (let i = 0; i < 100; i++) yield `big${i}.${tag}@example.com\n`;
+    })();
+    let refused: unknown;
+    try {
+      await importContacts(knex, big, { maxBytes: 1000, batchSize: 10 });
+    } catch (err) {
+      refused = err;
+    }
+    expect(refused).to.be.instanceOf(ImportRefused);
+    expect((refused as ImportRefused).code).to.equal('too_large');
+    const last = await knex('contact_imports').orderBy('started_at', 'desc').first();
+    expect(last).to.include({ status: 'failed' });
   });
 
   it('answers 413 to a file over the limit before reading it', async () => {
