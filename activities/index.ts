@@ -11,6 +11,7 @@ import { createSimulatedSupplier, type Supplier } from '../integrations/supplier
 import { createBookingActivities } from './booking';
 import { createCampaignActivities, type RenderedTemplate } from './campaign';
 import { createAutomationActivities } from './automation';
+import { compiledHtml } from '../models/templates';
 import { createEmailProvider, type EmailProvider } from '../integrations/email';
 import { emailLinkSecret } from '../platform/secrets';
 import { createHousekeepingActivities } from './housekeeping';
@@ -27,20 +28,12 @@ export interface ActivityDeps {
   campaignBatchSize?: number;
 }
 
-/** Compiles a template's MJML once per version; the `{{variables}}` stay for per-recipient substitution. */
+/** A template's compiled HTML (cached per version); the `{{variables}}` stay for per-recipient substitution. */
 function templateRenderer(knex: Knex) {
-  const cache = new Map<string, RenderedTemplate>();
   return async (templateId: string): Promise<RenderedTemplate> => {
     const t = await knex('email_templates').where({ id: templateId }).first();
     if (!t) throw new Error(`template ${templateId} does not exist`);
-    const key = `${t.id}:${new Date(t.updated_at).getTime()}`;
-    const hit = cache.get(key);
-    if (hit) return hit;
-    const { default: mjml } = await import('mjml');
-    const compiled = await mjml(t.mjml, { validationLevel: 'soft' });
-    const rendered = { subject: t.subject, html: compiled.html, text: t.text, kind: t.kind };
-    cache.set(key, rendered);
-    return rendered;
+    return { subject: t.subject, html: await compiledHtml(t), text: t.text, kind: t.kind };
   };
 }
 
@@ -70,6 +63,7 @@ export function createActivities(deps: ActivityDeps) {
       publicUrl,
       timeScale: deps.timeScale ?? config.bookingTimeScale,
       temporal: deps.temporal,
+      email: { provider, from: config.email.from },
     }),
   };
 }

@@ -5,7 +5,7 @@
  * Goals (the issue): >= 2,000 messages/s for 100,000 recipients; worker RSS < 300 MB.
  *
  *   npm run bench -- campaign-sendgrid [--count 100000] [--batch 1000[,2000,5000]] [--rate 100000]
- *     [--slow-ms 10] [--timeout 240] [--fast] [--cpu-prof]
+ *     [--slow-ms 10] [--timeout 240] [--fast] [--cpu-prof] [--node-options "<flags>"]
  *
  * One audience of --count contacts (generate_series; consent granted, one tag) and its segment,
  * a marketing template (MJML, {{unsubscribe_url}}); then for each --batch value (CAMPAIGN_BATCH_SIZE)
@@ -32,10 +32,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       timeout: { type: 'string', default: '240' },
       fast: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      'node-options': { type: 'string' },
     },
     strict: true,
   });
   const count = Number(o.count);
+  // What-if: V8 flags for the worker (e.g. --max-old-space-size=160), as NODE_OPTIONS.
+  const nodeOptions: Record<string, string> = o['node-options'] ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${o['node-options']}`.trim() } : {};
   const batches = numberList(o.batch, 'batch');
 
   const fake = await startFakeSendGrid({ record: false });
@@ -53,7 +56,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       say(`[batch ${batchSize}] campaign ${campaignId}: ${count} recipients`);
       const r = await measureCampaign(bench, {
         runName: `b${batchSize}`, campaignId, expected: count, timeoutSeconds: Number(o.timeout), slowMs: Number(o['slow-ms']), cpuProf: o['cpu-prof'],
-        workerEnv: { EMAIL_PROVIDER: 'sendgrid', SENDGRID_API_KEY: fake.apiKey, SENDGRID_BASE_URL: fake.url, CAMPAIGN_BATCH_SIZE: String(batchSize) },
+        workerEnv: { EMAIL_PROVIDER: 'sendgrid', SENDGRID_API_KEY: fake.apiKey, SENDGRID_BASE_URL: fake.url, CAMPAIGN_BATCH_SIZE: String(batchSize), ...nodeOptions },
       });
       // Exactly once: every recipient's send id reached the fake once, and nothing else did.
       const sendIds: string[] = await knex('campaign_recipients').where({ campaign_id: campaignId }).pluck('send_id');
@@ -74,6 +77,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     }
     return {
       count,
+      ...(o['node-options'] ? { workerNodeOptions: o['node-options'] } : {}),
       ratePerSecond: Number(o.rate),
       postgres: process.env.DATABASE_URL ? 'external' : o.fast ? 'embedded-fast' : 'embedded-durable',
       audienceSetupMs: audience.ms,

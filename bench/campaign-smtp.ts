@@ -5,7 +5,7 @@
  * this process. Goals (the issue): >= 500 messages/s; worker RSS < 300 MB.
  *
  *   npm run bench -- campaign-smtp [--count 20000] [--connections 5[,10]] [--batch 1000] [--max-messages N]
- *     [--rate 100000] [--slow-ms 10] [--timeout 240] [--fast] [--cpu-prof]
+ *     [--rate 100000] [--slow-ms 10] [--timeout 240] [--fast] [--cpu-prof] [--node-options "<flags>"]
  *
  * As campaign-sendgrid: one audience of --count contacts and its segment, a marketing template;
  * for each --connections value a fresh worker process and a fresh campaign, measured from the
@@ -32,10 +32,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       timeout: { type: 'string', default: '240' },
       fast: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      'node-options': { type: 'string' },
     },
     strict: true,
   });
   const count = Number(o.count);
+  // What-if: V8 flags for the worker (e.g. --max-old-space-size=160), as NODE_OPTIONS.
+  const nodeOptions: Record<string, string> = o['node-options'] ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${o['node-options']}`.trim() } : {};
   const pools = numberList(o.connections, 'connections');
   const batchSize = Number(o.batch);
 
@@ -55,7 +58,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       say(`[${connections} connections] campaign ${campaignId}: ${count} recipients via ${smtpUrl}`);
       const r = await measureCampaign(bench, {
         runName: `c${connections}`, campaignId, expected: count, timeoutSeconds: Number(o.timeout), slowMs: Number(o['slow-ms']), cpuProf: o['cpu-prof'],
-        workerEnv: { EMAIL_PROVIDER: 'smtp', SMTP_URL: smtpUrl, CAMPAIGN_BATCH_SIZE: String(batchSize) },
+        workerEnv: { EMAIL_PROVIDER: 'smtp', SMTP_URL: smtpUrl, CAMPAIGN_BATCH_SIZE: String(batchSize), ...nodeOptions },
       });
       // Exactly once: each recipient's Message-ID <send_id@domain> arrived once, and nothing else did.
       const sendIds: string[] = await knex('campaign_recipients').where({ campaign_id: campaignId }).pluck('send_id');
@@ -83,6 +86,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     }
     return {
       count,
+      ...(o['node-options'] ? { workerNodeOptions: o['node-options'] } : {}),
       batchSize,
       ratePerSecond: Number(o.rate),
       postgres: process.env.DATABASE_URL ? 'external' : o.fast ? 'embedded-fast' : 'embedded-durable',

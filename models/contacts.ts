@@ -10,7 +10,6 @@
  * overturned by an import or the customer sync; only the person, or staff on purpose (PUT
  * /contacts/{id}/consent), can grant it again.
  */
-import { once } from 'node:events';
 import type { Knex } from 'knex';
 import { CsvError, parse } from 'csv-parse';
 import { z } from 'zod';
@@ -239,10 +238,7 @@ function columnName(header: string): string {
   return header.trim().toLowerCase().replace(/[\s-]+/g, '_');
 }
 
-/**
- * Stops the upload past `maxBytes` and detects the delimiter from the header line: ","
- * (RFC 4180), or ";" / tab when the header uses them (spreadsheets in Spanish locales export ";").
- */
+/** The upload's bytes, refused past `maxBytes`. */
 async function* limited(source: AsyncIterable<Buffer | string>, maxBytes: number): AsyncGenerator<Buffer> {
   let size = 0;
   for await (const chunk of source) {
@@ -267,6 +263,7 @@ async function peekHeaderLine(iterator: AsyncIterator<Buffer>): Promise<{ head: 
   }
 }
 
+/** "," (RFC 4180), or ";" / tab when the header uses them (spreadsheets in Spanish locales export ";"). */
 function detectDelimiter(firstLine: string): string {
   const unquoted = firstLine.replace(/"[^"]*"/g, '');
   const count = (d: string) => unquoted.split(d).length - 1;
@@ -312,23 +309,6 @@ export async function importContacts(knex: Knex, source: AsyncIterable<Buffer | 
     delimiter: detectDelimiter(firstLine), bom: true, info: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: true,
     max_record_size: 64 * 1024,
   });
-  // Feed the parser with backpressure; the loop below pulls records as batches are written.
-  const abort = new AbortController();
-  void (async () => {
-    const write = async (chunk: Buffer) => {
-      if (!parser.write(chunk)) await once(parser, 'drain', { signal: abort.signal });
-    };
-    try {
-      for (const chunk of head) await write(chunk);
-      for (let next = await iterator.next(); !next.done && !abort.signal.aborted; next = await iterator.next()) await write(next.value);
-      if (!abort.signal.aborted) parser.end();
-    } finally {
-      await iterator.return?.(undefined);
-    }
-  })().catch((err) => {
-    if (!abort.signal.aborted) parser.destroy(err);
-  });
-
   let columns: Array<ImportColumn | null> | undefined;
   let importId: string | undefined;
   const totals = { rows_read: 0, created: 0, updated: 0, failed: 0 };
@@ -337,6 +317,7 @@ export async function importContacts(knex: Knex, source: AsyncIterable<Buffer | 
   let batch: Array<{ line: number; row: ValidRow }> = [];
   let batchFailures: ImportRowError[] = [];
   let writing = false; // a batch is being written: after a database error, nothing more is tried
+  let lastLine = 0;
 
   const fail = (e: ImportRowError) => {
     totals.failed++;
@@ -367,7 +348,8 @@ export async function importContacts(knex: Knex, source: AsyncIterable<Buffer | 
   };
 
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+    for await (const { record, info } of recordsOf(parser, head, iterator)) {
+      lastLine = info.lines;
       if (!columns) {
         const names = record.map(columnName);
         if (!names.includes('email')) {
@@ -400,13 +382,83 @@ export async function importContacts(knex: Knex, source: AsyncIterable<Buffer | 
         .catch(() => undefined);
     }
     if (err instanceof CsvError) {
-      const line = (err as unknown as { lines?: number }).lines;
-      throw new ImportRefused('invalid_csv', `The file is not valid CSV${line ? ` at line ${line}` : ''} (${err.message})${importId ? '; the rows before it were imported. Fix the file and import it again: known contacts are updated, not duplicated' : ''}.`);
+      throw new ImportRefused('invalid_csv', `The file is not valid CSV after line ${lastLine} (${err.message})${importId ? '; the rows before it were imported. Fix the file and import it again: known contacts are updated, not duplicated' : ''}.`);
     }
     throw err;
+  }
+}
+
+type ParsedRecord = { record: string[]; info: { lines: number } };
+
+/**
+ * Feeds the bytes to the parser and yields its records, at most `highWater` waiting at a time
+ * (the bytes wait meanwhile, so a slow database slows the upload instead of filling memory).
+ * Every record parsed before an error is yielded before the error is thrown, which for-await on
+ * the parser itself would not do. Leaving the loop stops the feeding; what the client still
+ * sends is discarded by the HTTP server.
+ */
+async function* recordsOf(parser: ReturnType<typeof parse>, head: Buffer[], chunks: AsyncIterator<Buffer>, highWater = 2000): AsyncGenerator<ParsedRecord> {
+  let queue: ParsedRecord[] = [];
+  let readAt = 0;
+  let ended = false;
+  let failure: unknown;
+  let stopped = false;
+  let wakeReader: (() => void) | undefined;
+  let wakeFeeder: (() => void) | undefined;
+  const wake = () => {
+    wakeReader?.();
+    wakeReader = undefined;
+  };
+  const finish = (err?: unknown) => {
+    if (err !== undefined && failure === undefined) failure = err;
+    ended = true;
+    wake();
+  };
+  parser.on('data', (r: ParsedRecord) => {
+    queue.push(r);
+    wake();
+  });
+  parser.on('end', () => finish());
+  parser.on('error', (err) => finish(err));
+  void (async () => {
+    const write = async (chunk: Buffer) => {
+      while (!stopped && queue.length - readAt >= highWater) await new Promise<void>((resolve) => { wakeFeeder = resolve; });
+      if (!stopped) parser.write(chunk);
+    };
+    try {
+      for (const chunk of head) await write(chunk);
+      for (let next = await chunks.next(); !next.done && !stopped; next = await chunks.next()) await write(next.value);
+      if (!stopped) parser.end();
+    } catch (err) {
+      finish(err); // the upload was cut or grew too large
+    } finally {
+      await chunks.return?.(undefined);
+    }
+  })();
+  try {
+    for (;;) {
+      if (readAt < queue.length) {
+        const record = queue[readAt++];
+        if (readAt >= 1024) {
+          queue = queue.slice(readAt);
+          readAt = 0;
+        }
+        if (queue.length - readAt < highWater / 2) {
+          wakeFeeder?.();
+          wakeFeeder = undefined;
+        }
+        yield record;
+        continue;
+      }
+      if (ended) {
+        if (failure !== undefined) throw failure;
+        return;
+      }
+      await new Promise<void>((resolve) => { wakeReader = resolve; });
+    }
   } finally {
-    // Stops the feeding loop; what the client still sends is discarded by the HTTP server.
-    abort.abort();
+    stopped = true;
+    wakeFeeder?.();
     parser.destroy();
   }
 }

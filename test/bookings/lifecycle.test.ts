@@ -70,6 +70,26 @@ describe('booking lifecycle', function () {
     expect(await seats(s.departureId)).to.deep.equal({ held: 0, sold: 0 });
   });
 
+  it('emails the confirmation from the transactional template, in the booking\'s language, once', async () => {
+    const s = await scenario({ daysAhead: 20, adultMinor: 12345 });
+    const token = await loginAs('customer');
+    const email = `confirm.${Date.now()}@example.com`;
+    const booking = (await api('POST', '/api/v1/bookings', { token, body: { ...holdBody(s.departureId, 1), contact: { name: 'Lucía Pérez', email }, language: 'es' } })).body;
+    await api('POST', `/api/v1/bookings/${booking.id}/payments`, { token, body: { paymentMethod: 'pm_card_visa' } });
+    const sent = await eventually(async () => {
+      const row = await stack().knex('outbox_messages').where({ booking_id: booking.id, template: 'booking_confirmation', channel: 'email' }).first();
+      return row?.status === 'sent' ? row : undefined;
+    });
+    expect(sent.recipient).to.equal(email);
+    const received = stack().sendgrid.accepted.filter((p) => p.email === email);
+    expect(received).to.have.length(1);
+    const rendered = stack().sendgrid.render(received[0]);
+    expect(rendered.subject).to.contain(booking.reference);
+    expect(rendered.html).to.contain('Lucía').and.contain('123,45');
+    // WhatsApp has no provider yet: its copy waits, queued.
+    expect((await stack().knex('outbox_messages').where({ booking_id: booking.id, channel: 'whatsapp' }).first())?.status ?? 'queued').to.equal('queued');
+  });
+
   it('expires an unpaid hold and gives the seats back', async () => {
     const s = await scenario({ daysAhead: 20, rules: { holdMinutes: 0.02 } }); // 1.2 s
     const booking = await hold(await loginAs('customer'), s.departureId, 3);

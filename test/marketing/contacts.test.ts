@@ -213,7 +213,7 @@ describe('contacts: streaming CSV import, consent, customer sync', function () {
     const res = await upload('/api/v1/contacts/import', [csv], { token });
     expect(res.status).to.equal(400);
     expect(res.body.code).to.equal('invalid_csv');
-    expect(res.body.detail).to.match(/not valid CSV at line \d+ .*Quote Not Closed.*the rows before it were imported/);
+    expect(res.body.detail).to.match(/not valid CSV after line 3 \(Quote Not Closed.*the rows before it were imported/);
     const { knex } = stack();
     expect((await knex('contacts').where({ email: `q1.${tag}@example.com` }).first()).first_name).to.equal('Bo"b');
     expect(await knex('contacts').where({ email: `q2.${tag}@example.com` }).first()).to.include({ first_name: 'Ann' });
@@ -247,7 +247,9 @@ describe('contacts: streaming CSV import, consent, customer sync', function () {
       await new Promise((r) => setTimeout(r, 50));
       state = (await api('GET', `/api/v1/contacts/imports/${importId}`, { token })).body;
     }
-    expect(state).to.include({ status: 'failed', rowsRead: 1500, created: 1500 }); // the rows that arrived before the cut stay
+    expect(state.status).to.equal('failed');
+    expect(state.rowsRead).to.be.within(1499, 1500); // the rows that arrived before the cut stay (the last may wait for its line end)
+    expect(state.created).to.equal(state.rowsRead);
     expect(state.finishedAt).to.be.a('string');
 
     const { knex } = stack();
