@@ -29,6 +29,7 @@ export async function up(knex: Knex): Promise<void> {
     add constraint contacts_email check (email ~ '^[^@[:space:]]+@[^@[:space:]]+\\.[^@[:space:]]+$')`);
   await knex.raw('create unique index contacts_email_unique on contacts (lower(email))');
   await knex.raw('create index contacts_tags on contacts using gin (tags)');
+  await knex.raw('create index contacts_created_at_id on contacts (created_at desc, id desc)'); // the contacts list's cursor order
 
   await knex.schema.createTable('contact_consents', (t) => {
     t.uuid('contact_id').notNullable().references('contacts.id').onDelete('CASCADE');
