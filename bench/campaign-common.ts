@@ -139,7 +139,7 @@ function tailOf(file: string, lines: number): string {
 }
 
 /** workers/main.ts as a child process, as `npm start` runs it (prebuilt bundle), on queue `${prefix}marketing` only. */
-export async function startWorker(bench: CampaignBench, name: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<WorkerChild> {
+export async function startWorker(bench: CampaignBench, name: string, env: Record<string, string>, nodeArgs: string[] = [], entry = 'workers/main.ts'): Promise<WorkerChild> {
   const { stack } = bench;
   const prefix = `${stack.taskQueuePrefix}${name}-`;
   const readyFile = path.join(stack.dataDir, `worker-${name}.ready`);
@@ -162,7 +162,7 @@ export async function startWorker(bench: CampaignBench, name: string, env: Recor
   delete childEnv.NODE_ENV;
   const fd = fs.openSync(logFile, 'a');
   const t0 = Date.now();
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(repoRoot, 'workers/main.ts')], { cwd: repoRoot, env: childEnv, stdio: ['ignore', fd, fd] });
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.resolve(repoRoot, entry)], { cwd: repoRoot, env: childEnv, stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
   const stop = (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
@@ -329,12 +329,14 @@ export async function measureCampaign(bench: CampaignBench, input: {
   timeoutSeconds: number;
   slowMs: number;
   cpuProf?: boolean;
+  /** What-if: another entry than workers/main.ts (relative to the repo root, or absolute). */
+  workerEntry?: string;
 }): Promise<RunResult> {
   const { stack, client, slow } = bench;
   const profDir = input.cpuProf ? makeTempDir('spirit-bench-cpuprof-') : undefined;
   // New sessions (the worker's pool) log statements slower than slowMs.
   await stack.knex.raw(`alter database "${bench.databaseName}" set log_min_duration_statement = ${Math.max(0, Math.floor(input.slowMs))}`);
-  const worker = await startWorker(bench, input.runName, input.workerEnv, profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
+  const worker = await startWorker(bench, input.runName, input.workerEnv, profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [], input.workerEntry);
   say(`[${input.runName}] worker pid ${worker.pid} ready in ${worker.startupMs} ms (queue ${worker.prefix}marketing)`);
   try {
     await new Promise((r) => setTimeout(r, 1500)); // let it settle after start

@@ -5,7 +5,8 @@
  * Goals (the issue): >= 2,000 messages/s for 100,000 recipients; worker RSS < 300 MB.
  *
  *   npm run bench -- campaign-sendgrid [--count 100000] [--batch 1000[,2000,5000]] [--rate 100000]
- *     [--slow-ms 10] [--timeout 240] [--fast] [--cpu-prof] [--node-options "<flags>"]
+ *     [--slow-ms 10] [--timeout 240] [--fast] [--cpu-prof] [--node-options=<flags>]
+ *     [--worker-entry <file>] [--setup-sql "<SQL>" ...]
  *
  * One audience of --count contacts (generate_series; consent granted, one tag) and its segment,
  * a marketing template (MJML, {{unsubscribe_url}}); then for each --batch value (CAMPAIGN_BATCH_SIZE)
@@ -15,6 +16,9 @@
  * queue, as test/marketing/campaign-crash.test.ts does (the stack's API process idles).
  * Every run checks that the fake accepted each recipient exactly once.
  * --cpu-prof: the worker runs under node --cpu-prof; a summary of where its CPU went is reported.
+ * What-ifs: --node-options=<flags> (NODE_OPTIONS of the worker, e.g. --node-options=--max-old-space-size=160),
+ * --worker-entry <file> (run that instead of workers/main.ts), --setup-sql "<SQL>" (run on the bench
+ * database before the campaigns, e.g. an index a migration would add).
  */
 import { parseArgs } from 'node:util';
 import { startFakeSendGrid } from '../test/support/fake-sendgrid';
@@ -33,6 +37,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       fast: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
       'node-options': { type: 'string' },
+      'worker-entry': { type: 'string' },
+      'setup-sql': { type: 'string', multiple: true },
     },
     strict: true,
   });
@@ -47,6 +53,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const { knex } = bench.stack;
     const audience = await createAudience(knex, count);
     const templateId = await createTemplate(knex);
+    for (const sql of o['setup-sql'] ?? []) {
+      await knex.raw(sql);
+      say(`setup: ${sql}`);
+    }
     say(`${count} contacts with consent, tag ${audience.tag}, in ${audience.ms} ms; fake SendGrid on ${fake.url}`);
 
     const runs = [];
@@ -55,7 +65,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       const campaignId = await createCampaign(knex, { segmentId: audience.segmentId, templateId, provider: 'sendgrid', ratePerSecond: Number(o.rate), name: `bench batch ${batchSize}` });
       say(`[batch ${batchSize}] campaign ${campaignId}: ${count} recipients`);
       const r = await measureCampaign(bench, {
-        runName: `b${batchSize}`, campaignId, expected: count, timeoutSeconds: Number(o.timeout), slowMs: Number(o['slow-ms']), cpuProf: o['cpu-prof'],
+        runName: `b${batchSize}`, campaignId, expected: count, timeoutSeconds: Number(o.timeout), slowMs: Number(o['slow-ms']), cpuProf: o['cpu-prof'], workerEntry: o['worker-entry'],
         workerEnv: { EMAIL_PROVIDER: 'sendgrid', SENDGRID_API_KEY: fake.apiKey, SENDGRID_BASE_URL: fake.url, CAMPAIGN_BATCH_SIZE: String(batchSize), ...nodeOptions },
       });
       // Exactly once: every recipient's send id reached the fake once, and nothing else did.
@@ -78,6 +88,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     return {
       count,
       ...(o['node-options'] ? { workerNodeOptions: o['node-options'] } : {}),
+      ...(o['worker-entry'] ? { workerEntry: o['worker-entry'] } : {}),
+      ...(o['setup-sql'] ? { setupSql: o['setup-sql'] } : {}),
       ratePerSecond: Number(o.rate),
       postgres: process.env.DATABASE_URL ? 'external' : o.fast ? 'embedded-fast' : 'embedded-durable',
       audienceSetupMs: audience.ms,

@@ -5,7 +5,8 @@
  * this process. Goals (the issue): >= 500 messages/s; worker RSS < 300 MB.
  *
  *   npm run bench -- campaign-smtp [--count 20000] [--connections 5[,10]] [--batch 1000] [--max-messages N]
- *     [--rate 100000] [--slow-ms 10] [--timeout 240] [--fast] [--cpu-prof] [--node-options "<flags>"]
+ *     [--rate 100000] [--slow-ms 10] [--timeout 240] [--fast] [--cpu-prof] [--node-options=<flags>]
+ *     [--worker-entry <file>] [--setup-sql "<SQL>" ...]
  *
  * As campaign-sendgrid: one audience of --count contacts and its segment, a marketing template;
  * for each --connections value a fresh worker process and a fresh campaign, measured from the
@@ -13,6 +14,10 @@
  * (messages per pooled connection before nodemailer replaces it; its default is 100).
  * Exactly once: the sink's recorded Message-IDs (<send_id@domain>) against the recipients' rows.
  * The sink parses every message in this process: its CPU is in benchInclServer.
+ * --cpu-prof: the worker runs under node --cpu-prof; a summary of where its CPU went is reported.
+ * What-ifs: --node-options=<flags> (NODE_OPTIONS of the worker, e.g. --node-options=--max-old-space-size=160),
+ * --worker-entry <file> (run that instead of workers/main.ts), --setup-sql "<SQL>" (run on the bench
+ * database before the campaigns, e.g. an index a migration would add).
  */
 import { parseArgs } from 'node:util';
 import { startSmtpSink } from '../test/support/smtp-sink';
@@ -33,6 +38,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       fast: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
       'node-options': { type: 'string' },
+      'worker-entry': { type: 'string' },
+      'setup-sql': { type: 'string', multiple: true },
     },
     strict: true,
   });
@@ -48,6 +55,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const { knex } = bench.stack;
     const audience = await createAudience(knex, count);
     const templateId = await createTemplate(knex);
+    for (const sql of o['setup-sql'] ?? []) {
+      await knex.raw(sql);
+      say(`setup: ${sql}`);
+    }
     say(`${count} contacts with consent, tag ${audience.tag}, in ${audience.ms} ms; SMTP sink on ${sink.url}`);
 
     const runs = [];
@@ -57,7 +68,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       const campaignId = await createCampaign(knex, { segmentId: audience.segmentId, templateId, provider: 'smtp', ratePerSecond: Number(o.rate), name: `bench smtp ${connections}` });
       say(`[${connections} connections] campaign ${campaignId}: ${count} recipients via ${smtpUrl}`);
       const r = await measureCampaign(bench, {
-        runName: `c${connections}`, campaignId, expected: count, timeoutSeconds: Number(o.timeout), slowMs: Number(o['slow-ms']), cpuProf: o['cpu-prof'],
+        runName: `c${connections}`, campaignId, expected: count, timeoutSeconds: Number(o.timeout), slowMs: Number(o['slow-ms']), cpuProf: o['cpu-prof'], workerEntry: o['worker-entry'],
         workerEnv: { EMAIL_PROVIDER: 'smtp', SMTP_URL: smtpUrl, CAMPAIGN_BATCH_SIZE: String(batchSize), ...nodeOptions },
       });
       // Exactly once: each recipient's Message-ID <send_id@domain> arrived once, and nothing else did.
@@ -87,6 +98,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     return {
       count,
       ...(o['node-options'] ? { workerNodeOptions: o['node-options'] } : {}),
+      ...(o['worker-entry'] ? { workerEntry: o['worker-entry'] } : {}),
+      ...(o['setup-sql'] ? { setupSql: o['setup-sql'] } : {}),
       batchSize,
       ratePerSecond: Number(o.rate),
       postgres: process.env.DATABASE_URL ? 'external' : o.fast ? 'embedded-fast' : 'embedded-durable',
