@@ -56,10 +56,11 @@ function smtpError(err: NodemailerError): string {
 export function createSmtpProvider(options: SmtpProviderOptions): EmailProvider {
   const url = new URL(options.url); // fails early on a malformed SMTP_URL
   if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new Error(`SMTP_URL must start with smtp:// or smtps://, got "${url.protocol}//"`);
+  const maxConnections = options.maxConnections ?? 5;
   const transport = nodemailer.createTransport({
     url: options.url,
     pool: true,
-    maxConnections: options.maxConnections ?? 5,
+    maxConnections,
     maxMessages: options.maxMessages ?? 100,
     ...(options.rateLimit ? { rateLimit: options.rateLimit, rateDelta: 1000 } : {}),
   });
@@ -103,10 +104,18 @@ export function createSmtpProvider(options: SmtpProviderOptions): EmailProvider 
     maxBatch: options.maxBatch ?? 500,
     async send(messages) {
       if (closed) throw new Error('the SMTP provider is closed');
-      const outcomes = await Promise.all(messages.map((message) => {
-        const problem = messageProblem(message);
-        return problem ? ({ sendId: message.sendId, status: 'rejected', error: problem } as SendResult) : sendOne(message);
-      }));
+      // A few messages per pooled connection in flight, not the whole batch: nodemailer queues the
+      // rest anyway, and 500 rendered messages waiting in its queue only cost memory.
+      const outcomes: Array<SendResult | { failed: NodemailerError; sendId: string }> = new Array(messages.length);
+      let next = 0;
+      const lane = async () => {
+        while (next < messages.length) {
+          const i = next++;
+          const problem = messageProblem(messages[i]);
+          outcomes[i] = problem ? { sendId: messages[i].sendId, status: 'rejected', error: problem } : await sendOne(messages[i]);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(messages.length, maxConnections * 4) }, lane));
       const lost = outcomes.filter((o): o is { failed: NodemailerError; sendId: string } => 'failed' in o);
       // Connections failed and nothing was accepted: throw, so the activity retries the call
       // (with something accepted, a retry would send it twice: the rest is marked `retry` instead).
