@@ -57,6 +57,13 @@ export const config = {
     /** A claim older than this was in flight when its worker died: it becomes "unknown" (keep above the batch activity's timeout). */
     staleClaimSeconds: int('CAMPAIGN_STALE_CLAIM_SECONDS', 150),
   },
+  /**
+   * Workflows each Worker keeps in memory between tasks (the SDK's sticky cache). The SDK's default
+   * grows with the heap limit (measured: 1.2-1.4 GB RSS with 5,000 bookings in flight); past this
+   * many, the least recently used is evicted and replayed from history on its next task.
+   * The platform queue (housekeeping) keeps at most 20.
+   */
+  workerMaxCachedWorkflows: int('WORKER_MAX_CACHED_WORKFLOWS', 250),
   /** Comma-separated task queues this worker process polls; empty = all of them. */
   workerTaskQueues: (env.WORKER_TASK_QUEUES || '').split(',').map((s) => s.trim()).filter(Boolean),
 };

@@ -11,6 +11,7 @@ import { logger } from '../platform/logger';
 import { taskQueues, temporalConfig, type TaskQueueName } from '../temporal.config';
 import { createWorkers, ensureSchedules } from './worker';
 import { describeProviders } from '../integrations/payments';
+import { describeEmailProvider } from '../integrations/email';
 
 async function main() {
   if (!config.databaseUrl) throw new Error('DATABASE_URL is required');
@@ -47,7 +48,9 @@ async function main() {
   logger.info({ queues: workers.queues, ms: Date.now() - started }, 'workers running');
   // Say plainly which providers are real and which are local stand-ins.
   for (const line of describeProviders(process.env)) logger.info(`payments: ${line}`);
-  logger.info(`suppliers: simulated (latency ${config.supplier.latencyMs} ms, failure rate ${config.supplier.failureRate}); messages: outbox table (no email/WhatsApp provider yet)`);
+  logger.info(`suppliers: simulated (latency ${config.supplier.latencyMs} ms, failure rate ${config.supplier.failureRate})`);
+  logger.info(describeEmailProvider(process.env));
+  logger.info('whatsapp: booking messages are queued in the outbox table and not sent (no WhatsApp channel yet)');
   process.removeListener('SIGINT', early);
   process.removeListener('SIGTERM', early);
   const running = workers.run();

@@ -6,6 +6,7 @@ import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSo
 import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { createActivities, type ActivityDeps } from '../activities';
+import { config } from '../platform/config';
 import { lazyTemporal } from '../platform/temporal';
 import { taskQueue, taskQueues, temporalConfig, type TaskQueueName } from '../temporal.config';
 import type { Logger } from '../platform/logger';
@@ -29,6 +30,8 @@ export interface WorkerOptions {
   logger?: Logger;
   /** Overrides of activity dependencies (tests: a supplier, a time scale, provider settings). */
   activityDeps?: Partial<Omit<ActivityDeps, 'knex'>>;
+  /** Sticky-cache size per Worker (default config.workerMaxCachedWorkflows; the platform queue keeps at most 20). */
+  maxCachedWorkflows?: number;
 }
 
 export async function createWorkers(options: WorkerOptions) {
@@ -37,6 +40,7 @@ export async function createWorkers(options: WorkerOptions) {
   const temporal = lazyTemporal(options.address, options.namespace);
   const activities = createActivities({ knex: options.knex, temporal: temporal.client, ...options.activityDeps });
   const queues = options.queues?.length ? options.queues : (Object.values(taskQueues) as TaskQueueName[]);
+  const cacheSize = options.maxCachedWorkflows ?? config.workerMaxCachedWorkflows;
   const workers = await Promise.all(
     queues.map((queue) =>
       Worker.create({
@@ -45,6 +49,7 @@ export async function createWorkers(options: WorkerOptions) {
         taskQueue: taskQueue(queue),
         workflowBundle: bundle,
         activities,
+        maxCachedWorkflows: queue === taskQueues.platform ? Math.min(20, cacheSize) : cacheSize,
       }),
     ),
   );
