@@ -110,3 +110,93 @@ export async function enroll(knex: Knex, client: Client, taskQueueName: string, 
   }
   return inserted.length > 0;
 }
+
+/** The contact behind a booking: its customer's, else the one with its contact email, else a new one (without consent). */
+export async function contactForBooking(knex: Knex, bookingId: string): Promise<string | null> {
+  const b = await knex('bookings').where({ id: bookingId }).first('customer_id', 'contact', 'language');
+  if (!b) return null;
+  let contact = b.customer_id ? await knex('contacts').where({ customer_id: b.customer_id }).first('id') : undefined;
+  contact ??= await knex('contacts').whereRaw('lower(email) = lower(?)', [b.contact.email]).first('id');
+  if (!contact) {
+    // No consent is assumed: the automation's sends are suppressed until the person opts in.
+    const [first, ...rest] = String(b.contact.name ?? '').split(/\s+/);
+    [contact] = await knex.raw(`insert into contacts (email, first_name, last_name, language, source) values (?, ?, ?, ?, 'customer')
+      on conflict (lower(email)) do update set updated_at = now() returning id`, [b.contact.email, first || null, rest.join(' ') || null, b.language]).then((r) => r.rows);
+  }
+  return contact!.id;
+}
+
+/** Enrolls a booking's contact in every active automation with this trigger, once per booking. */
+export async function enrollBookingContact(knex: Knex, client: () => Promise<Client>, taskQueueName: string, bookingId: string, trigger: 'hold_expired' | 'booking_confirmed' | 'trip_completed'): Promise<number> {
+  const automations = await knex('automations').where({ trigger, status: 'active' }).pluck('id');
+  if (!automations.length) return 0;
+  const contactId = await contactForBooking(knex, bookingId);
+  if (!contactId) return 0;
+  const temporal = await client();
+  let enrolled = 0;
+  for (const id of automations) if (await enroll(knex, temporal, taskQueueName, id, contactId, bookingId)) enrolled++;
+  return enrolled;
+}
+
+/** Contacts we may mail: email consent granted, not suppressed. */
+const SENDABLE = `exists (select 1 from contact_consents cc where cc.contact_id = c.id and cc.channel = 'email' and cc.status = 'granted')
+  and not exists (select 1 from suppressions s where s.email = lower(c.email))`;
+/** The contact's local date (its time zone, else UTC). */
+const LOCAL_DATE = `(now() at time zone coalesce(c.timezone, 'UTC'))::date`;
+export const INACTIVE_DAYS = 180;
+
+/**
+ * Date- and state-driven triggers, looked up by housekeeping (every minute), each enrollment once
+ * per occasion, for contacts we may mail (consent granted, not suppressed):
+ * - contact_created: contacts created since the automation was, except imported lists (occasion '');
+ * - birthday: contacts whose birthday it is today in their time zone (29 February on the 28th in
+ *   other years; occasion `birthday-<year>`);
+ * - inactive (when `withInactive`, hourly): contacts older than 180 days with no open, click or
+ *   booking in 180 days (occasion `inactive-<year>`: at most once a year).
+ * At most `limit` per trigger and run; the next run carries on.
+ */
+export async function enrollDueContacts(knex: Knex, client: () => Promise<Client>, taskQueueName: string, options: { limit?: number; withInactive?: boolean } = {}): Promise<Record<string, number>> {
+  const limit = options.limit ?? 1000;
+  const triggers = await knex('automations').where({ status: 'active' }).whereIn('trigger', ['contact_created', 'birthday', 'inactive']).distinct('trigger').pluck('trigger');
+  const due: Array<{ automation_id: string; contact_id: string; occasion: string; trigger: string }> = [];
+  const notEnrolled = (occasion: string) => `not exists (select 1 from automation_enrollments e where e.automation_id = a.id and e.contact_id = c.id and e.occasion = ${occasion})`;
+  if (triggers.includes('contact_created')) {
+    const { rows } = await knex.raw(`select a.id as automation_id, c.id as contact_id, '' as occasion, a.trigger from automations a
+      join contacts c on c.created_at >= a.created_at and c.source <> 'import'
+      where a.trigger = 'contact_created' and a.status = 'active' and ${SENDABLE} and ${notEnrolled(`''`)}
+      order by c.created_at limit ?`, [limit]);
+    due.push(...rows);
+  }
+  if (triggers.includes('birthday')) {
+    // Candidates by the birthday index (yesterday, today or tomorrow in UTC covers every time zone), then the exact local date.
+    const now = Date.now();
+    const monthDays = [-1, 0, 1].map((d) => new Date(now + d * 86_400_000)).map((d) => (d.getUTCMonth() + 1) * 100 + d.getUTCDate());
+    if (monthDays.includes(301)) monthDays.push(229); // 29 February, celebrated on the 28th in other years
+    const { rows } = await knex.raw(`select a.id as automation_id, c.id as contact_id, 'birthday-' || extract(year from ${LOCAL_DATE}) as occasion, a.trigger
+      from automations a join contacts c on c.birthday is not null
+        and (extract(month from c.birthday) * 100 + extract(day from c.birthday)) in (${monthDays.map(() => '?').join(', ')})
+      where a.trigger = 'birthday' and a.status = 'active'
+        and (to_char(c.birthday, 'MMDD') = to_char(${LOCAL_DATE}, 'MMDD')
+          or (to_char(c.birthday, 'MMDD') = '0229' and to_char(${LOCAL_DATE}, 'MMDD') = '0228' and to_char(${LOCAL_DATE} + 1, 'MMDD') = '0301'))
+        and ${SENDABLE} and ${notEnrolled(`'birthday-' || extract(year from ${LOCAL_DATE})`)}
+      limit ?`, [...monthDays, limit]);
+    due.push(...rows);
+  }
+  if (triggers.includes('inactive') && options.withInactive) {
+    const { rows } = await knex.raw(`select a.id as automation_id, c.id as contact_id, 'inactive-' || extract(year from now()) as occasion, a.trigger
+      from automations a join contacts c on c.created_at < now() - make_interval(days => :days)
+      where a.trigger = 'inactive' and a.status = 'active' and ${SENDABLE}
+        and not exists (select 1 from email_events ev where ev.email = lower(c.email) and ev.type in ('open', 'click') and ev.occurred_at >= now() - make_interval(days => :days))
+        and not exists (select 1 from bookings b where c.customer_id is not null and b.customer_id = c.customer_id and b.created_at >= now() - make_interval(days => :days))
+        and ${notEnrolled(`'inactive-' || extract(year from now())`)}
+      limit :limit`, { days: INACTIVE_DAYS, limit });
+    due.push(...rows);
+  }
+  const counts: Record<string, number> = {};
+  if (!due.length) return counts;
+  const temporal = await client();
+  for (const d of due) {
+    if (await enroll(knex, temporal, taskQueueName, d.automation_id, d.contact_id, d.occasion)) counts[d.trigger] = (counts[d.trigger] ?? 0) + 1;
+  }
+  return counts;
+}

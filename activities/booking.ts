@@ -16,7 +16,7 @@ import type { Client } from '@temporalio/client';
 import type { EmailAddress, EmailProvider } from '../integrations/email/types';
 import { findTransactionalTemplate, renderTemplate } from '../models/templates';
 import { startBookingWorkflow } from '../api/booking-workflows';
-import { enroll } from './automation';
+import { enrollBookingContact } from './automation';
 import { taskQueue, taskQueues } from '../temporal.config';
 
 export interface BookingActivityDeps {
@@ -207,21 +207,14 @@ export function createBookingActivities(deps: BookingActivityDeps) {
 
     /** An abandoned booking (a hold that lapsed) enrolls its contact in the automations for it. */
     async enrollAbandonedBooking(input: { bookingId: string }): Promise<number> {
-      const automations = await knex('automations').where({ trigger: 'hold_expired', status: 'active' }).pluck('id');
-      if (!automations.length || !deps.temporal) return 0;
-      const b = await knex('bookings').where({ id: input.bookingId }).first('customer_id', 'contact', 'language');
-      let contact = b.customer_id ? await knex('contacts').where({ customer_id: b.customer_id }).first('id') : undefined;
-      contact ??= await knex('contacts').whereRaw('lower(email) = lower(?)', [b.contact.email]).first('id');
-      if (!contact) {
-        // No consent is assumed: the automation's sends are suppressed until the person opts in.
-        const [first, ...rest] = String(b.contact.name ?? '').split(/\s+/);
-        [contact] = await knex.raw(`insert into contacts (email, first_name, last_name, language, source) values (?, ?, ?, ?, 'customer')
-          on conflict (lower(email)) do update set updated_at = now() returning id`, [b.contact.email, first || null, rest.join(' ') || null, b.language]).then((r) => r.rows);
-      }
-      const client = await deps.temporal();
-      let enrolled = 0;
-      for (const id of automations) if (await enroll(knex, client, taskQueue(taskQueues.marketing), id, contact!.id, input.bookingId)) enrolled++;
-      return enrolled;
+      if (!deps.temporal) return 0;
+      return enrollBookingContact(knex, deps.temporal, taskQueue(taskQueues.marketing), input.bookingId, 'hold_expired');
+    },
+
+    /** A confirmed booking or a completed trip enrolls the booking's contact in the automations for it. */
+    async enrollBookingContact(input: { bookingId: string; trigger: 'booking_confirmed' | 'trip_completed' }): Promise<number> {
+      if (!deps.temporal) return 0;
+      return enrollBookingContact(knex, deps.temporal, taskQueue(taskQueues.marketing), input.bookingId, input.trigger);
     },
 
     async markWorkflowStarted(bookingId: string): Promise<void> {

@@ -6,6 +6,8 @@
 import type { Knex } from 'knex';
 import type { Client } from '@temporalio/client';
 import { startBookingWorkflow } from '../api/booking-workflows';
+import { taskQueue, taskQueues } from '../temporal.config';
+import { enrollDueContacts } from './automation';
 
 export interface HousekeepingDeps {
   knex: Knex;
@@ -34,6 +36,11 @@ export function createHousekeepingActivities({ knex, temporal }: HousekeepingDep
       const client = await temporal();
       for (const id of pending) await startBookingWorkflow(client, id);
       return pending.length;
+    },
+    /** Contacts due for a date- or state-triggered automation (welcome, birthday; inactive once an hour). */
+    async enrollDueContacts(options: { withInactive: boolean }): Promise<Record<string, number>> {
+      if (!temporal) throw new Error('this worker has no Temporal client for starting workflows');
+      return enrollDueContacts(knex, temporal, taskQueue(taskQueues.marketing), options);
     },
   };
 }

@@ -400,6 +400,9 @@ export async function bookingWorkflow(input: { bookingId: string; carry?: Bookin
     }
   }
 
+  // Confirmed (paid, or on account): automations for confirmed bookings (once per booking, whatever the run).
+  if (['confirmed', 'paid_in_full'].includes(status) && patched('automation-triggers')) await db.enrollBookingContact({ bookingId, trigger: 'booking_confirmed' });
+
   // 2. Balance: reminders before it is due, auto-cancel after.
   if (booking.plan === 'deposit' && booking.balanceDueAt) {
     const due = +new Date(booking.balanceDueAt);
@@ -430,6 +433,7 @@ export async function bookingWorkflow(input: { bookingId: string; carry?: Bookin
   if (status === 'in_progress' && (await waitUntil('trip_end', booking.departureEndAt))) {
     await db.setStatus({ bookingId, from: ['in_progress'], to: 'completed', eventKey: 'completed' });
     setStatus('completed');
+    if (patched('automation-triggers')) await db.enrollBookingContact({ bookingId, trigger: 'trip_completed' });
     const reviewAt = new Date(+new Date(booking.departureEndAt) + booking.rules.reviewRequestDaysAfter * DAY).toISOString();
     nextMilestone = { kind: 'review_request', at: reviewAt };
     // Completed is terminal for steering, so wait on the clock alone.

@@ -3,6 +3,7 @@ import { api, loginAs } from '../support/http';
 import { stack } from '../support/stack';
 import { eventually, hold, scenario } from '../support/bookings';
 import { audience, marketingTemplate } from '../support/campaigns';
+import { taskQueue, taskQueues } from '../../temporal.config';
 
 const sendsTo = (email: string) => stack().sendgrid.accepted.filter((p) => p.email === email).length;
 
@@ -81,5 +82,74 @@ describe('automations', function () {
     expect(send.status).to.equal(consent ? 'sent' : 'suppressed');
     if (!consent) expect(stack().sendgrid.acceptedSendIds.has(send.send_id)).to.equal(false);
     await stack().knex('automations').where({ id: a.body.id }).update({ status: 'archived' });
+  });
+
+  it('enrolls a confirmed booking and a completed trip', async () => {
+    const templateId = await marketingTemplate('Thanks for travelling');
+    const token = await loginAs('marketer');
+    const confirmed = await api('POST', '/api/v1/automations', { token, body: { name: 'Booking confirmed', trigger: 'booking_confirmed', steps: [{ send: { templateId } }] } });
+    const completed = await api('POST', '/api/v1/automations', { token, body: { name: 'Review please', trigger: 'trip_completed', steps: [{ send: { templateId } }] } });
+    try {
+      // Paid in full 3 days ahead; the branch's calendar runs ~1,000,000x faster, so the trip ends in seconds.
+      const s = await scenario({ daysAhead: 3, durationMinutes: 60, rules: { timeScale: 1e-6, holdMinutes: 60 * 24 } });
+      const customer = await loginAs('customer');
+      const booking = await hold(customer, s.departureId, 1);
+      const paid = await api('POST', `/api/v1/bookings/${booking.id}/payments`, { token: customer, body: { paymentMethod: 'pm_card_visa' } });
+      expect(paid.status, JSON.stringify(paid.body)).to.equal(201);
+      const first = await eventually(async () => stack().knex('automation_enrollments').where({ automation_id: confirmed.body.id, occasion: booking.id }).first(), 30_000, 200);
+      const second = await eventually(async () => stack().knex('automation_enrollments').where({ automation_id: completed.body.id, occasion: booking.id }).first(), 30_000, 200);
+      expect(second.contact_id).to.equal(first.contact_id);
+      // Once per booking, whatever happens next.
+      expect(await stack().knex('automation_enrollments').where({ automation_id: confirmed.body.id, contact_id: first.contact_id }).count('* as n').first()).to.satisfy((r: { n: unknown }) => Number(r.n) === 1);
+    } finally {
+      await stack().knex('automations').whereIn('id', [confirmed.body.id, completed.body.id]).update({ status: 'archived' });
+    }
+  });
+
+  it('enrolls welcome, birthday and inactive contacts from housekeeping, once, and only those it may mail', async () => {
+    const { knex, temporal } = stack();
+    const templateId = await marketingTemplate('Hello');
+    const token = await loginAs('marketer');
+    const make = async (trigger: string) => (await api('POST', '/api/v1/automations', { token, body: { name: trigger, trigger, steps: [{ send: { templateId } }] } })).body.id as string;
+    const welcome = await make('contact_created');
+    const birthday = await make('birthday');
+    const inactive = await make('inactive');
+    const tag = `trg${Date.now()}`;
+    const today = new Date();
+    const longAgo = new Date(Date.now() - 400 * 86_400_000);
+    const todayIn1990 = `1990-${String(today.getUTCMonth() + 1).padStart(2, '0')}-${String(Math.min(today.getUTCDate(), 28)).padStart(2, '0')}`;
+    const birthdayToday = today.getUTCDate() <= 28;
+    const rows = await knex('contacts').insert([
+      { email: `new.${tag}@example.com`, source: 'api', tags: [tag] },
+      { email: `imported.${tag}@example.com`, source: 'import', tags: [tag] },
+      { email: `noconsent.${tag}@example.com`, source: 'api', tags: [tag] },
+      { email: `bday.${tag}@example.com`, source: 'import', birthday: todayIn1990, timezone: 'UTC', tags: [tag], created_at: longAgo },
+      { email: `quiet.${tag}@example.com`, source: 'import', tags: [tag], created_at: longAgo },
+      { email: `engaged.${tag}@example.com`, source: 'import', tags: [tag], created_at: longAgo },
+    ]).returning(['id', 'email']);
+    const id = (prefix: string) => rows.find((r) => r.email.startsWith(`${prefix}.`))!.id as string;
+    await knex('contact_consents').insert(rows.filter((r) => !r.email.startsWith('noconsent.')).map((r) => ({ contact_id: r.id, channel: 'email', status: 'granted', source: 'test' })));
+    await knex('email_events').insert({ provider: 'sendgrid', event_id: `ev-${tag}`, type: 'click', email: `engaged.${tag}@example.com`, occurred_at: new Date(Date.now() - 10 * 86_400_000) });
+    const run = () => temporal.workflow.execute('housekeepingWorkflow', {
+      taskQueue: taskQueue(taskQueues.platform), workflowId: `housekeeping-${tag}-${Math.random()}`, args: [{ withInactive: true }],
+    });
+    try {
+      const result = await run();
+      const enrolled = async (automationId: string) => (await knex('automation_enrollments').where({ automation_id: automationId }).whereIn('contact_id', rows.map((r) => r.id)).select('contact_id', 'occasion'));
+      // Welcome: new contacts with consent; not imported lists, not those without consent.
+      expect((await enrolled(welcome)).map((e) => e.contact_id)).to.deep.equal([id('new')]);
+      const year = today.getUTCFullYear();
+      if (birthdayToday) expect(await enrolled(birthday)).to.deep.equal([{ contact_id: id('bday'), occasion: `birthday-${year}` }]);
+      // Inactive: older than 180 days with no opens, clicks or bookings since (the engaged one clicked 10 days ago).
+      expect((await enrolled(inactive)).map((e) => e.contact_id).sort()).to.deep.equal([id('bday'), id('quiet')].sort());
+      expect(result.automationsEnrolled.contact_created).to.be.at.least(1);
+      // The next run finds nothing new for them.
+      await run();
+      expect(await enrolled(welcome)).to.have.length(1);
+      expect(await enrolled(inactive)).to.have.length(2);
+      await eventually(async () => sendsTo(`new.${tag}@example.com`) === 1, 20_000, 100);
+    } finally {
+      await knex('automations').whereIn('id', [welcome, birthday, inactive]).update({ status: 'archived' });
+    }
   });
 });

@@ -5,13 +5,14 @@ import { Worker } from '@temporalio/worker';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { projectRoot } from '../../platform/config';
 import { bookingWorkflowId } from '../../workflows/booking-messages';
+import { campaignWorkflowId } from '../../workflows/campaign-messages';
 import { stack } from '../support/stack';
 
 /**
- * Recorded histories of finished booking workflows, replayed against the current workflow code:
- * a change that breaks determinism (without `patched`) fails here. Refresh the fixtures with
- * `RECORD_HISTORIES=1 npm test` after an intended, patched change; this file runs last, so the
- * run's bookings have finished by then.
+ * Recorded histories of finished booking, campaign and automation workflows, replayed against
+ * the current workflow code: a change that breaks determinism (without `patched`) fails here.
+ * After an intended, patched change, add a generation with `RECORD_HISTORIES=<change-name> npm test`
+ * (this file runs last, so the run's workflows have finished by then).
  */
 const HISTORIES = path.join(projectRoot, 'test', 'fixtures', 'histories');
 
@@ -21,19 +22,31 @@ describe('workflow replay', function () {
   it('replays recorded booking histories with the current workflow code (determinism)', async function () {
     this.timeout(60_000);
     const { temporal, bundle, knex } = stack();
-    if (process.env.RECORD_HISTORIES === '1') {
-      // Refresh the fixtures from this run's finished bookings: one per final status.
+    const record = process.env.RECORD_HISTORIES;
+    if (record) {
+      // Add this run's finished workflows to the fixtures: a booking per final status, a campaign
+      // and an automation enrollment. RECORD_HISTORIES=<name> keeps earlier generations beside
+      // them (so histories recorded before a patch keep being replayed); RECORD_HISTORIES=1 replaces them.
+      const suffix = record === '1' ? '' : `.${record.replace(/[^a-z0-9-]/gi, '-')}`;
       fs.mkdirSync(HISTORIES, { recursive: true });
+      const save = async (name: string, workflowId: string) => {
+        const history = await temporal.workflow.getHandle(workflowId).fetchHistory();
+        fs.writeFileSync(path.join(HISTORIES, `${name}${suffix}.json`), historyToJSON(history));
+      };
       for (const status of ['completed', 'cancelled', 'failed', 'expired']) {
         const row = await knex('bookings').where({ status }).whereNotNull('workflow_started_at').orderBy('updated_at', 'desc').first('id');
-        if (!row) continue;
-        const history = await temporal.workflow.getHandle(bookingWorkflowId(row.id)).fetchHistory();
-        fs.writeFileSync(path.join(HISTORIES, `booking-${status}.json`), historyToJSON(history));
+        if (row) await save(`booking-${status}`, bookingWorkflowId(row.id));
       }
+      const campaign = await knex('campaigns').where({ status: 'sent' }).orderBy('updated_at', 'desc').first('id');
+      if (campaign) await save('campaign-sent', campaignWorkflowId(campaign.id));
+      const enrollment = await knex('automation_enrollments').where({ status: 'completed' }).orderBy('updated_at', 'desc').first('workflow_id');
+      if (enrollment) await save('automation-completed', enrollment.workflow_id);
     }
     const files = fs.readdirSync(HISTORIES).filter((f) => f.endsWith('.json'));
     expect(files.length).to.be.at.least(3);
     const histories = files.map((f) => ({ workflowId: f.replace('.json', ''), history: JSON.parse(fs.readFileSync(path.join(HISTORIES, f), 'utf8')) }));
+    // Booking, campaign and automation workflows each run for days: each must be covered.
+    for (const kind of ['booking-', 'campaign-', 'automation-']) expect(files.some((f) => f.startsWith(kind)), `a ${kind}* history`).to.equal(true);
     const replayed: string[] = [];
     for await (const result of Worker.runReplayHistories({ workflowBundle: bundle }, histories)) {
       expect(result.error, `${result.workflowId}: ${result.error?.message}`).to.equal(undefined);
