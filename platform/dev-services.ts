@@ -30,6 +30,25 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/** Distinct ports, all held open at once while the OS picks them, so no two are the same. */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = net.createServer();
+      server.unref();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, host, () => resolve());
+      });
+    }
+    return servers.map((server) => (server.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  }
+}
+
 export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const server = net.createServer();
@@ -70,11 +89,25 @@ export interface RunningTemporal extends RunningService {
 }
 
 export async function startTemporalDevServer(options: TemporalDevServerOptions = {}): Promise<RunningTemporal> {
+  // Ports picked here were free a moment ago; another process may take one before the server binds
+  // it (tests and npm start side by side). Then the server exits at once: pick again, twice at most.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startTemporalDevServerOnce(options);
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/.test((err as Error).message)) throw err;
+      options.log?.(`Temporal dev server: a port was taken meanwhile, starting again (attempt ${attempt + 1})`);
+    }
+  }
+}
+
+async function startTemporalDevServerOnce(options: TemporalDevServerOptions): Promise<RunningTemporal> {
   const cli = await ensureTemporalCli(options.log ?? (() => undefined));
-  const port = options.port ?? (await freePort());
-  const uiPort = options.headless ? undefined : options.uiPort ?? (await freePort());
+  const [grpcPort, httpPort, metricsPort, freeUiPort] = await freePorts(4);
+  const port = options.port ?? grpcPort;
+  const uiPort = options.headless ? undefined : options.uiPort ?? freeUiPort;
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
-  args.push('--http-port', String(await freePort()), '--metrics-port', String(await freePort()));
+  args.push('--http-port', String(httpPort), '--metrics-port', String(metricsPort));
   if (uiPort) args.push('--ui-port', String(uiPort));
   else args.push('--headless');
   if (options.dbFile) {
