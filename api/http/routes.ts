@@ -89,6 +89,11 @@ export function mountRoutes(router: Router, routes: AnyRoute[]): void {
       const errors: FieldError[] = [];
       const params = parse(def.params, ctx.params, 'path', errors);
       const query = parse(def.query, ctx.query, 'query', errors);
+      // A misspelt filter must not silently answer with everything: unknown query parameters are refused.
+      const known = def.query instanceof z.ZodObject ? Object.keys(def.query.shape) : [];
+      for (const name of Object.keys(ctx.query).filter((k) => !known.includes(k))) {
+        errors.push({ location: 'query', param: name, message: known.length ? `Unknown query parameter (this route takes: ${known.join(', ')})` : 'Unknown query parameter (this route takes none)' });
+      }
       let body: unknown;
       if (def.body) {
         if (ctx.request.rawBody?.length && ctx.request.body === undefined) {

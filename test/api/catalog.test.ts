@@ -113,6 +113,14 @@ describe('catalog', () => {
     const lang = await api('GET', '/api/v1/tours?lang=fr&limit=500');
     expect(lang.status).to.equal(400);
     expect(lang.body.errors.map((e: any) => e.param).sort()).to.deep.equal(['lang', 'limit']);
+    // A misspelt filter is refused, not ignored (it would answer with every departure).
+    const typo = await api('GET', '/api/v1/departures?destinaton=madrid');
+    expect(typo.status).to.equal(400);
+    expect(typo.body.errors[0]).to.include({ location: 'query', param: 'destinaton' });
+    expect(typo.body.detail).to.match(/destination/);
+    const none = await api('GET', '/api/v1/departures/00000000-0000-4000-8000-000000000000?lang=es&x=1');
+    expect(none.status).to.equal(400);
+    expect(none.body.errors.map((e: any) => e.param)).to.deep.equal(['x']);
   });
 
   it('lets operators schedule departures for their own branch only, with clear refusals', async () => {
