@@ -82,7 +82,8 @@ function verify<T>(token: string, expectedType: string): T & jwt.JwtPayload {
 export function authenticate(): Koa.Middleware {
   return async (ctx, next) => {
     const header = ctx.get('authorization');
-    if (header) {
+    // /metrics has its own bearer token (METRICS_TOKEN), checked by its route.
+    if (header && ctx.path !== '/metrics') {
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw new Problem(401, 'invalid_authorization_header', 'Send the access token as "Authorization: Bearer <token>".');
       const claims = verify<AccessClaims>(match[1], 'access');

@@ -64,6 +64,8 @@ export const config = {
    * The platform queue (housekeeping) keeps at most 20.
    */
   workerMaxCachedWorkflows: int('WORKER_MAX_CACHED_WORKFLOWS', 250),
+  /** When set, GET /metrics asks for `Authorization: Bearer <METRICS_TOKEN>` (for an API reachable from outside). */
+  metricsToken: env.METRICS_TOKEN || undefined,
   /** Comma-separated task queues this worker process polls; empty = all of them. */
   workerTaskQueues: (env.WORKER_TASK_QUEUES || '').split(',').map((s) => s.trim()).filter(Boolean),
 };

@@ -1,4 +1,5 @@
 /** Operational routes: health, metrics, the OpenAPI document and its interactive docs page. */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type Koa from 'koa';
@@ -10,6 +11,8 @@ import { buildOpenApi } from '../openapi';
 import type { AnyRoute } from '../http/routes';
 import { route } from '../http/routes';
 import type { ApiDeps } from '../app';
+import { config } from '../../platform/config';
+import { Problem } from '../http/problem';
 
 const check = z.object({ ok: z.boolean(), latencyMs: z.int(), error: z.string().optional() });
 
@@ -56,6 +59,14 @@ export function mountSystemRoutes(router: Router, routes: () => AnyRoute[], deps
   });
   router.get('/metrics', async (ctx: Koa.Context) => {
     ctx.state.route = '/metrics';
+    const token = config.metricsToken;
+    if (token) {
+      const given = Buffer.from(/^Bearer (.+)$/i.exec(ctx.get('authorization'))?.[1] ?? '');
+      const expected = Buffer.from(token);
+      if (given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) {
+        throw new Problem(401, 'unauthorized', 'GET /metrics needs "Authorization: Bearer <METRICS_TOKEN>".', { headers: { 'WWW-Authenticate': 'Bearer realm="metrics"' } });
+      }
+    }
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();
   });

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import { config } from '../../platform/config';
 import { createApp } from '../../api/app';
 import { logger } from '../../platform/logger';
 import { lazyTemporal } from '../../platform/temporal';
@@ -70,6 +71,19 @@ describe('HTTP behaviour', () => {
     expect(res.headers.get('content-type')).to.contain('text/plain');
     expect(res.body).to.match(/spirit_http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/tours",status="200"\} \d+/);
     expect(res.body).to.contain('spirit_api_process_resident_memory_bytes');
+  });
+
+  it('asks for METRICS_TOKEN on /metrics when one is configured', async () => {
+    config.metricsToken = 'scrape-me-please';
+    try {
+      const anonymous = await api('GET', '/metrics');
+      expect(anonymous.status).to.equal(401);
+      expect(anonymous.body.detail).to.contain('METRICS_TOKEN');
+      expect((await api('GET', '/metrics', { headers: { authorization: 'Bearer wrong' } })).status).to.equal(401);
+      expect((await api('GET', '/metrics', { headers: { authorization: 'Bearer scrape-me-please' } })).status).to.equal(200);
+    } finally {
+      config.metricsToken = undefined;
+    }
   });
 
   it('publishes an OpenAPI 3.1 document that covers every route, and a docs page', async () => {
