@@ -111,7 +111,9 @@ export async function compileMjml(mjml: string): Promise<string> {
   }
   if (result.errors?.length) throw new MjmlInvalid(result.errors.map((e) => ({ line: e.line ?? null, message: e.message, tagName: e.tagName })));
   if (!/<html[\s>]/i.test(result.html)) throw new MjmlInvalid([{ line: null, message: 'the document has no <mjml><mj-body> to render' }]);
-  return result.html;
+  // MJML indents its output; the indentation is a fifth of every message sent. Dropped unless
+  // whitespace matters somewhere in the document (<pre>, <textarea>).
+  return /<(pre|textarea)[\s>]/i.test(result.html) ? result.html : result.html.replace(/\n[ \t]+/g, '\n');
 }
 
 const compiled = new Map<string, string>();

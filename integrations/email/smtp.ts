@@ -53,6 +53,8 @@ function smtpError(err: NodemailerError): string {
   return err.response || err.message;
 }
 
+const TRANSFER_ENCODING = process.env.SMTP_TRANSFER_ENCODING === 'base64' ? 'base64' : 'quoted-printable';
+
 export function createSmtpProvider(options: SmtpProviderOptions): EmailProvider {
   const url = new URL(options.url); // fails early on a malformed SMTP_URL
   if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new Error(`SMTP_URL must start with smtp:// or smtps://, got "${url.protocol}//"`);
@@ -78,8 +80,10 @@ export function createSmtpProvider(options: SmtpProviderOptions): EmailProvider 
         to: address(message.to),
         ...(message.replyTo ? { replyTo: address(message.replyTo) } : {}),
         subject: rendered.subject,
-        ...(rendered.text ? { text: rendered.text } : {}),
-        ...(html ? { html } : {}),
+        // The transfer encoding given, so nodemailer does not scan every body twice to choose one
+        // (the biggest share of a campaign worker's CPU, measured with bench/campaign-smtp.ts --cpu-prof).
+        ...(rendered.text ? { text: { content: rendered.text, contentTransferEncoding: TRANSFER_ENCODING } } : {}),
+        ...(html ? { html: { content: html, contentTransferEncoding: TRANSFER_ENCODING } } : {}),
         messageId: smtpMessageId(message.sendId, domain),
         headers: { ...rendered.headers, 'X-Spirit-Send-Id': message.sendId },
       });
