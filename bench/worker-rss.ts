@@ -31,6 +31,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { startBookingWorkflow, steerBooking } from '../api/booking-workflows';
 import { createKnex } from '../platform/db';
+import { config } from '../platform/config';
 import { placeHold } from '../models/holds';
 import { taskQueues, temporalConfig } from '../temporal.config';
 import { payUpdate } from '../workflows/booking-messages';
@@ -169,7 +170,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const cacheDefault = defaultMaxCachedWorkflows(heapLimitMiB);
     const workerRssMb = stack.rssOf(workerPid)!;
     const idleRss = timeline[0].workerRssMb ?? 0;
-    const cacheSetting = extraEnv.WORKER_MAX_CACHED_WORKFLOWS && o['worker-entry'] ? Number(extraEnv.WORKER_MAX_CACHED_WORKFLOWS) : cacheDefault;
+    // workers/worker.ts passes WORKER_MAX_CACHED_WORKFLOWS (config default 250) to every Worker.
+    const cacheSetting = Number(extraEnv.WORKER_MAX_CACHED_WORKFLOWS || config.workerMaxCachedWorkflows);
     const cachedUpperBound = Math.min(count, cacheSetting);
     return {
       count,
@@ -191,12 +193,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       workerThreads: { idle: workerThreadsIdle, end: threads(workerPid) },
       goal: { rssMb: 500, met: workerRssMb < 500 && (peakRssMb(workerPid) ?? 0) < 500, metByCurrentRssOnly: workerRssMb < 500 },
       stickyCache: {
-        setting: extraEnv.WORKER_MAX_CACHED_WORKFLOWS && o['worker-entry']
-          ? `maxCachedWorkflows ${extraEnv.WORKER_MAX_CACHED_WORKFLOWS} per Worker (what-if: ${o['worker-entry']})`
-          : 'maxCachedWorkflows: not set by workers/worker.ts, so the SDK default',
+        setting: `maxCachedWorkflows ${cacheSetting} per Worker (WORKER_MAX_CACHED_WORKFLOWS${extraEnv.WORKER_MAX_CACHED_WORKFLOWS ? '' : ', the default'}); the platform queue's at most 20`,
         workersInProcess: queues.length,
         heapSizeLimitMiB: heapLimitMiB,
-        defaultMaxCachedWorkflowsPerWorker: cacheDefault,
+        sdkDefaultMaxCachedWorkflowsPerWorker: cacheDefault,
         formula: 'max(floor((heapSizeLimitMiB - 200) * 600 / 1024), 10)  (@temporalio/worker worker-options.js, reuseV8Context)',
         cachedBookingWorkflowsUpperBound: cachedUpperBound,
         mbPerCachedWorkflowEstimate: cachedUpperBound ? round1(((workerRssMb - idleRss) / cachedUpperBound) * 1000) / 1000 : undefined,

@@ -102,7 +102,8 @@ export async function campaignWorkflow(input: { campaignId: string; carry?: Camp
     progress.failed += batch.failed;
     progress.suppressed += batch.suppressed;
     progress.unknown += batch.unknown;
-    progress.remaining = batch.remaining;
+    // Exact when the batch counted it; else what the batch settled leaves pending or claimed (this workflow is the campaign's only sender).
+    progress.remaining = batch.remaining ?? Math.max(0, progress.remaining - batch.sent - batch.failed - batch.suppressed - batch.unknown);
     const elapsed = Math.max(1, Date.now() - started);
     progress.ratePerSecond = Math.round((batch.sent * 1000) / elapsed);
 
