@@ -47,6 +47,33 @@ describe('segments', function () {
     expect(all.sample.map((s) => s.email).sort()).to.deep.equal([emails.ana, emails.ben].sort());
   });
 
+  it('follows consent, suppressions and address changes as they happen', async () => {
+    const { knex } = stack();
+    const sendableNow = async () => (await count({ field: 'source', op: 'neq', value: 'nobody' })).sendable;
+    expect(await sendableNow()).to.equal(2); // ana, ben
+    const ben = await knex('contacts').where({ email: emails.ben }).first('id');
+    await knex('contact_consents').where({ contact_id: ben.id, channel: 'email' }).update({ status: 'withdrawn' });
+    expect(await sendableNow()).to.equal(1);
+    await knex('contact_consents').where({ contact_id: ben.id, channel: 'email' }).update({ status: 'granted' });
+    await knex('suppressions').where({ email: emails.dan }).delete(); // dan's bounce lifted
+    expect(await sendableNow()).to.equal(3);
+    // ben moves to an address that bounced before
+    const bounced = `bounced.${tag}@example.com`;
+    await knex('suppressions').insert({ email: bounced, reason: 'bounce', source: 'test' });
+    await knex('contacts').where({ id: ben.id }).update({ email: bounced.toUpperCase() });
+    expect(await sendableNow()).to.equal(2);
+    // and back; dan bounces again: as it was
+    await knex('contacts').where({ id: ben.id }).update({ email: emails.ben });
+    await knex('suppressions').insert({ email: emails.dan, reason: 'bounce', source: 'test' });
+    expect(await sendableNow()).to.equal(2);
+    // A consent row deleted outright (the contact's consents cleared).
+    const ana = await knex('contacts').where({ email: emails.ana }).first('id');
+    await knex('contact_consents').where({ contact_id: ana.id }).delete();
+    expect(await sendableNow()).to.equal(1);
+    await knex('contact_consents').insert({ contact_id: ana.id, channel: 'email', status: 'granted', source: 'test' });
+    expect(await sendableNow()).to.equal(2);
+  });
+
   it('uses engagement and booking history', async () => {
     expect((await count({ field: 'opened', op: 'within_days', value: 7 })).matching).to.equal(1);
     expect((await count({ field: 'opened', op: 'within_days', value: 2 })).matching).to.equal(0);
