@@ -138,9 +138,8 @@ export async function enrollBookingContact(knex: Knex, client: () => Promise<Cli
   return enrolled;
 }
 
-/** Contacts we may mail: email consent granted, not suppressed. */
-const SENDABLE = `exists (select 1 from contact_consents cc where cc.contact_id = c.id and cc.channel = 'email' and cc.status = 'granted')
-  and not exists (select 1 from suppressions s where s.email = lower(c.email))`;
+/** Contacts we may mail: email consent granted, not suppressed (kept by the database's triggers). */
+const SENDABLE = 'c.email_sendable';
 /** The contact's local date (its time zone, else UTC). */
 const LOCAL_DATE = `(now() at time zone coalesce(c.timezone, 'UTC'))::date`;
 export const INACTIVE_DAYS = 180;
@@ -148,7 +147,8 @@ export const INACTIVE_DAYS = 180;
 /**
  * Date- and state-driven triggers, looked up by housekeeping (every minute), each enrollment once
  * per occasion, for contacts we may mail (consent granted, not suppressed):
- * - contact_created: contacts created since the automation was, except imported lists (occasion '');
+ * - contact_created: contacts created since the automation was (in the last 7 days), except
+ *   imported lists (occasion '');
  * - birthday: contacts whose birthday it is today in their time zone (29 February on the 28th in
  *   other years; occasion `birthday-<year>`);
  * - inactive (when `withInactive`, hourly): contacts older than 180 days with no open, click or
@@ -162,7 +162,7 @@ export async function enrollDueContacts(knex: Knex, client: () => Promise<Client
   const notEnrolled = (occasion: string) => `not exists (select 1 from automation_enrollments e where e.automation_id = a.id and e.contact_id = c.id and e.occasion = ${occasion})`;
   if (triggers.includes('contact_created')) {
     const { rows } = await knex.raw(`select a.id as automation_id, c.id as contact_id, '' as occasion, a.trigger from automations a
-      join contacts c on c.created_at >= a.created_at and c.source <> 'import'
+      join contacts c on c.created_at >= greatest(a.created_at, now() - interval '7 days') and c.source <> 'import'
       where a.trigger = 'contact_created' and a.status = 'active' and ${SENDABLE} and ${notEnrolled(`''`)}
       order by c.created_at limit ?`, [limit]);
     due.push(...rows);

@@ -31,7 +31,7 @@ export const automationRoutes = [
   route({
     method: 'POST', path: '/api/v1/automations', operationId: 'createAutomation', tag: 'Marketing', auth: MARKETING,
     summary: 'Define an automation: a trigger, steps (wait, send, check) and a goal that ends it early',
-    description: 'Triggers, each enrolling a contact once per occasion: manual (enroll through the API); hold_expired (abandoned booking), booking_confirmed and trip_completed (per booking, from its workflow); contact_created (welcome: new contacts with email consent, not imported lists, from the moment the automation exists); birthday (on the day in the contact\'s time zone, once a year); inactive (no open, click or booking for 180 days, checked hourly, at most once a year). Date and state triggers are looked up every minute by housekeeping and only enroll contacts who may be mailed.',
+    description: 'Triggers, each enrolling a contact once per occasion: manual (enroll through the API); hold_expired (abandoned booking), booking_confirmed and trip_completed (per booking, from its workflow); contact_created (welcome: contacts created in the last 7 days, since the automation exists, with email consent, not imported lists); birthday (on the day in the contact\'s time zone, once a year); inactive (no open, click or booking for 180 days, checked hourly, at most once a year). Date and state triggers are looked up every minute by housekeeping and only enroll contacts who may be mailed.',
     idempotent: true,
     body: z.object({
       name: z.string().trim().min(1).max(120),
