@@ -50,6 +50,8 @@ export interface PlacedHold {
   holdExpiresAt: Date;
   breakdown: PriceBreakdown;
   plan: ReturnType<typeof paymentPlan> | { plan: 'on_account'; depositMinor: 0; balanceDueAt: null };
+  /** The rows written, as the database returned them (the API answers from these, no read back). */
+  rows: { booking: Record<string, any>; passengers: Record<string, any>[]; items: Record<string, any>[]; events: Record<string, any>[] };
 }
 
 const ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
@@ -196,11 +198,11 @@ export async function placeHold(knex: Knex, req: HoldRequest, now = new Date()):
       balance_due_on: plan.balanceDueAt ? plan.balanceDueAt.slice(0, 10) : null,
       contact: JSON.stringify(req.contact), promo_code: promo?.code ?? null, language: req.language,
       payment_plan: plan.plan, price_breakdown: JSON.stringify(breakdown),
-    }).returning('id');
+    }).returning('*');
     const bookingId = booking.id as string;
-    await trx('passengers').insert(req.passengers.map((p) => ({
+    const passengers = await trx('passengers').insert(req.passengers.map((p) => ({
       booking_id: bookingId, pax_type: p.type, first_name: p.firstName, last_name: p.lastName, birth_date: p.birthDate ?? null,
-    })));
+    }))).returning('*');
     const items: Array<Record<string, unknown>> = breakdown.lines.map((l, i) => ({
       booking_id: bookingId, position: i + 1, kind: 'tour', description: `${departure.code} ${l.paxType}`,
       quantity: l.quantity, unit_minor: l.unitMinor, total_minor: l.totalMinor, status: 'confirmed',
@@ -212,13 +214,13 @@ export async function placeHold(knex: Knex, req: HoldRequest, now = new Date()):
         unit_minor: c.unit_minor, total_minor: c.unit_minor * pax, supplier_ref: c.supplier, status: 'pending',
       });
     }
-    await trx('booking_items').insert(items);
-    await trx('booking_events').insert({
+    const itemRows = await trx('booking_items').insert(items).returning('*');
+    const events = await trx('booking_events').insert({
       booking_id: bookingId, type: 'hold_placed', actor: req.createdByUserId ? `user:${req.createdByUserId}` : 'system',
       data: JSON.stringify({ seats: pax, holdExpiresAt: holdExpiresAt.toISOString(), totalMinor: breakdown.totalMinor, currency: breakdown.currency, plan: plan.plan }),
       dedupe_key: 'hold_placed',
-    });
-    return { bookingId, reference, holdExpiresAt, breakdown, plan };
+    }).returning('*');
+    return { bookingId, reference, holdExpiresAt, breakdown, plan, rows: { booking, passengers, items: itemRows, events } };
   });
 }
 

@@ -95,6 +95,10 @@ async function bookingDetail(ctx: Koa.Context, b: Row) {
     ctx.knex('refunds').where({ booking_id: b.id }).orderBy('created_at'),
     ctx.knex('booking_events').where({ booking_id: b.id }).orderBy('id'),
   ]);
+  return renderDetail(b, { passengers, items, payments, refunds, events });
+}
+
+function renderDetail(b: Row, { passengers, items, payments, refunds, events }: Record<'passengers' | 'items' | 'payments' | 'refunds' | 'events', Row[]>) {
   return {
     ...bookingItem(b),
     passengers: passengers.map((p) => ({ id: p.id, type: p.pax_type, firstName: p.first_name, lastName: p.last_name, birthDate: p.birth_date })),
@@ -154,8 +158,11 @@ export const bookingRoutes = [
       ctx.temporalClient().then((client) => startBookingWorkflow(client, hold.bookingId)).catch((err) => {
         ctx.state.log.warn({ err: (err as Error).message, bookingId: hold.bookingId }, 'booking workflow not started yet; the schedule will retry');
       });
-      const row = await ctx.knex('bookings').where({ id: hold.bookingId }).first();
-      return { status: 201, body: await bookingDetail(ctx, row), headers: { Location: `/api/v1/bookings/${hold.bookingId}` } };
+      // Answered from the rows the hold wrote (no payments or refunds yet): six round trips fewer per hold.
+      const { booking, passengers, items, events } = hold.rows;
+      const byId = (a: Row, b: Row) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+      const detail = renderDetail(booking, { passengers: [...passengers].sort(byId), items, payments: [], refunds: [], events });
+      return { status: 201, body: detail, headers: { Location: `/api/v1/bookings/${hold.bookingId}` } };
     },
   }),
   route({

@@ -20,6 +20,12 @@ describe('booking lifecycle', function () {
     expect(res.body.timeline.map((e: any) => e.type)).to.deep.equal(['hold_placed']);
     expect(await seats(s.departureId)).to.deep.equal({ held: 2, sold: 0 });
     await eventually(async () => (await stack().knex('bookings').where({ id: res.body.id }).first()).workflow_started_at);
+    // The answer is built from the rows the hold wrote: it says what a read of the booking says.
+    const read = await api('GET', `/api/v1/bookings/${res.body.id}`, { token });
+    for (const field of ['id', 'reference', 'status', 'price', 'holdExpiresAt', 'passengers', 'items', 'payments', 'refunds', 'paxCount', 'paymentPlan']) {
+      expect(res.body[field], field).to.deep.equal(read.body[field]);
+    }
+    expect(res.body.timeline[0]).to.deep.equal(read.body.timeline[0]);
   });
 
   it('runs a booking from hold to completed: deposit, balance, trip, review request', async () => {
