@@ -142,7 +142,7 @@ export async function enrollBookingContact(knex: Knex, client: () => Promise<Cli
 const SENDABLE = 'c.email_sendable';
 /** The contact's local date (its time zone, else UTC). */
 const LOCAL_DATE = `(now() at time zone coalesce(c.timezone, 'UTC'))::date`;
-export const INACTIVE_DAYS = 180;
+const INACTIVE_DAYS = 180;
 
 /**
  * Date- and state-driven triggers, looked up by housekeeping (every minute), each enrollment once

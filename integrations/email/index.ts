@@ -48,6 +48,12 @@ function positiveInt(value: string | null, name: string): number | undefined {
   return n;
 }
 
+function transferEncoding(value: string | undefined): 'quoted-printable' | 'base64' {
+  const v = (value || 'quoted-printable').trim().toLowerCase();
+  if (v !== 'quoted-printable' && v !== 'base64') throw new Error(`SMTP_TRANSFER_ENCODING must be quoted-printable or base64, got "${value}"`);
+  return v;
+}
+
 export function createEmailProvider({ env, dataDir, publicUrl, linkSecret, logger }: CreateEmailProviderOptions): EmailProvider {
   const tracking = publicUrl && linkSecret ? { publicUrl, secret: linkSecret } : undefined;
   switch (emailProviderName(env)) {
@@ -68,6 +74,7 @@ export function createEmailProvider({ env, dataDir, publicUrl, linkSecret, logge
         maxMessages: positiveInt(query.get('maxMessages'), 'maxMessages'),
         rateLimit: positiveInt(query.get('rateLimit'), 'rateLimit'),
         tracking,
+        transferEncoding: transferEncoding(env.SMTP_TRANSFER_ENCODING),
       });
     }
     case 'outbox':

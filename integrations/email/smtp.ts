@@ -38,6 +38,8 @@ export interface SmtpProviderOptions {
   /** How many messages one `send` call should carry (default 500). */
   maxBatch?: number;
   tracking?: SmtpTracking;
+  /** Body transfer encoding (SMTP_TRANSFER_ENCODING; default quoted-printable). */
+  transferEncoding?: 'quoted-printable' | 'base64';
 }
 
 function address(value: EmailAddress): { name: string; address: string } | string {
@@ -53,12 +55,11 @@ function smtpError(err: NodemailerError): string {
   return err.response || err.message;
 }
 
-const TRANSFER_ENCODING = process.env.SMTP_TRANSFER_ENCODING === 'base64' ? 'base64' : 'quoted-printable';
-
 export function createSmtpProvider(options: SmtpProviderOptions): EmailProvider {
   const url = new URL(options.url); // fails early on a malformed SMTP_URL
   if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new Error(`SMTP_URL must start with smtp:// or smtps://, got "${url.protocol}//"`);
   const maxConnections = options.maxConnections ?? 5;
+  const transferEncoding = options.transferEncoding ?? 'quoted-printable';
   const transport = nodemailer.createTransport({
     url: options.url,
     pool: true,
@@ -82,8 +83,8 @@ export function createSmtpProvider(options: SmtpProviderOptions): EmailProvider 
         subject: rendered.subject,
         // The transfer encoding given, so nodemailer does not scan every body twice to choose one
         // (the biggest share of a campaign worker's CPU, measured with bench/campaign-smtp.ts --cpu-prof).
-        ...(rendered.text ? { text: { content: rendered.text, contentTransferEncoding: TRANSFER_ENCODING } } : {}),
-        ...(html ? { html: { content: html, contentTransferEncoding: TRANSFER_ENCODING } } : {}),
+        ...(rendered.text ? { text: { content: rendered.text, contentTransferEncoding: transferEncoding } } : {}),
+        ...(html ? { html: { content: html, contentTransferEncoding: transferEncoding } } : {}),
         messageId: smtpMessageId(message.sendId, domain),
         headers: { ...rendered.headers, 'X-Spirit-Send-Id': message.sendId },
       });

@@ -32,6 +32,7 @@ describe('email provider selection (EMAIL_PROVIDER)', () => {
     expect(() => createEmailProvider({ env: { EMAIL_PROVIDER: 'smtp' }, dataDir })).to.throw(/EMAIL_PROVIDER=smtp needs SMTP_URL/);
     expect(() => createEmailProvider({ env: { EMAIL_PROVIDER: 'mailgun' }, dataDir })).to.throw('EMAIL_PROVIDER must be one of outbox, sendgrid, smtp, got "mailgun"');
     expect(() => createEmailProvider({ env: { EMAIL_PROVIDER: 'smtp', SMTP_URL: 'smtp://h:25?maxConnections=lots' }, dataDir })).to.throw(/maxConnections/);
+    expect(() => createEmailProvider({ env: { EMAIL_PROVIDER: 'smtp', SMTP_URL: 'smtp://h:25', SMTP_TRANSFER_ENCODING: '8bit' }, dataDir })).to.throw(/SMTP_TRANSFER_ENCODING must be quoted-printable or base64/);
   });
 
   it('describes the provider in one line without secrets', () => {

@@ -86,6 +86,21 @@ describe('SMTP email provider (pooled nodemailer against a local SMTP sink)', ()
     expect(verifyLink(pixel, SECRET)).to.deep.equal({ kind: 'open', sendId: 'c7-1' });
   });
 
+  it('sends bodies quoted-printable by default, base64 when configured, decoding to the same text', async () => {
+    await smtp.send([message(2)]);
+    expect(sink.messages[0].raw!).to.match(/Content-Type: text\/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable/);
+    const b64 = createSmtpProvider({ url: sink.url, maxConnections: 1, transferEncoding: 'base64' });
+    try {
+      await b64.send([message(3)]);
+    } finally {
+      await b64.close();
+    }
+    const raw = sink.messages[1].raw!;
+    const part = /Content-Type: text\/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n([A-Za-z0-9+/=\r\n]+)/.exec(raw);
+    expect(part, 'a base64 html part').to.not.equal(null);
+    expect(Buffer.from(part![1].replace(/\r\n/g, ''), 'base64').toString('utf8')).to.include('<p>Hola Guest3</p>');
+  });
+
   it('rejects a recipient the server refuses for good, retries one it defers, and sends the rest', async () => {
     const results = await smtp.send([
       message(1), message(2, { to: { email: 'nobody@example.com' } }), message(3, { to: { email: 'greylisted@example.com' } }),
