@@ -15,7 +15,6 @@ import { amendBooking, AmendRefused, offerWaitlist, loadBookingRules, type Amend
 import type { Client } from '@temporalio/client';
 import type { EmailAddress, EmailProvider } from '../integrations/email/types';
 import { findTransactionalTemplate, renderTemplate } from '../models/templates';
-import { startBookingWorkflow } from '../api/booking-workflows';
 import { enrollBookingContact } from './automation';
 import { taskQueue, taskQueues } from '../temporal.config';
 
@@ -28,6 +27,8 @@ export interface BookingActivityDeps {
   timeScale: number;
   /** Starts the workflows of bookings created here (waitlist offers); the schedule relays any it misses. */
   temporal?: () => Promise<Client>;
+  /** Starts a booking's workflow (idempotently); wired in activities/index.ts. */
+  startBookingWorkflow?: (bookingId: string) => Promise<void>;
   /** Sends booking emails through the email provider (the transactional templates). */
   email?: { provider: () => EmailProvider; from: EmailAddress };
 }
@@ -200,7 +201,7 @@ export function createBookingActivities(deps: BookingActivityDeps) {
           channel: 'email', recipient: (await knex('bookings').where({ id: offer.bookingId }).first('contact')).contact.email, template: 'waitlist_offer',
           language: 'en', booking_id: offer.bookingId, data: JSON.stringify({ entryId: offer.entryId }), dedupe_key: `booking-${offer.bookingId}/waitlist-offer/email`,
         }).onConflict('dedupe_key').ignore();
-        if (deps.temporal) await startBookingWorkflow(await deps.temporal(), offer.bookingId);
+        if (deps.startBookingWorkflow) await deps.startBookingWorkflow(offer.bookingId);
       }
       return offers.map((o) => o.bookingId);
     },

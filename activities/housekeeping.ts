@@ -5,16 +5,17 @@
  */
 import type { Knex } from 'knex';
 import type { Client } from '@temporalio/client';
-import { startBookingWorkflow } from '../api/booking-workflows';
 import { taskQueue, taskQueues } from '../temporal.config';
 import { enrollDueContacts } from './automation';
 
 export interface HousekeepingDeps {
   knex: Knex;
   temporal?: () => Promise<Client>;
+  /** Starts a booking's workflow (idempotently); wired in activities/index.ts. */
+  startBookingWorkflow?: (bookingId: string) => Promise<void>;
 }
 
-export function createHousekeepingActivities({ knex, temporal }: HousekeepingDeps) {
+export function createHousekeepingActivities({ knex, temporal, startBookingWorkflow }: HousekeepingDeps) {
   return {
     /** Idempotency keys are kept 24 hours, as Stripe does; after that a retry is a new request. */
     async purgeIdempotencyKeys(olderThanHours: number): Promise<number> {
@@ -30,11 +31,10 @@ export function createHousekeepingActivities({ knex, temporal }: HousekeepingDep
     },
     /** Bookings whose workflow is not known to run, held for longer than `graceSeconds`. */
     async startPendingBookingWorkflows(graceSeconds: number): Promise<number> {
-      if (!temporal) throw new Error('this worker has no Temporal client for starting workflows');
+      if (!startBookingWorkflow) throw new Error('this worker has no Temporal client for starting workflows');
       const pending = await knex('bookings').whereNull('workflow_started_at')
         .where('created_at', '<', knex.raw(`now() - make_interval(secs => ?)`, [graceSeconds])).orderBy('created_at').limit(500).pluck('id');
-      const client = await temporal();
-      for (const id of pending) await startBookingWorkflow(client, id);
+      for (const id of pending) await startBookingWorkflow(id);
       return pending.length;
     },
     /** Contacts due for a date- or state-triggered automation (welcome, birthday; inactive once an hour). */

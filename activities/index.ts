@@ -20,6 +20,8 @@ export interface ActivityDeps {
   knex: Knex;
   /** For activities that start workflows (the booking-workflow reconciler). */
   temporal?: () => Promise<Client>;
+  /** Starts a booking's workflow, idempotently (the worker wires services/booking-workflows.ts here). */
+  startBookingWorkflow?: (bookingId: string) => Promise<void>;
   env?: PaymentEnv;
   supplier?: Supplier;
   timeScale?: number;
@@ -63,6 +65,7 @@ export function createActivities(deps: ActivityDeps) {
       publicUrl,
       timeScale: deps.timeScale ?? config.bookingTimeScale,
       temporal: deps.temporal,
+      startBookingWorkflow: deps.startBookingWorkflow,
       email: { provider, from: config.email.from },
     }),
   };

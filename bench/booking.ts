@@ -27,7 +27,7 @@
 import { parseArgs } from 'node:util';
 import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { startBookingWorkflow } from '../api/booking-workflows';
+import { startBookingWorkflow } from '../services/booking-workflows';
 import { createKnex } from '../platform/db';
 import { placeHold } from '../models/holds';
 import { temporalConfig } from '../temporal.config';

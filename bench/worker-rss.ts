@@ -29,7 +29,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { startBookingWorkflow, steerBooking } from '../api/booking-workflows';
+import { startBookingWorkflow, steerBooking } from '../services/booking-workflows';
 import { createKnex } from '../platform/db';
 import { config } from '../platform/config';
 import { placeHold } from '../models/holds';

@@ -6,6 +6,7 @@ import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSo
 import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { createActivities, type ActivityDeps } from '../activities';
+import { bookingWorkflowStarter } from '../services/booking-workflows';
 import { config } from '../platform/config';
 import { lazyTemporal } from '../platform/temporal';
 import { taskQueue, taskQueues, temporalConfig, type TaskQueueName } from '../temporal.config';
@@ -38,7 +39,9 @@ export async function createWorkers(options: WorkerOptions) {
   const connection = await NativeConnection.connect({ address: options.address });
   const bundle = options.bundle ?? (await bundleWorkflows());
   const temporal = lazyTemporal(options.address, options.namespace);
-  const activities = createActivities({ knex: options.knex, temporal: temporal.client, ...options.activityDeps });
+  const activities = createActivities({
+    knex: options.knex, temporal: temporal.client, startBookingWorkflow: bookingWorkflowStarter(temporal.client), ...options.activityDeps,
+  });
   const queues = options.queues?.length ? options.queues : (Object.values(taskQueues) as TaskQueueName[]);
   const cacheSize = options.maxCachedWorkflows ?? config.workerMaxCachedWorkflows;
   const workers = await Promise.all(

@@ -2,7 +2,11 @@
  * Errors as RFC 9457 problem details. Code throws a Problem where it finds the trouble; the
  * error middleware is the one place that renders it. Shape (Stripe-like extensions):
  *   { type, title, status, detail, code, param?, errors?: [{ location, param, message }], requestId }
+ * Code outside the API refuses with a `Refused` (domain/refusals.ts), which knows nothing of
+ * HTTP; `problemOf` below is the one place a refusal's kind becomes a status.
  */
+import { Refused, type RefusalKind } from '../../domain/refusals';
+
 export interface FieldError {
   location: 'path' | 'query' | 'body' | 'header';
   param: string;
@@ -42,3 +46,12 @@ export function problemBody(problem: Problem, requestId: string, instance: strin
 }
 
 export const notFound = (what: string, id: string) => new Problem(404, 'resource_missing', `No ${what} with id "${id}".`, { param: 'id' });
+
+/** The HTTP status of each kind of refusal. */
+export const REFUSAL_STATUS: Record<RefusalKind, number> = { invalid: 400, forbidden: 403, not_found: 404, conflict: 409, unprocessable: 422 };
+
+/** A refusal thrown outside the API as the problem it answers; any other error unchanged. */
+export function problemOf(err: unknown): unknown {
+  if (err instanceof Refused) return new Problem(REFUSAL_STATUS[err.kind], err.code, err.message, { ...err.details });
+  return err;
+}

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { Role } from '../../models';
 import { requirePrincipal, type Principal } from '../auth';
 import { withIdempotency } from './idempotency';
-import { FieldError, Problem } from './problem';
+import { FieldError, Problem, problemOf } from './problem';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 type AnyObject = z.ZodObject<z.ZodRawShape>;
@@ -109,7 +109,14 @@ export function mountRoutes(router: Router, routes: AnyRoute[]): void {
         // A resource that cannot exist (malformed id) is a 404 only when nothing else is wrong.
         throw new Problem(400, 'validation_failed', describe(errors), { param: errors[0].param, errors });
       }
-      const run = () => def.handler(ctx, { params, query, body, principal } as never);
+      // A refusal from below (services, models) becomes its problem here, before idempotency records the answer.
+      const run = async () => {
+        try {
+          return await def.handler(ctx, { params, query, body, principal } as never);
+        } catch (err) {
+          throw problemOf(err);
+        }
+      };
       const result = def.idempotent ? await withIdempotency(ctx, principal, run) : await run();
       ctx.status = result.status ?? 200;
       for (const [name, value] of Object.entries(result.headers ?? {})) ctx.set(name, value);

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { placeHold, HoldRefused, type HoldRefusal } from '../../models/holds';
 import { amendUpdate, cancelUpdate, decideApprovalUpdate, payUpdate, viewQuery, bookingWorkflowId } from '../../workflows/booking-messages';
 import type { Principal } from '../auth';
-import { startBookingWorkflow, steerBooking } from '../booking-workflows';
+import { startBookingWorkflow, steerBooking } from '../../services/booking-workflows';
 import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem } from '../http/problem';
 import { route } from '../http/routes';
