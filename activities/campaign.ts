@@ -9,6 +9,7 @@
 import type { Knex } from 'knex';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { applySegment, sendable, type SegmentNode } from '../models/segments';
+import { campaignCounts, reconcileUnknownSends } from '../models/campaigns';
 import type { EmailAddress, EmailMessage, EmailProvider } from '../integrations/email/types';
 import { EmailConfigurationError } from '../integrations/email/types';
 import { signUnsubscribeToken, unsubscribeUrl } from '../integrations/email/links';
@@ -217,24 +218,6 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
       await knex('campaigns').where({ id: input.campaignId }).update({ status: input.status, finished_at: knex.fn.now(), updated_at: knex.fn.now() });
       return campaignCounts(knex, input.campaignId);
     },
-  };
-}
-
-/** Unknown sends that the provider's events show as delivered (or bounced) are settled so. */
-export async function reconcileUnknownSends(knex: Knex, campaignId?: string): Promise<number> {
-  const result = await knex.raw(`update campaign_recipients r set status = case when exists (select 1 from email_events e where e.send_id = r.send_id and e.type in ('bounce', 'dropped'))
-      then 'failed' else 'sent' end
-    where r.status = 'unknown' ${campaignId ? 'and r.campaign_id = ?' : ''}
-      and exists (select 1 from email_events e where e.send_id = r.send_id)`, campaignId ? [campaignId] : []);
-  return result.rowCount ?? 0;
-}
-
-export async function campaignCounts(knex: Knex, campaignId: string) {
-  const rows = await knex('campaign_recipients').where({ campaign_id: campaignId }).groupBy('status').select('status', knex.raw('count(*)::int as n'));
-  const n = (s: string) => rows.find((r) => r.status === s)?.n ?? 0;
-  return {
-    audience: rows.reduce((sum, r) => sum + r.n, 0), sent: n('sent'), failed: n('failed'), suppressed: n('suppressed'), unknown: n('unknown'),
-    remaining: n('pending') + n('claimed'),
   };
 }
 

@@ -11,7 +11,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, Workfl
 import type { UpdateDefinition } from '@temporalio/common';
 import { config } from '../../platform/config';
 import { emailLinkSecret } from '../../platform/secrets';
-import { campaignCounts, reconcileUnknownSends } from '../../activities/campaign';
+import { campaignCounts, reconcileUnknownSends } from '../../models/campaigns';
 import { emailProviderName } from '../../integrations/email';
 import { parseSendGridEvents } from '../../integrations/email/sendgrid';
 import { verifyLink } from '../../integrations/email/links';
