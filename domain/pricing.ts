@@ -4,8 +4,9 @@
  * Integer minor units throughout; every step is a line of the breakdown the customer sees.
  */
 import { daysBefore } from './booking-rules';
+import { PAX_TYPES, type PaxType } from './bookings';
 
-export type PaxType = 'adult' | 'child' | 'infant';
+export type { PaxType };
 
 export interface PricingRule {
   id: string;
@@ -74,7 +75,7 @@ export function priceBooking(input: PriceInput): PriceBreakdown {
   const counts = new Map<PaxType, number>();
   for (const p of input.passengers) counts.set(p, (counts.get(p) ?? 0) + 1);
   const lines: PriceLine[] = [];
-  for (const paxType of ['adult', 'child', 'infant'] as const) {
+  for (const paxType of PAX_TYPES) {
     const quantity = counts.get(paxType);
     if (!quantity) continue;
     const unit = input.prices[paxType];

@@ -7,7 +7,8 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { mergeRules, paymentPlan, type BookingRules } from '../domain/booking-rules';
-import { priceBooking, PricingError, type PaxType, type PriceBreakdown, type PricingRule } from '../domain/pricing';
+import { priceBooking, PricingError, type PriceBreakdown, type PricingRule } from '../domain/pricing';
+import { CHANGEABLE_STATUSES, OPEN_STATUSES, type PaxType } from '../domain/bookings';
 
 export interface HoldRequest {
   departureId: string;
@@ -164,7 +165,7 @@ export async function placeHold(knex: Knex, req: HoldRequest, now = new Date()):
     if (req.onAccount && partner) {
       // On-account bookings consume the partner's credit line until they are settled.
       const used = await trx('bookings').where({ partner_id: req.partnerId, payment_plan: 'on_account' })
-        .whereIn('status', ['held', 'awaiting_payment', 'confirmed', 'paid_in_full', 'in_progress'])
+        .whereIn('status', OPEN_STATUSES)
         .sum<{ sum: number | null }[]>('net_minor as sum');
       const available = partner.credit_limit_minor - Number(used[0].sum ?? 0);
       if (breakdown.netMinor > available) throw new HoldRefused({ code: 'credit_limit_exceeded', availableMinor: Math.max(0, available) });
@@ -259,7 +260,7 @@ export async function amendBooking(knex: Knex, bookingId: string, amendment: Ame
     });
     const done = await trx('booking_events').where({ booking_id: bookingId, dedupe_key: eventKey }).first('data');
     if (done) return outcome(b, Boolean(done.data?.moved));
-    if (!['held', 'confirmed', 'paid_in_full'].includes(b.status)) throw new AmendRefused('booking_closed', `A ${b.status} booking cannot be changed.`);
+    if (!(CHANGEABLE_STATUSES as readonly string[]).includes(b.status)) throw new AmendRefused('booking_closed', `A ${b.status} booking cannot be changed.`);
 
     const oldDeparture = await trx('departures').where({ id: b.departure_id }).first();
     const targetId = amendment.departureId ?? b.departure_id;

@@ -1,8 +1,6 @@
 /** Objection models: a table, its relations, and the queries that belong to it. */
 export * from './audit';
-export * from './booking';
 export * from './branch';
-export * from './customer';
 export * from './partner';
 export * from './tour';
 export * from './user';

@@ -5,6 +5,7 @@
  */
 import type { Knex } from 'knex';
 import { z } from 'zod';
+import { SOLD_STATUSES } from '../domain/bookings';
 
 const days = z.int().min(0).max(36500);
 const code = z.string().trim().min(1).max(64);
@@ -54,7 +55,7 @@ export function checkSegmentSize(node: SegmentNode, depth = 0): string | null {
 }
 
 const COLUMNS = { language: 'c.language', country: 'c.country', source: 'c.source', timezone: 'c.timezone' } as const;
-const LIVE_BOOKING = `b.status in ('confirmed', 'paid_in_full', 'in_progress', 'completed')`;
+const LIVE_BOOKING = `b.status in (${SOLD_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 
 function applyCondition(q: Knex.QueryBuilder, c: Condition): void {
   switch (c.field) {

@@ -1,6 +1,5 @@
 import { BaseModel } from './base';
 import { Branch } from './branch';
-import { Customer } from './customer';
 import { Partner } from './partner';
 
 export const ROLES = ['admin', 'operator', 'marketer', 'accountant', 'partner', 'customer'] as const;
@@ -26,7 +25,6 @@ export class User extends BaseModel {
   static override relationMappings = () => ({
     branch: { relation: BaseModel.BelongsToOneRelation, modelClass: Branch, join: { from: 'users.branch_id', to: 'branches.id' } },
     partner: { relation: BaseModel.BelongsToOneRelation, modelClass: Partner, join: { from: 'users.partner_id', to: 'partners.id' } },
-    customer: { relation: BaseModel.BelongsToOneRelation, modelClass: Customer, join: { from: 'users.customer_id', to: 'customers.id' } },
   });
 }
 

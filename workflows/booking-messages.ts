@@ -5,7 +5,9 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
-export type ProviderName = 'sandbox' | 'stripe' | 'paypal';
+import type { PaxType, PaymentProviderName } from '../domain/bookings';
+
+export type ProviderName = PaymentProviderName;
 
 export function bookingWorkflowId(bookingId: string): string {
   return `booking-${bookingId}`;
@@ -65,7 +67,7 @@ export interface PaymentSignal {
 }
 
 export interface AmendRequest {
-  passengers?: Array<{ type: 'adult' | 'child' | 'infant'; firstName: string; lastName: string; birthDate?: string }>;
+  passengers?: Array<{ type: PaxType; firstName: string; lastName: string; birthDate?: string }>;
   departureId?: string;
   actor: string | null;
 }

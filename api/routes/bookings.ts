@@ -11,19 +11,19 @@ import { placeHold, HoldRefused, type HoldRefusal } from '../../models/holds';
 import { amendUpdate, cancelUpdate, decideApprovalUpdate, payUpdate, viewQuery, bookingWorkflowId } from '../../workflows/booking-messages';
 import type { Principal } from '../auth';
 import { startBookingWorkflow, steerBooking } from '../../services/booking-workflows';
+import { BOOKING_STATUSES, isTerminalStatus, PAX_TYPES, PAYMENT_PROVIDERS } from '../../domain/bookings';
 import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem } from '../http/problem';
 import { route } from '../http/routes';
 import { cursor, dateOrDateTime, idParams, language, limit, uuid } from '../schemas';
 
-const STATUSES = ['held', 'awaiting_payment', 'confirmed', 'paid_in_full', 'in_progress', 'completed', 'expired', 'failed', 'cancelled', 'no_show'] as const;
 const e164 = z.string().regex(/^\+[1-9][0-9]{6,14}$/, 'must be an E.164 phone number such as +34600111222');
 const name = z.string().trim().min(1, 'is required').max(80);
 
 const holdBody = z.object({
   departureId: uuid,
   passengers: z.array(z.object({
-    type: z.enum(['adult', 'child', 'infant']),
+    type: z.enum(PAX_TYPES),
     firstName: name,
     lastName: name,
     birthDate: z.iso.date().optional(),
@@ -169,7 +169,7 @@ export const bookingRoutes = [
     method: 'GET', path: '/api/v1/bookings', operationId: 'listBookings', tag: 'Bookings', auth: ['customer', 'operator', 'partner', 'accountant', 'admin'],
     summary: 'Bookings you may see, newest first, with filters',
     query: z.object({
-      status: z.enum(STATUSES).optional(),
+      status: z.enum(BOOKING_STATUSES).optional(),
       departureFrom: dateOrDateTime.optional(),
       departureTo: dateOrDateTime.optional(),
       departureId: uuid.optional(),
@@ -210,7 +210,7 @@ export const bookingRoutes = [
       const b = await visibleBooking(ctx, principal!, params.id);
       const detail = await bookingDetail(ctx, b);
       let live = null;
-      if (!['expired', 'failed', 'cancelled', 'completed', 'no_show'].includes(b.status)) {
+      if (!isTerminalStatus(b.status)) {
         try {
           const client = await ctx.temporalClient();
           live = await client.workflow.getHandle(bookingWorkflowId(b.id)).query(viewQuery);
@@ -227,7 +227,7 @@ export const bookingRoutes = [
     description: 'Sandbox test methods: pm_card_visa (succeeds), pm_card_chargeDeclined (declined), pm_card_authenticationRequired (the customer confirms on the hosted page at actionUrl).',
     params: idParams,
     idempotent: true,
-    body: z.object({ provider: z.enum(['sandbox', 'stripe', 'paypal']).default('sandbox'), paymentMethod: z.string().min(1).max(255) }).strict(),
+    body: z.object({ provider: z.enum(PAYMENT_PROVIDERS).default('sandbox'), paymentMethod: z.string().min(1).max(255) }).strict(),
     responses: {
       201: { description: 'Paid; the booking is confirmed or paid in full' },
       202: { description: 'The customer must act (3-D Secure, PayPal approval) at actionUrl' },

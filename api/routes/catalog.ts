@@ -3,6 +3,7 @@ import type Koa from 'koa';
 import { z } from 'zod';
 import { getDeparture, getTour, listDepartures, listTours } from '../../models/catalog';
 import type { Language } from '../../models';
+import { PAX_TYPES, type PaxType } from '../../domain/bookings';
 import { Partner, Tour } from '../../models';
 import { isValidTimeZone } from '../../platform/time';
 import type { Principal } from '../auth';
@@ -12,7 +13,7 @@ import { route } from '../http/routes';
 import { cursor, dateOrDateTime, idParams, isoDateTime, language, limit, listOf, uuid } from '../schemas';
 
 const priceSchema = z.object({
-  paxType: z.enum(['adult', 'child', 'infant']),
+  paxType: z.enum(PAX_TYPES),
   amount: z.int().describe('Gross price in minor units'),
   netAmount: z.int().optional().describe('Partners only: the price they pay (gross minus their commission)'),
   minAge: z.int().nullable(),
@@ -86,7 +87,7 @@ async function partnerCommissionBp(principal: Principal | undefined): Promise<nu
   return bp;
 }
 
-type PriceRow = { paxType: 'adult' | 'child' | 'infant'; amount: number; minAge: number | null; maxAge: number | null };
+type PriceRow = { paxType: PaxType; amount: number; minAge: number | null; maxAge: number | null };
 
 function prices(rows: PriceRow[], overrides: Record<string, number> | undefined, commissionBp: number | undefined) {
   return rows.map((p) => {
@@ -235,7 +236,7 @@ export const departureAdminRoutes = [
       capacity: z.int().min(1).max(1000),
       timezone: z.string().refine(isValidTimeZone, 'must be an IANA timezone such as Europe/Madrid').optional(),
       guaranteeDeadline: isoDateTime.optional(),
-      priceOverrides: z.partialRecord(z.enum(['adult', 'child', 'infant']), z.int().min(0)).optional().describe('Per pax type, in minor units'),
+      priceOverrides: z.partialRecord(z.enum(PAX_TYPES), z.int().min(0)).optional().describe('Per pax type, in minor units'),
       guideName: z.string().max(120).optional(),
       vehicle: z.string().max(120).optional(),
     }).strict(),

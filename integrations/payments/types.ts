@@ -3,7 +3,9 @@
  * these; every call carries an idempotency key derived from the workflow, so a retried
  * activity never charges twice. Amounts are integer minor units.
  */
-export type ProviderName = 'sandbox' | 'stripe' | 'paypal';
+import type { PaymentProviderName } from '../../domain/bookings';
+
+export type ProviderName = PaymentProviderName;
 
 export interface AuthorizeRequest {
   /** Stable per payment attempt, e.g. `booking-<id>/pay-1/authorize`. */

@@ -229,4 +229,34 @@ describe('import rules (docs/architecture.md "What may import what")', () => {
       expect(violations(importsOf(file, text)), `${file}: ${text}`).to.deep.equal([]);
     }
   });
+
+  it('has no unused Objection model: each is imported outside models/ or reached through the relations of one that is', () => {
+    const modelFiles = files.filter((f) => f.startsWith('models/'));
+    const text = (f: string) => fs.readFileSync(path.join(ROOT, f), 'utf8');
+    const models = modelFiles.flatMap((f) => [...text(f).matchAll(/export class (\w+) extends BaseModel/g)].map((m) => m[1]));
+    expect(models).to.include('User');
+    const imported = new Set<string>();
+    for (const file of files.filter((f) => !f.startsWith('models/') && !f.startsWith('test/'))) {
+      const source = ts.createSourceFile(file, text(file), ts.ScriptTarget.Latest, true);
+      for (const st of source.statements) {
+        if (!ts.isImportDeclaration(st) || !ts.isStringLiteral(st.moduleSpecifier) || targetOf(file, st.moduleSpecifier.text) !== 'models') continue;
+        const named = st.importClause?.namedBindings;
+        if (named && ts.isNamedImports(named)) for (const e of named.elements) imported.add((e.propertyName ?? e.name).text);
+      }
+    }
+    // Used: imported by code outside models/, or reachable through the relations of a used model.
+    const relationsOf = new Map<string, string[]>();
+    for (const f of modelFiles) {
+      for (const part of text(f).split(/(?=^export class )/m)) {
+        const name = /^export class (\w+) extends BaseModel/.exec(part)?.[1];
+        if (name) relationsOf.set(name, [...part.matchAll(/modelClass: (\w+)/g)].map((m) => m[1]));
+      }
+    }
+    const used = new Set(models.filter((m) => imported.has(m)));
+    for (const queue = [...used]; queue.length;) {
+      for (const next of relationsOf.get(queue.pop()!) ?? []) if (!used.has(next)) { used.add(next); queue.push(next); }
+    }
+    const unused = models.filter((m) => !used.has(m));
+    expect(unused, 'models nothing uses: use them or remove them').to.deep.equal([]);
+  });
 });
