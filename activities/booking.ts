@@ -7,7 +7,10 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
-import { mergeRules, type BookingRules } from '../domain/booking-rules';
+import { parseBookingRules, type BookingRules } from '../domain/booking-rules';
+import { allocateRefund, type Ledger } from '../domain/ledger';
+import { bookingLedger } from '../models/ledger';
+import { isTerminalStatus } from '../domain/bookings';
 import type { PaymentProvider, ProviderName } from '../integrations/payments/types';
 import { PaymentRefused } from '../integrations/payments/types';
 import { SupplierRefused, type Supplier } from '../integrations/suppliers/simulated';
@@ -53,7 +56,7 @@ export interface BookingSnapshot {
   balanceDueAt: string | null;
   amountPaidMinor: number;
   rules: BookingRules & { timeScale: number };
-  components: Array<{ itemId: string; position: number; kind: string; supplier: string; description: string }>;
+  components: Array<{ itemId: string; position: number; kind: string; supplier: string; description: string; status?: string; reservationKey?: string | null }>;
   /** Captured payments and what is left of each after refunds (absent in snapshots recorded before amendments existed). */
   captured?: Array<{ paymentId: string; amountMinor: number }>;
 }
@@ -85,6 +88,17 @@ async function appendOnce(trx: Knex.Transaction, bookingId: string, key: string,
     .insert({ booking_id: bookingId, type, actor, data: JSON.stringify(data), dedupe_key: key })
     .onConflict(['booking_id', 'dedupe_key']).ignore().returning('id');
   return inserted.length > 0;
+}
+
+/** What one refund request did, as recorded: a retry answers the same. */
+export interface RefundOutcome {
+  requestedMinor: number;
+  /** Succeeded or on its way (the provider said pending). */
+  refundedMinor: number;
+  /** Refunds the provider refused: they wait for a person (manual review). */
+  failed: Array<{ refundId: string; paymentId: string; amountMinor: number; reason: string }>;
+  /** Asked for more than the ledger held: the difference was not refunded. */
+  shortMinor: number;
 }
 
 export function createBookingActivities(deps: BookingActivityDeps) {
@@ -157,6 +171,66 @@ export function createBookingActivities(deps: BookingActivityDeps) {
     };
   }
 
+  /**
+   * Executes one refund row with its provider (idempotent by the row's key) and records the
+   * answer. Returns the refusal reason when the provider refuses it (the row is then failed), or
+   * null when it succeeded (now or earlier). Other errors (network, 5xx) are thrown: retried.
+   */
+  async function executeRefund(refund: { id: string; booking_id: string; status: string; amount_minor: number; reason: string; idempotency_key: string; failure_reason?: string }, refundKey: string, payment: { id: string; provider: ProviderName; provider_ref: string; currency: string; amount_minor: number }): Promise<string | null> {
+    if (refund.status === 'succeeded') return null;
+    if (refund.status !== 'pending') return refund.failure_reason ?? `the refund is ${refund.status}`;
+    let result: { status: 'succeeded' | 'pending' | 'failed'; refundRef: string | null; reason?: string };
+    try {
+      result = await provider(payment.provider).refund({
+        idempotencyKey: refund.idempotency_key, providerRef: payment.provider_ref, amountMinor: Number(refund.amount_minor), currency: payment.currency, reason: refund.reason,
+      });
+    } catch (err) {
+      if (!(err instanceof PaymentRefused)) throw err;
+      result = { status: 'failed', refundRef: null, reason: `${err.code}: ${err.message}` };
+    }
+    const reason = result.status === 'failed' ? (result.reason ?? 'the provider refused the refund') : null;
+    await knex.transaction(async (trx) => {
+      const done = await trx('refunds').where({ id: refund.id, status: 'pending' })
+        .update({ status: reason ? 'failed' : 'succeeded', provider_ref: result.refundRef, failure_reason: reason, updated_at: trx.fn.now() }).returning('id');
+      if (!done.length) return;
+      if (reason) {
+        await appendOnce(trx, refund.booking_id, `${refundKey}/refund-failed/${payment.id}`, 'refund_failed', { amountMinor: Number(refund.amount_minor), currency: payment.currency, reason });
+        return;
+      }
+      await trx('bookings').where({ id: refund.booking_id }).increment('amount_refunded_minor', Number(refund.amount_minor));
+      const totals = await trx('refunds').where({ payment_id: payment.id, status: 'succeeded' }).sum<{ sum: number }[]>('amount_minor as sum');
+      await trx('payments').where({ id: payment.id }).update({ status: Number(totals[0].sum) >= Number(payment.amount_minor) ? 'refunded' : 'partially_refunded' });
+      await appendOnce(trx, refund.booking_id, `${refundKey}/refunded/${payment.id}`, 'payment_refunded', { amountMinor: Number(refund.amount_minor), currency: payment.currency, reason: refund.reason });
+    });
+    return reason;
+  }
+
+  /**
+   * Asks a person: a refund above the limits (`refund`, decided through the booking workflow) or
+   * a refund the provider would not make (`manual_refund`: settle it by hand, then approve).
+   * Once per key; a booking has at most one pending refund approval (the database says so).
+   */
+  async function createApproval(input: {
+    bookingId: string; workflowId: string; amountMinor: number; currency: string; reason: string; requestedBy: string | null; key: string;
+    kind?: 'refund' | 'manual_refund'; expiresAt?: string; data?: Record<string, unknown>;
+  }): Promise<string> {
+    const booking = await knex('bookings').where({ id: input.bookingId }).first('branch_id');
+    const dedupeKey = `booking-${input.bookingId}/${input.key}`;
+    await knex.transaction(async (trx) => {
+      const inserted = await trx('approvals').insert({
+        booking_id: input.bookingId, branch_id: booking.branch_id, kind: input.kind ?? 'refund', workflow_id: input.workflowId, amount_minor: input.amountMinor,
+        currency: input.currency, reason: input.reason, requested_by_user_id: input.requestedBy, dedupe_key: dedupeKey,
+        expires_at: input.expiresAt ?? null, data: JSON.stringify(input.data ?? {}),
+      }).onConflict('dedupe_key').ignore().returning('id');
+      if (!inserted.length) return;
+      await appendOnce(trx, input.bookingId, `${input.key}/requested`, input.kind === 'manual_refund' ? 'manual_refund_requested' : 'approval_requested', {
+        approvalId: inserted[0].id, amountMinor: input.amountMinor, currency: input.currency, reason: input.reason, expiresAt: input.expiresAt ?? null,
+      });
+    });
+    const row = await knex('approvals').where({ dedupe_key: dedupeKey }).first('id');
+    return row.id;
+  }
+
   return {
     async loadBooking(bookingId: string): Promise<BookingSnapshot> {
       const b = await knex('bookings as b').join('departures as d', 'd.id', 'b.departure_id').join('tours as t', 't.id', 'd.tour_id')
@@ -164,9 +238,13 @@ export function createBookingActivities(deps: BookingActivityDeps) {
         .first('b.*', 'd.starts_at', 't.duration_minutes');
       if (!b) throw refusal('BookingMissing', `booking ${bookingId} does not exist`);
       const rulesRow = await knex('booking_rules').where({ branch_id: b.branch_id }).first('rules');
-      const rules = { timeScale: deps.timeScale, ...mergeRules(rulesRow?.rules), ...(rulesRow?.rules?.timeScale ? { timeScale: Number(rulesRow.rules.timeScale) } : {}) };
+      const parsed = parseBookingRules(rulesRow?.rules);
+      // A bad value falls back to its default (never stops the branch's bookings) and is said loudly.
+      if (parsed.problems.length) Context.current().log.warn('booking rules of the branch are not valid; defaults used for those fields', { branchId: b.branch_id, problems: parsed.problems });
+      const rules = { timeScale: parsed.timeScale ?? deps.timeScale, ...parsed.rules };
       const components = await knex('booking_items').where({ booking_id: bookingId }).whereIn('kind', ['hotel', 'flight']).orderBy('position');
       const departureAt = new Date(b.starts_at);
+      const ledger = await bookingLedger(knex, bookingId);
       const balanceDueAt = b.payment_plan === 'deposit' ? new Date(+departureAt - rules.balanceDueDaysBefore * 86_400_000).toISOString() : null;
       return {
         bookingId, reference: b.reference, status: b.status, branchId: b.branch_id, customerId: b.customer_id, partnerId: b.partner_id,
@@ -174,11 +252,9 @@ export function createBookingActivities(deps: BookingActivityDeps) {
         departureEndAt: new Date(+departureAt + b.duration_minutes * 60_000).toISOString(),
         paxCount: b.pax_count, currency: b.currency, payableMinor: b.partner_id ? b.net_minor : b.total_minor,
         depositMinor: b.deposit_minor, plan: b.payment_plan, holdExpiresAt: b.hold_expires_at ? new Date(b.hold_expires_at).toISOString() : null,
-        balanceDueAt, amountPaidMinor: b.amount_paid_minor, rules,
-        components: components.map((c) => ({ itemId: c.id, position: c.position, kind: c.kind, supplier: c.supplier_ref, description: c.description })),
-        captured: (await knex('payments as p').where('p.booking_id', bookingId).whereIn('p.status', ['captured', 'partially_refunded']).orderBy('p.created_at')
-          .select('p.id', knex.raw(`p.amount_minor - coalesce((select sum(r.amount_minor) from refunds r where r.payment_id = p.id and r.status = 'succeeded'), 0) as left_minor`)))
-          .map((p) => ({ paymentId: p.id, amountMinor: Number(p.left_minor) })).filter((p) => p.amountMinor > 0),
+        balanceDueAt, amountPaidMinor: ledger.netPaidMinor, rules,
+        components: components.map((c) => ({ itemId: c.id, position: c.position, kind: c.kind, supplier: c.supplier_ref, description: c.description, status: c.status, reservationKey: c.reservation_key })),
+        captured: ledger.refundable.filter((p) => p.leftMinor > 0).map((p) => ({ paymentId: p.paymentId, amountMinor: p.leftMinor })),
       };
     },
 
@@ -270,13 +346,14 @@ export function createBookingActivities(deps: BookingActivityDeps) {
 
     async reserveComponent(input: { bookingId: string; itemId: string; supplier: string; description: string; attemptKey: string }): Promise<string> {
       Context.current().heartbeat();
+      const reservationKey = `booking-${input.bookingId}/${input.attemptKey}/item-${input.itemId}`;
       try {
         const reservation = await deps.supplier.reserve({
-          idempotencyKey: `booking-${input.bookingId}/${input.attemptKey}/item-${input.itemId}`, supplier: input.supplier,
+          idempotencyKey: reservationKey, supplier: input.supplier,
           bookingId: input.bookingId, bookingItemId: input.itemId, description: input.description,
         });
         await knex.transaction(async (trx) => {
-          await trx('booking_items').where({ id: input.itemId }).update({ status: 'confirmed' });
+          await trx('booking_items').where({ id: input.itemId }).update({ status: 'confirmed', reservation_key: reservationKey });
           await appendOnce(trx, input.bookingId, `${input.attemptKey}/item-${input.itemId}/confirmed`, 'component_confirmed', { item: input.description, supplier: input.supplier });
         });
         return reservation.reservationId;
@@ -292,10 +369,12 @@ export function createBookingActivities(deps: BookingActivityDeps) {
       }
     },
 
+    /** Cancels the reservation made under `attemptKey`; the item is cancelled unless it now holds another reservation (an amendment's). */
     async cancelComponent(input: { bookingId: string; itemId: string; description: string; attemptKey: string }): Promise<void> {
-      await deps.supplier.cancel({ idempotencyKey: `booking-${input.bookingId}/${input.attemptKey}/item-${input.itemId}` });
+      const reservationKey = `booking-${input.bookingId}/${input.attemptKey}/item-${input.itemId}`;
+      await deps.supplier.cancel({ idempotencyKey: reservationKey });
       await knex.transaction(async (trx) => {
-        await trx('booking_items').where({ id: input.itemId }).update({ status: 'cancelled' });
+        await trx('booking_items').where({ id: input.itemId }).where((w) => w.whereNull('reservation_key').orWhere('reservation_key', reservationKey)).update({ status: 'cancelled' });
         await appendOnce(trx, input.bookingId, `${input.attemptKey}/item-${input.itemId}/cancelled`, 'component_cancelled', { item: input.description });
       });
     },
@@ -320,14 +399,20 @@ export function createBookingActivities(deps: BookingActivityDeps) {
     async voidPayment(input: { bookingId: string; paymentId: string; attemptKey: string }): Promise<void> {
       const payment = await paymentRow(input.paymentId);
       if (['voided', 'failed'].includes(payment.status)) return;
-      await provider(payment.provider).void({ idempotencyKey: `${payment.idempotency_key}/void`, providerRef: payment.provider_ref });
+      try {
+        await provider(payment.provider).void({ idempotencyKey: `${payment.idempotency_key}/void`, providerRef: payment.provider_ref });
+      } catch (err) {
+        // The provider will not void it (already captured, expired, unknown): retrying cannot help.
+        if (err instanceof PaymentRefused) throw refusal('VoidRefused', `the provider refused to void payment ${payment.id}: ${err.message}`);
+        throw err;
+      }
       await knex.transaction(async (trx) => {
         await trx('payments').where({ id: payment.id }).update({ status: 'voided', updated_at: trx.fn.now() });
         await appendOnce(trx, input.bookingId, `${input.attemptKey}/voided`, 'payment_voided', { amountMinor: payment.amount_minor });
       });
     },
 
-    /** Refunds `amountMinor` of one captured payment; `refundKey` makes the refund unique. */
+    /** Refunds `amountMinor` of one captured payment; `refundKey` makes the refund unique. (Runs recorded before refundBooking existed.) */
     async refundPayment(input: { bookingId: string; paymentId: string; amountMinor: number; reason: string; refundKey: string }): Promise<void> {
       if (input.amountMinor <= 0) return;
       const payment = await paymentRow(input.paymentId);
@@ -337,21 +422,52 @@ export function createBookingActivities(deps: BookingActivityDeps) {
         status: 'pending', reason: input.reason, idempotency_key: key,
       }).onConflict('idempotency_key').ignore();
       const refund = await knex('refunds').where({ idempotency_key: key }).first();
-      if (refund.status === 'succeeded') return;
-      const result = await provider(payment.provider).refund({
-        idempotencyKey: key, providerRef: payment.provider_ref, amountMinor: input.amountMinor, currency: payment.currency, reason: input.reason,
-      });
-      await knex.transaction(async (trx) => {
-        const done = await trx('refunds').where({ id: refund.id, status: 'pending' })
-          .update({ status: result.status === 'failed' ? 'failed' : 'succeeded', provider_ref: result.refundRef, updated_at: trx.fn.now() }).returning('id');
-        if (done.length && result.status !== 'failed') {
-          await trx('bookings').where({ id: input.bookingId }).increment('amount_refunded_minor', input.amountMinor);
-          const totals = await trx('refunds').where({ payment_id: payment.id, status: 'succeeded' }).sum<{ sum: number }[]>('amount_minor as sum');
-          await trx('payments').where({ id: payment.id }).update({ status: Number(totals[0].sum) >= payment.amount_minor ? 'refunded' : 'partially_refunded' });
-          await appendOnce(trx, input.bookingId, `${input.refundKey}/refunded/${payment.id}`, 'payment_refunded', { amountMinor: input.amountMinor, currency: payment.currency, reason: input.reason });
+      const outcome = await executeRefund(refund, input.refundKey, payment);
+      if (outcome) throw refusal('RefundRefused', `the provider refused the refund of payment ${payment.id}: ${outcome}`);
+    },
+
+    /**
+     * Gives back `amountMinor` of what the booking holds, spread over its captured payments newest
+     * first. The plan (which payment refunds how much) is recorded once under the refund key, so
+     * a retry executes the same plan and answers the same; never more than the ledger holds.
+     * A refund the provider refuses is marked failed and reported, not retried: it goes to a person.
+     */
+    async refundBooking(input: { bookingId: string; amountMinor: number; reason: string; refundKey: string }): Promise<RefundOutcome> {
+      const planKey = `${input.refundKey}/refund-planned`;
+      const plan = await knex.transaction(async (trx) => {
+        await trx('bookings').where({ id: input.bookingId }).forUpdate().first('id');
+        const recorded = await trx('booking_events').where({ booking_id: input.bookingId, dedupe_key: planKey }).first('data');
+        if (recorded) return recorded.data as { requestedMinor: number; refunds: Array<{ refundId: string; paymentId: string; amountMinor: number }> };
+        const ledger = await bookingLedger(trx, input.bookingId);
+        const refunds: Array<{ refundId: string; paymentId: string; amountMinor: number }> = [];
+        for (const part of allocateRefund(ledger, input.amountMinor)) {
+          const payment = await trx('payments').where({ id: part.paymentId }).first('idempotency_key', 'currency');
+          const [row] = await trx('refunds').insert({
+            payment_id: part.paymentId, booking_id: input.bookingId, amount_minor: part.amountMinor, currency: payment.currency,
+            status: 'pending', reason: input.reason, idempotency_key: `${payment.idempotency_key}/${input.refundKey}`,
+          }).returning('id');
+          refunds.push({ refundId: row.id, paymentId: part.paymentId, amountMinor: part.amountMinor });
         }
+        const data = { requestedMinor: input.amountMinor, refunds };
+        await appendOnce(trx, input.bookingId, planKey, 'refund_planned', data);
+        return data;
       });
-      if (result.status === 'failed') throw refusal('RefundFailed', `the provider refused the refund of payment ${payment.id}`);
+      const failed: RefundOutcome['failed'] = [];
+      let refundedMinor = 0;
+      for (const part of plan.refunds) {
+        const refund = await knex('refunds').where({ id: part.refundId }).first();
+        const payment = await paymentRow(part.paymentId);
+        const refusedBecause = await executeRefund(refund, input.refundKey, payment);
+        if (refusedBecause) failed.push({ ...part, reason: refusedBecause });
+        else refundedMinor += part.amountMinor;
+      }
+      const planned = plan.refunds.reduce((s, r) => s + r.amountMinor, 0);
+      return { requestedMinor: plan.requestedMinor, refundedMinor, failed, shortMinor: plan.requestedMinor - planned };
+    },
+
+    /** The booking's ledger now: what decisions about money start from. */
+    async bookingLedger(input: { bookingId: string }): Promise<Ledger> {
+      return bookingLedger(knex, input.bookingId);
     },
 
     /**
@@ -363,19 +479,25 @@ export function createBookingActivities(deps: BookingActivityDeps) {
         const payment = await trx('payments').where({ id: input.paymentId }).first();
         const booking = await trx('bookings').where({ id: input.bookingId }).forUpdate().first();
         const fresh = await appendOnce(trx, input.bookingId, `${input.attemptKey}/recorded`, 'payment_recorded', { amountMinor: payment.amount_minor, currency: payment.currency });
-        if (!fresh) return { status: booking.status, amountPaidMinor: booking.amount_paid_minor };
-        const paid = booking.amount_paid_minor + payment.amount_minor;
+        // What is paid is what the ledger holds (the captured row is already there), never a running counter.
+        const { netPaidMinor } = await bookingLedger(trx, input.bookingId);
+        if (!fresh) {
+          const recorded = await trx('booking_events').where({ booking_id: input.bookingId, dedupe_key: `${input.attemptKey}/status` }).first('type', 'data');
+          return recorded ? { status: recorded.type, amountPaidMinor: Number(recorded.data.amountPaidMinor) } : { status: booking.status, amountPaidMinor: netPaidMinor };
+        }
         const payable = booking.partner_id ? booking.net_minor : booking.total_minor;
-        const status = paid >= payable ? 'paid_in_full' : 'confirmed';
+        const status = netPaidMinor >= payable ? 'paid_in_full' : 'confirmed';
         if (booking.status === 'held') {
           await trx('departures').where({ id: booking.departure_id }).update({
             seats_held: trx.raw('seats_held - ?', [booking.pax_count]), seats_sold: trx.raw('seats_sold + ?', [booking.pax_count]), updated_at: trx.fn.now(),
           });
         }
-        await trx('bookings').where({ id: input.bookingId }).update({ status, amount_paid_minor: paid, hold_expires_at: null, updated_at: trx.fn.now() });
+        await trx('bookings').where({ id: input.bookingId }).update({
+          status, amount_paid_minor: trx.raw('amount_paid_minor + ?', [payment.amount_minor]), hold_expires_at: null, updated_at: trx.fn.now(),
+        });
         await trx('waitlist_entries').where({ offered_booking_id: input.bookingId, status: 'offered' }).update({ status: 'booked' });
-        await appendOnce(trx, input.bookingId, `${input.attemptKey}/status`, status, { amountPaidMinor: paid, payableMinor: payable });
-        return { status, amountPaidMinor: paid };
+        await appendOnce(trx, input.bookingId, `${input.attemptKey}/status`, status, { amountPaidMinor: netPaidMinor, payableMinor: payable });
+        return { status, amountPaidMinor: netPaidMinor };
       });
     },
 
@@ -396,22 +518,30 @@ export function createBookingActivities(deps: BookingActivityDeps) {
     async closeBooking(input: { bookingId: string; to: FinalStatus; reason: string; eventKey: string; actor?: string }): Promise<{ seatsReleased: number }> {
       return knex.transaction(async (trx) => {
         const booking = await trx('bookings').where({ id: input.bookingId }).forUpdate().first();
-        if (!(await appendOnce(trx, input.bookingId, input.eventKey, input.to, { reason: input.reason }, input.actor))) return { seatsReleased: 0 };
-        if (['expired', 'failed', 'cancelled', 'completed', 'no_show'].includes(booking.status)) return { seatsReleased: 0 };
+        const recorded = await trx('booking_events').where({ booking_id: input.bookingId, dedupe_key: input.eventKey }).first('data');
+        // Already applied (a retry after the commit): answer what the first attempt answered.
+        if (recorded) return { seatsReleased: Number(recorded.data?.seatsReleased ?? 0) };
+        const open = !isTerminalStatus(booking.status);
+        const seatsReleased = open ? booking.pax_count : 0;
+        await appendOnce(trx, input.bookingId, input.eventKey, input.to, { reason: input.reason, seatsReleased }, input.actor);
+        if (!open) return { seatsReleased };
         const column = booking.status === 'held' ? 'seats_held' : 'seats_sold';
         await trx('departures').where({ id: booking.departure_id }).update({ [column]: trx.raw('?? - ?', [column, booking.pax_count]), updated_at: trx.fn.now() });
         await trx('bookings').where({ id: input.bookingId }).update({
           status: input.to, failure_reason: input.to === 'failed' ? input.reason : booking.failure_reason, hold_expires_at: null, updated_at: trx.fn.now(),
         });
         await trx('waitlist_entries').where({ offered_booking_id: input.bookingId, status: 'offered' }).update({ status: input.to === 'expired' ? 'expired' : 'cancelled' });
-        return { seatsReleased: booking.pax_count };
+        return { seatsReleased };
       });
     },
 
+    /** Moves the booking on (e.g. to in_progress); a retry answers whether the first attempt moved it. */
     async setStatus(input: { bookingId: string; from: string[]; to: string; eventKey: string }): Promise<boolean> {
       return knex.transaction(async (trx) => {
-        if (!(await appendOnce(trx, input.bookingId, input.eventKey, input.to, {}))) return false;
+        const recorded = await trx('booking_events').where({ booking_id: input.bookingId, dedupe_key: input.eventKey }).first('data');
+        if (recorded) return recorded.data?.applied ?? true;
         const changed = await trx('bookings').where({ id: input.bookingId }).whereIn('status', input.from).update({ status: input.to, updated_at: trx.fn.now() }).returning('id');
+        await appendOnce(trx, input.bookingId, input.eventKey, input.to, { applied: changed.length > 0 });
         return changed.length > 0;
       });
     },
@@ -440,17 +570,26 @@ export function createBookingActivities(deps: BookingActivityDeps) {
       return inserted.length > 0;
     },
 
-    async createApproval(input: { bookingId: string; workflowId: string; amountMinor: number; currency: string; reason: string; requestedBy: string | null; key: string }): Promise<string> {
-      const booking = await knex('bookings').where({ id: input.bookingId }).first('branch_id');
-      await knex.transaction(async (trx) => {
-        await trx('approvals').insert({
-          booking_id: input.bookingId, branch_id: booking.branch_id, kind: 'refund', workflow_id: input.workflowId, amount_minor: input.amountMinor,
-          currency: input.currency, reason: input.reason, requested_by_user_id: input.requestedBy, dedupe_key: `booking-${input.bookingId}/${input.key}`,
-        }).onConflict('dedupe_key').ignore();
-        await appendOnce(trx, input.bookingId, `${input.key}/requested`, 'approval_requested', { amountMinor: input.amountMinor, currency: input.currency, reason: input.reason });
+    createApproval,
+
+    /** Refunds of a refund key that the provider refused or never confirmed go to a person, with exactly what is owed. */
+    async requestManualRefund(input: { bookingId: string; workflowId: string; refundKey: string; reason: string }): Promise<string | null> {
+      const plan = await knex('booking_events').where({ booking_id: input.bookingId, dedupe_key: `${input.refundKey}/refund-planned` }).first('data');
+      const ids: string[] = plan ? plan.data.refunds.map((r: { refundId: string }) => r.refundId) : [];
+      const open = ids.length ? await knex('refunds').whereIn('id', ids).whereIn('status', ['pending', 'failed']) : [];
+      if (!open.length) return null;
+      const amountMinor = open.reduce((s: number, r: { amount_minor: number }) => s + Number(r.amount_minor), 0);
+      const currency = open[0].currency;
+      return createApproval({
+        bookingId: input.bookingId, workflowId: input.workflowId, amountMinor, currency, requestedBy: null, key: `${input.refundKey}/manual`, kind: 'manual_refund',
+        reason: `refund by hand: ${input.reason}`,
+        data: {
+          action: 'refund_by_hand',
+          refunds: open.map((r: { id: string; payment_id: string; amount_minor: number; status: string; failure_reason: string | null }) => ({
+            refundId: r.id, paymentId: r.payment_id, amountMinor: Number(r.amount_minor), status: r.status, providerSaid: r.failure_reason,
+          })),
+        },
       });
-      const row = await knex('approvals').where({ dedupe_key: `booking-${input.bookingId}/${input.key}` }).first('id');
-      return row.id;
     },
 
     async recordApprovalDecision(input: { approvalId: string; bookingId: string; decision: 'approved' | 'rejected' | 'expired'; by: string | null; note?: string }): Promise<void> {

@@ -15,6 +15,10 @@ export interface BookingRules {
   /** A refund within this many days of departure needs a manager. */
   approvalWithinDays: number;
   approvalTimeoutHours: number;
+  /** What an approval that nobody decided in time becomes. */
+  approvalExpiryOutcome: 'reject' | 'approve';
+  /** How long a customer action (3-D Secure, PayPal approval) may take before the attempt is abandoned. */
+  paymentActionTimeoutMinutes: number;
   preTripReminderDays: number;
   reviewRequestDaysAfter: number;
   waitlistOfferHours: number;
@@ -37,13 +41,68 @@ export const DEFAULT_BOOKING_RULES: BookingRules = {
   approvalRefundMajor: 10000,
   approvalWithinDays: 3,
   approvalTimeoutHours: 72,
+  approvalExpiryOutcome: 'reject',
+  paymentActionTimeoutMinutes: 30,
   preTripReminderDays: 2,
   reviewRequestDaysAfter: 3,
   waitlistOfferHours: 24,
 };
 
-export function mergeRules(overrides: Partial<BookingRules> | null | undefined): BookingRules {
-  return { ...DEFAULT_BOOKING_RULES, ...(overrides ?? {}) };
+const whole = (min: number, max: number) => (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+/** Durations may be fractions (a compressed demo or test calendar holds seats for 0.02 minutes). */
+const span = (min: number, max: number) => (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > min && v <= max;
+const days = (min: number, max: number) => (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max;
+const CHECKS: { [K in keyof BookingRules]: [(v: unknown) => boolean, string] } = {
+  holdMinutes: [span(0, 365 * 24 * 60), 'minutes above 0, at most 525600'],
+  depositBp: [whole(0, 10000), 'basis points from 0 to 10000'],
+  depositThresholdDays: [days(0, 3650), 'days from 0 to 3650'],
+  balanceDueDaysBefore: [days(0, 3650), 'days from 0 to 3650'],
+  balanceReminderDaysBeforeDue: [(v) => Array.isArray(v) && v.length <= 10 && v.every(days(0, 365)), 'a list of at most 10 days from 0 to 365'],
+  autoCancelDaysAfterDue: [days(0, 365), 'days from 0 to 365'],
+  refundTiers: [
+    (v) => Array.isArray(v) && v.length >= 1 && v.length <= 20
+      && v.every((t) => t && whole(0, 3650)(t.minDays) && whole(0, 10000)(t.refundBp))
+      && v.every((t, i) => i === 0 || t.minDays < v[i - 1].minDays)
+      && v[v.length - 1].minDays === 0,
+    '1 to 20 tiers {minDays, refundBp}, minDays strictly decreasing and ending at 0',
+  ],
+  approvalRefundMajor: [(v) => typeof v === 'number' && Number.isFinite(v) && v >= 0, 'an amount of 0 or more'],
+  approvalWithinDays: [days(0, 365), 'days from 0 to 365'],
+  approvalTimeoutHours: [span(0, 24 * 90), 'hours above 0, at most 2160'],
+  approvalExpiryOutcome: [(v) => v === 'reject' || v === 'approve', '"reject" or "approve"'],
+  paymentActionTimeoutMinutes: [span(0, 7 * 24 * 60), 'minutes above 0, at most 10080'],
+  preTripReminderDays: [days(0, 365), 'days from 0 to 365'],
+  reviewRequestDaysAfter: [days(0, 365), 'days from 0 to 365'],
+  waitlistOfferHours: [span(0, 24 * 30), 'hours above 0, at most 720'],
+};
+
+/**
+ * A branch's stored rules, checked field by field: a field that is not valid is replaced by its
+ * default and named in `problems` (so one bad value never stops every booking of the branch),
+ * unknown fields are named too. `timeScale` (0 < scale ≤ 1) is the demo/test calendar compression.
+ */
+export function parseBookingRules(raw: unknown): { rules: BookingRules; timeScale?: number; problems: string[] } {
+  const problems: string[] = [];
+  const rules: BookingRules = { ...DEFAULT_BOOKING_RULES };
+  let timeScale: number | undefined;
+  if (raw === null || raw === undefined) return { rules, problems };
+  if (typeof raw !== 'object' || Array.isArray(raw)) return { rules, problems: ['the rules must be a JSON object'] };
+  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (key === 'timeScale') {
+      const n = Number(value);
+      if (Number.isFinite(n) && n > 0 && n <= 1) timeScale = n;
+      else problems.push('timeScale must be a number above 0 and at most 1');
+      continue;
+    }
+    const check = CHECKS[key as keyof BookingRules];
+    if (!check) {
+      problems.push(`unknown rule "${key}"`);
+      continue;
+    }
+    if (check[0](value)) (rules as unknown as Record<string, unknown>)[key] = value;
+    else problems.push(`${key} must be ${check[1]}`);
+  }
+  return { rules, timeScale, problems };
 }
 
 const DAY_MS = 86_400_000;

@@ -2,10 +2,11 @@
  * Refusals: a request that the business rules turn down, told apart from a failure. Code that
  * refuses throws a `Refused` with a stable `code` and a `kind`; it knows nothing of HTTP. The
  * API turns the kind into a status in one place (api/http/problem.ts):
- *   invalid → 400, forbidden → 403, not_found → 404, conflict → 409, unprocessable → 422.
+ *   invalid → 400, forbidden → 403, not_found → 404, conflict → 409, unprocessable → 422,
+ *   unavailable → 503 (an outside party did not answer; try again).
  */
 
-export const REFUSAL_KINDS = ['invalid', 'forbidden', 'not_found', 'conflict', 'unprocessable'] as const;
+export const REFUSAL_KINDS = ['invalid', 'forbidden', 'not_found', 'conflict', 'unprocessable', 'unavailable'] as const;
 export type RefusalKind = (typeof REFUSAL_KINDS)[number];
 
 export class Refused<Code extends string = string> extends Error {
@@ -38,6 +39,10 @@ export const BOOKING_REFUSALS = {
   trip_started: 'conflict',
   approval_not_pending: 'conflict',
   amendment_in_progress: 'conflict',
+  /** The request said what it pays (purpose, amount) and that is no longer what is due: a stale retry. */
+  payment_mismatch: 'conflict',
+  /** The payment provider did not answer in time; nothing was captured. */
+  payment_unavailable: 'unavailable',
   // amendments (the hold's checks on the new passengers or departure)
   departure_not_found: 'not_found',
   different_tour: 'conflict',
@@ -48,6 +53,8 @@ export const BOOKING_REFUSALS = {
   pax_type_not_offered: 'unprocessable',
   passenger_age_mismatch: 'unprocessable',
   adult_required: 'unprocessable',
+  /** A supplier cannot move or resize a package component: the amendment is not made. */
+  supplier_refused: 'conflict',
   /** A refusal whose reason this code does not know (a newer workflow's): a conflict. */
   refused: 'conflict',
 } as const satisfies Record<string, RefusalKind>;
@@ -72,6 +79,8 @@ export const BOOKING_WORKFLOW_REFUSALS = {
   TripStarted: 'trip_started',
   ApprovalNotPending: 'approval_not_pending',
   AmendmentInProgress: 'amendment_in_progress',
+  PaymentMismatch: 'payment_mismatch',
+  PaymentUnavailable: 'payment_unavailable',
 } as const satisfies Record<string, BookingRefusalCode>;
 export type BookingWorkflowRefusal = keyof typeof BOOKING_WORKFLOW_REFUSALS;
 

@@ -6,7 +6,9 @@
  */
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
-import { mergeRules, paymentPlan, type BookingRules } from '../domain/booking-rules';
+import { parseBookingRules, paymentPlan, type BookingRules } from '../domain/booking-rules';
+import { overpaid } from '../domain/ledger';
+import { bookingLedger } from './ledger';
 import { priceBooking, PricingError, type PriceBreakdown, type PricingRule } from '../domain/pricing';
 import { CHANGEABLE_STATUSES, OPEN_STATUSES, type PaxType } from '../domain/bookings';
 
@@ -65,7 +67,7 @@ export function newReference(): string {
 
 export async function loadBookingRules(knex: Knex, branchId: string): Promise<BookingRules> {
   const row = await knex('booking_rules').where({ branch_id: branchId }).first('rules');
-  return mergeRules(row?.rules);
+  return parseBookingRules(row?.rules).rules;
 }
 
 /** Whole years of age on a date. */
@@ -236,8 +238,11 @@ export interface AmendOutcome {
   paxCount: number;
   totalMinor: number;
   payableMinor: number;
+  /** Net paid (captured − refunded) when the amendment was applied. */
   amountPaidMinor: number;
   moved: boolean;
+  /** Paid beyond the new price: what goes back (absent in outcomes recorded before the ledger). */
+  refundDueMinor?: number;
 }
 
 export class AmendRefused extends Error {
@@ -259,7 +264,8 @@ export async function amendBooking(knex: Knex, bookingId: string, amendment: Ame
       payableMinor: row.partner_id ? row.net_minor : row.total_minor, amountPaidMinor: row.amount_paid_minor, moved,
     });
     const done = await trx('booking_events').where({ booking_id: bookingId, dedupe_key: eventKey }).first('data');
-    if (done) return outcome(b, Boolean(done.data?.moved));
+    // Already applied (a retry): answer what the first attempt answered.
+    if (done) return done.data?.outcome ?? outcome(b, Boolean(done.data?.moved));
     if (!(CHANGEABLE_STATUSES as readonly string[]).includes(b.status)) throw new AmendRefused('booking_closed', `A ${b.status} booking cannot be changed.`);
 
     const oldDeparture = await trx('departures').where({ id: b.departure_id }).first();
@@ -308,8 +314,9 @@ export async function amendBooking(knex: Knex, bookingId: string, amendment: Ame
       throw err;
     }
     const payable = b.partner_id ? breakdown.netMinor : breakdown.totalMinor;
-    const paid = b.amount_paid_minor;
-    const status = b.status === 'held' ? 'held' : paid >= payable ? 'paid_in_full' : 'confirmed';
+    // Paid means what the ledger holds now (captured − refunded), so earlier refunds count.
+    const ledger = await bookingLedger(trx, bookingId);
+    const status = b.status === 'held' ? 'held' : ledger.netPaidMinor >= payable ? 'paid_in_full' : 'confirmed';
     const rulesNow = await loadBookingRules(trx, target.branch_id);
     const balanceDue = b.payment_plan === 'deposit' ? new Date(+new Date(target.starts_at) - rulesNow.balanceDueDaysBefore * 86_400_000).toISOString().slice(0, 10) : null;
     const [after] = await trx('bookings').where({ id: bookingId }).update({
@@ -325,11 +332,12 @@ export async function amendBooking(knex: Knex, bookingId: string, amendment: Ame
       booking_id: bookingId, position: maxPosition + i + 1, kind: 'tour', description: `${target.code} ${l.paxType}`,
       quantity: l.quantity, unit_minor: l.unitMinor, total_minor: l.totalMinor, status: 'confirmed',
     })));
+    const result: AmendOutcome = { ...outcome(after, moved), amountPaidMinor: ledger.netPaidMinor, refundDueMinor: overpaid(payable, ledger) };
     await trx('booking_events').insert({
       booking_id: bookingId, type: 'amended', actor, dedupe_key: eventKey,
-      data: JSON.stringify({ moved, from: { departureId: b.departure_id, paxCount: b.pax_count, totalMinor: b.total_minor }, to: { departureId: targetId, paxCount: pax, totalMinor: breakdown.totalMinor } }),
+      data: JSON.stringify({ moved, from: { departureId: b.departure_id, paxCount: b.pax_count, totalMinor: b.total_minor }, to: { departureId: targetId, paxCount: pax, totalMinor: breakdown.totalMinor }, outcome: result }),
     });
-    return outcome(after, moved);
+    return result;
   });
 }
 

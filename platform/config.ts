@@ -36,6 +36,8 @@ export const config = {
     refreshTtlSeconds: int('JWT_REFRESH_TTL_SECONDS', 30 * 24 * 3600),
   },
   bcryptRounds: int('BCRYPT_ROUNDS', 10),
+  /** A payment request answers 202 "processing" when the saga takes longer than this (the retry with the same Idempotency-Key gets the result). */
+  paymentAnswerWithinMs: int('PAYMENT_ANSWER_WITHIN_MS', 5000),
   /** Compresses the booking calendar for demos and tests (0.001 = a day in 86 s); 1 in production. */
   bookingTimeScale: Number(env.BOOKING_TIME_SCALE || 1),
   supplier: {

@@ -58,13 +58,49 @@ export function bookingRefusalOf(err: unknown): unknown {
 export async function steerBooking<Ret, Args extends unknown[]>(
   client: Client, bookingId: string, update: UpdateDefinition<Ret, Args>, ...args: Args
 ): Promise<Ret> {
+  return steerBookingAs(client, bookingId, update, undefined, ...args);
+}
+
+/** steerBooking with an update id (a client's retry of the same request passes the same id: one update). */
+export async function steerBookingAs<Ret, Args extends unknown[]>(
+  client: Client, bookingId: string, update: UpdateDefinition<Ret, Args>, updateId: string | undefined, ...args: Args
+): Promise<Ret> {
+  const answer = await steerBookingWithin(client, bookingId, update, { updateId }, ...args);
+  return (answer as { result: Ret }).result;
+}
+
+export interface SteerOptions {
+  /** The update's id: the same for a client's retry of the same request, so Temporal runs it once. */
+  updateId?: string;
+  /** Answer `{ done: false }` when the workflow has accepted the update but not finished it within this time. */
+  answerWithinMs?: number;
+}
+
+/**
+ * Like steerBooking, but may answer before the update has finished: once the workflow has
+ * accepted it (validators passed), wait at most `answerWithinMs` for its result. A caller that
+ * gets `{ done: false }` asks again later with the same `updateId` and gets the same update's result.
+ */
+export async function steerBookingWithin<Ret, Args extends unknown[]>(
+  client: Client, bookingId: string, update: UpdateDefinition<Ret, Args>, options: SteerOptions, ...args: Args
+): Promise<{ done: true; result: Ret } | { done: false; updateId: string }> {
+  const startWorkflowOperation = new WithStartWorkflowOperation<typeof bookingWorkflow>('bookingWorkflow', {
+    ...startOptions(bookingId), workflowIdConflictPolicy: 'USE_EXISTING',
+  });
   try {
-    return await client.workflow.executeUpdateWithStart(update, {
-      args,
-      startWorkflowOperation: new WithStartWorkflowOperation<typeof bookingWorkflow>('bookingWorkflow', {
-        ...startOptions(bookingId), workflowIdConflictPolicy: 'USE_EXISTING',
-      }),
-    });
+    if (options.answerWithinMs === undefined) {
+      return { done: true, result: await client.workflow.executeUpdateWithStart(update, { args, updateId: options.updateId, startWorkflowOperation }) };
+    }
+    const handle = await client.workflow.startUpdateWithStart(update, { args, updateId: options.updateId, startWorkflowOperation, waitForStage: 'ACCEPTED' });
+    const result = handle.result();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), options.answerWithinMs); });
+    const first = await Promise.race([result, late]).finally(() => clearTimeout(timer));
+    if (first === 'late') {
+      result.catch(() => undefined); // the caller asks again; nobody waits for this one
+      return { done: false, updateId: handle.updateId };
+    }
+    return { done: true, result: first as Ret };
   } catch (err) {
     throw bookingRefusalOf(err);
   }

@@ -17,6 +17,9 @@ export interface PayRequest {
   provider: ProviderName;
   paymentMethod: string;
   actor: string | null;
+  /** What the payer means to pay; when given and no longer what is due (a stale retry), the payment is refused. */
+  purpose?: 'deposit' | 'balance' | 'full';
+  amountMinor?: number;
 }
 
 export interface PayResult {
@@ -73,6 +76,7 @@ export interface AmendRequest {
 }
 
 export interface AmendResult {
+  /** amountPaidMinor: net paid after the amendment's own refund. */
   bookingStatus: string;
   departureId: string;
   paxCount: number;

@@ -48,7 +48,7 @@ export function problemBody(problem: Problem, requestId: string, instance: strin
 export const notFound = (what: string, id: string) => new Problem(404, 'resource_missing', `No ${what} with id "${id}".`, { param: 'id' });
 
 /** The HTTP status of each kind of refusal. */
-export const REFUSAL_STATUS: Record<RefusalKind, number> = { invalid: 400, forbidden: 403, not_found: 404, conflict: 409, unprocessable: 422 };
+export const REFUSAL_STATUS: Record<RefusalKind, number> = { invalid: 400, forbidden: 403, not_found: 404, conflict: 409, unprocessable: 422, unavailable: 503 };
 
 /** A refusal thrown outside the API as the problem it answers; any other error unchanged. */
 export function problemOf(err: unknown): unknown {

@@ -23,6 +23,11 @@ export interface HandlerResult {
   status?: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /**
+   * Not the final answer (e.g. 202 "processing": the workflow is still at it). An Idempotency-Key
+   * is then kept as "outcome unknown", so the client's retry asks again instead of replaying this.
+   */
+  provisional?: boolean;
 }
 
 export interface RouteDef<P extends AnyObject, Q extends AnyObject, B extends z.ZodType> {

@@ -10,7 +10,10 @@ import { z } from 'zod';
 import { placeHold, HoldRefused, type HoldRefusal } from '../../models/holds';
 import { amendUpdate, cancelUpdate, decideApprovalUpdate, payUpdate, viewQuery, bookingWorkflowId } from '../../workflows/booking-messages';
 import type { Principal } from '../auth';
-import { startBookingWorkflow, steerBooking } from '../../services/booking-workflows';
+import { startBookingWorkflow, steerBookingAs, steerBookingWithin } from '../../services/booking-workflows';
+import { settleManualRefund } from '../../models/approvals';
+import { config } from '../../platform/config';
+import { updateIdFor } from '../http/idempotency';
 import { BOOKING_STATUSES, isTerminalStatus, PAX_TYPES, PAYMENT_PROVIDERS } from '../../domain/bookings';
 import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem } from '../http/problem';
@@ -79,7 +82,8 @@ function bookingItem(b: Row) {
     customerId: b.customer_id, partnerId: b.partner_id, paxCount: b.pax_count, paymentPlan: b.payment_plan,
     price: {
       currency: b.currency, total: b.total_minor, net: b.net_minor, commission: b.commission_minor, deposit: b.deposit_minor,
-      paid: b.amount_paid_minor, refunded: b.amount_refunded_minor, due: (b.partner_id ? b.net_minor : b.total_minor) - b.amount_paid_minor,
+      paid: b.amount_paid_minor, refunded: b.amount_refunded_minor, netPaid: b.amount_paid_minor - b.amount_refunded_minor,
+      due: Math.max(0, (b.partner_id ? b.net_minor : b.total_minor) - (b.amount_paid_minor - b.amount_refunded_minor)),
       breakdown: b.price_breakdown,
     },
     holdExpiresAt: iso(b.hold_expires_at), balanceDueOn: b.balance_due_on, contact: b.contact, language: b.language,
@@ -224,25 +228,46 @@ export const bookingRoutes = [
   route({
     method: 'POST', path: '/api/v1/bookings/{id}/payments', operationId: 'payBooking', tag: 'Bookings', auth: ['customer', 'operator', 'partner', 'admin'],
     summary: 'Pay the deposit, the full amount or the balance (whichever is due)',
-    description: 'Sandbox test methods: pm_card_visa (succeeds), pm_card_chargeDeclined (declined), pm_card_authenticationRequired (the customer confirms on the hosted page at actionUrl).',
+    description: 'Sandbox test methods: pm_card_visa (succeeds), pm_card_chargeDeclined (declined), pm_card_authenticationRequired (the customer confirms on the hosted page at actionUrl). '
+      + 'Say what you pay (`purpose`, `amount`) and send an Idempotency-Key: a retry with the same key is the same payment (never a second one), and a request whose purpose or amount is no longer what is due is refused (409 payment_mismatch) instead of paying something else. '
+      + 'When the payment takes longer than a few seconds the answer is 202 with status "processing": repeat the request with the same Idempotency-Key for its outcome, or read the booking.',
     params: idParams,
     idempotent: true,
-    body: z.object({ provider: z.enum(PAYMENT_PROVIDERS).default('sandbox'), paymentMethod: z.string().min(1).max(255) }).strict(),
+    body: z.object({
+      provider: z.enum(PAYMENT_PROVIDERS).default('sandbox'),
+      paymentMethod: z.string().min(1).max(255),
+      purpose: z.enum(['deposit', 'balance', 'full']).optional().describe('What this pays; refused if it is no longer what is due'),
+      amount: z.int().positive().optional().describe('The amount in minor units you expect to pay; refused if it is not what is due'),
+    }).strict(),
     responses: {
       201: { description: 'Paid; the booking is confirmed or paid in full' },
-      202: { description: 'The customer must act (3-D Secure, PayPal approval) at actionUrl' },
-      402: { description: 'Declined; the booking failed and its seats were released' },
-      409: { description: 'Nothing to pay, a payment already in progress, the booking is closed, or a supplier failed (payment voided)' },
+      202: { description: 'The customer must act (3-D Secure, PayPal approval) at actionUrl; or, with status "processing", the payment is still under way: repeat with the same Idempotency-Key' },
+      402: { description: 'Declined; the hold stays until it expires, so another payment method can be tried' },
+      409: { description: 'Nothing to pay, not what is due (payment_mismatch), a payment already in progress, the booking is closed, or a supplier failed (payment voided)' },
+      503: { description: 'The payment provider did not answer; nothing was captured; try again' },
     },
     handler: async (ctx, { params, body, principal }) => {
       const b = await visibleBooking(ctx, principal!, params.id);
       const client = await ctx.temporalClient();
-      const result = await steerBooking(client, b.id, payUpdate, { provider: body.provider, paymentMethod: body.paymentMethod, actor: principal!.userId });
+      const answer = await steerBookingWithin(client, b.id, payUpdate, { updateId: updateIdFor(ctx, principal), answerWithinMs: config.paymentAnswerWithinMs }, {
+        provider: body.provider, paymentMethod: body.paymentMethod, actor: principal!.userId, purpose: body.purpose, amountMinor: body.amount,
+      });
+      if (!answer.done) {
+        return {
+          status: 202, provisional: true,
+          headers: { 'Retry-After': '2', Location: `/api/v1/bookings/${b.id}` },
+          body: { object: 'payment', status: 'processing', provider: body.provider, currency: b.currency, bookingId: b.id, bookingUrl: `/api/v1/bookings/${b.id}`, retryWithSameIdempotencyKey: Boolean(ctx.get('idempotency-key')) },
+        };
+      }
+      const result = answer.result;
       const payment = { object: 'payment', id: result.paymentId, provider: body.provider, purpose: result.purpose, amount: result.amountMinor, currency: b.currency, bookingId: b.id, bookingStatus: result.bookingStatus };
       switch (result.outcome) {
         case 'succeeded': return { status: 201, body: { ...payment, status: 'captured' } };
         case 'requires_action': return { status: 202, body: { ...payment, status: 'requires_action', actionUrl: result.actionUrl } };
-        case 'declined': throw new Problem(402, 'payment_declined', `The payment was declined: ${String(result.reason).replace(/\.+$/, '')}.`, { declineCode: result.code, bookingStatus: result.bookingStatus, paymentId: result.paymentId });
+        case 'declined': {
+          const retry = result.bookingStatus === 'held' ? ' The seats stay held until the hold expires: try another payment method.' : '';
+          throw new Problem(402, 'payment_declined', `The payment was declined: ${String(result.reason).replace(/\.+$/, '')}.${retry}`, { declineCode: result.code, bookingStatus: result.bookingStatus, paymentId: result.paymentId });
+        }
         default: throw new Problem(409, 'booking_failed', `The booking could not be completed: ${result.reason}. The payment was voided; nothing was charged.`, { bookingStatus: result.bookingStatus, paymentId: result.paymentId });
       }
     },
@@ -257,7 +282,7 @@ export const bookingRoutes = [
     handler: async (ctx, { params, body, principal }) => {
       const b = await visibleBooking(ctx, principal!, params.id);
       const client = await ctx.temporalClient();
-      const result = await steerBooking(client, b.id, cancelUpdate, { reason: body?.reason ?? 'cancelled by request', actor: principal!.userId });
+      const result = await steerBookingAs(client, b.id, cancelUpdate, updateIdFor(ctx, principal), { reason: body?.reason ?? 'cancelled by request', actor: principal!.userId });
       const out = { object: 'cancellation', bookingId: b.id, bookingStatus: result.bookingStatus, refund: { amount: result.refundMinor, currency: b.currency, percent: result.refundBp / 100 }, daysBeforeDeparture: result.daysBefore };
       if (result.outcome === 'pending_approval') {
         return { status: 202, body: { ...out, status: 'pending_approval', approvalId: result.approvalId, approvalReason: result.approvalReason } };
@@ -279,7 +304,7 @@ export const bookingRoutes = [
     handler: async (ctx, { params, body, principal }) => {
       const b = await visibleBooking(ctx, principal!, params.id);
       const client = await ctx.temporalClient();
-      const result = await steerBooking(client, b.id, amendUpdate, { passengers: body.passengers, departureId: body.departureId, actor: principal!.userId });
+      const result = await steerBookingAs(client, b.id, amendUpdate, updateIdFor(ctx, principal), { passengers: body.passengers, departureId: body.departureId, actor: principal!.userId });
       return {
         body: {
           object: 'amendment', bookingId: b.id, bookingStatus: result.bookingStatus, departureId: result.departureId, paxCount: result.paxCount,
@@ -342,12 +367,12 @@ export const bookingRoutes = [
       if (principal!.role !== 'admin') q.where('branch_id', principal!.branchId);
       if (query.status) q.where('status', query.status);
       const rows = await q;
-      return { body: { object: 'list', data: rows.map((a) => ({ object: 'approval', id: a.id, bookingId: a.booking_id, kind: a.kind, status: a.status, amount: a.amount_minor, currency: a.currency, reason: a.reason, requestedAt: iso(a.requested_at), decidedAt: iso(a.decided_at) })), hasMore: false, nextCursor: null } };
+      return { body: { object: 'list', data: rows.map((a) => ({ object: 'approval', id: a.id, bookingId: a.booking_id, kind: a.kind, status: a.status, amount: a.amount_minor, currency: a.currency, reason: a.reason, requestedAt: iso(a.requested_at), expiresAt: iso(a.expires_at), decidedAt: iso(a.decided_at), details: a.data ?? {} })), hasMore: false, nextCursor: null } };
     },
   }),
   ...(['approve', 'reject'] as const).map((action) => route({
     method: 'POST', path: `/api/v1/approvals/{id}/${action}`, operationId: `${action}Approval`, tag: 'Approvals', auth: ['admin', 'accountant'],
-    summary: action === 'approve' ? 'Approve: the booking is cancelled and refunded' : 'Reject: the booking stays as it was',
+    summary: action === 'approve' ? 'Approve: the booking is cancelled and refunded (a manual refund: it was made by hand)' : 'Reject: the booking stays as it was (a manual refund: it will not be made)',
     params: idParams,
     idempotent: true,
     body: z.object({ note: z.string().max(500).optional() }).strict().optional().default({}),
@@ -358,8 +383,13 @@ export const bookingRoutes = [
       if (!approval || (p.role !== 'admin' && approval.branch_id !== p.branchId)) throw notFound('approval', params.id);
       if (approval.status !== 'pending') throw new Problem(409, 'approval_not_pending', `This approval is already ${approval.status}.`);
       if (approval.requested_by_user_id === p.userId) throw new Problem(403, 'forbidden', 'An approval must be decided by someone other than who asked for it.');
+      if (approval.kind === 'manual_refund') {
+        // A refund the provider would not make, settled (or not) by a person: the ledger is corrected, no workflow is asked.
+        const settled = await settleManualRefund(ctx.knex, approval.id, action === 'approve', p.userId, body?.note);
+        return { body: { object: 'approval', id: approval.id, kind: approval.kind, status: settled.status, bookingId: approval.booking_id, refund: { amount: settled.amountMinor, currency: approval.currency } } };
+      }
       const client = await ctx.temporalClient();
-      const result = await steerBooking(client, approval.booking_id, decideApprovalUpdate, { approvalId: approval.id, approve: action === 'approve', by: p.userId, note: body?.note });
+      const result = await steerBookingAs(client, approval.booking_id, decideApprovalUpdate, updateIdFor(ctx, p), { approvalId: approval.id, approve: action === 'approve', by: p.userId, note: body?.note });
       return { body: { object: 'approval', id: approval.id, status: action === 'approve' ? 'approved' : 'rejected', bookingId: approval.booking_id, bookingStatus: result.bookingStatus, refund: { amount: result.refundMinor, currency: approval.currency } } };
     },
   })),

@@ -1,7 +1,8 @@
 /**
  * The simulated supplier (hotels, flights) for development and tests: configurable latency and
  * failure rate; the supplier code `sim-fail` always refuses, so a test can fail a chosen
- * component. Its reservations are rows keyed by idempotency key, so a retried call returns the
+ * component, and `sim-slow-<ms>` answers after that many milliseconds (default 3000), so a test
+ * or a demo can watch a slow saga. Its reservations are rows keyed by idempotency key, so a retried call returns the
  * first answer, as a real supplier API with idempotency would.
  */
 import type { Knex } from 'knex';
@@ -32,6 +33,8 @@ export function createSimulatedSupplier({ knex, latencyMs = 0, failureRate = 0, 
   return {
     async reserve(req) {
       await pause();
+      const slow = /^sim-slow(?:-(\d+))?$/.exec(req.supplier);
+      if (slow) await new Promise((r) => setTimeout(r, Math.min(Number(slow[1] ?? 3000), 9000)));
       const previous = await knex('supplier_reservations').where({ idempotency_key: req.idempotencyKey }).first();
       if (previous) {
         if (previous.status === 'failed') throw new SupplierRefused(req.supplier, previous.failure_reason);

@@ -81,13 +81,13 @@ describe('booking durability', function () {
     const s = await scenario({ daysAhead: 20 });
     const token = await loginAs('customer');
     const booking = await hold(token, s.departureId, 1);
-    await api('POST', `/api/v1/bookings/${booking.id}/payments`, { token, body: { paymentMethod: 'pm_card_chargeDeclined' } });
-    const query = `WorkflowId = '${bookingWorkflowId(booking.id)}' AND BookingStatus = 'failed'`;
+    await api('POST', `/api/v1/bookings/${booking.id}/cancel`, { token, body: { reason: 'search attribute test' } });
+    const query = `WorkflowId = '${bookingWorkflowId(booking.id)}' AND BookingStatus = 'cancelled'`;
     const found = await eventually(async () => {
       for await (const wf of temporal.workflow.list({ query })) return wf;
       return undefined;
     }, 20_000, 250);
-    expect(found.typedSearchAttributes.get(BookingStatusAttribute)).to.deep.equal(['failed']);
+    expect(found.typedSearchAttributes.get(BookingStatusAttribute)).to.deep.equal(['cancelled']);
     const none = temporal.workflow.list({ query: `WorkflowId = '${bookingWorkflowId(booking.id)}' AND BookingStatus = 'confirmed'` });
     for await (const wf of none) expect.fail(`unexpected ${wf.workflowId}`);
   });

@@ -106,17 +106,22 @@ describe('booking lifecycle', function () {
     expect(late.status).to.equal(409);
   });
 
-  it('fails the booking and releases the seats when the card is declined', async () => {
+  it('keeps the hold when the card is declined, so another card can be tried while it lasts', async () => {
     const s = await scenario({ daysAhead: 20 });
     const token = await loginAs('customer');
     const booking = await hold(token, s.departureId, 2);
     const res = await api('POST', `/api/v1/bookings/${booking.id}/payments`, { token, body: { provider: 'sandbox', paymentMethod: 'pm_card_chargeDeclined' } });
     expect(res.status).to.equal(402);
-    expect(res.body).to.include({ code: 'payment_declined', bookingStatus: 'failed' });
-    expect(await bookingStatus(booking.id)).to.equal('failed');
-    expect(await seats(s.departureId)).to.deep.equal({ held: 0, sold: 0 });
-    const b = await stack().knex('bookings').where({ id: booking.id }).first();
-    expect(b.failure_reason).to.match(/declined/);
+    expect(res.body).to.include({ code: 'payment_declined', bookingStatus: 'held' });
+    expect(res.body.detail).to.match(/try another payment method/);
+    expect(await bookingStatus(booking.id)).to.equal('held');
+    expect(await seats(s.departureId)).to.deep.equal({ held: 2, sold: 0 });
+    const again = await api('POST', `/api/v1/bookings/${booking.id}/payments`, { token, body: { provider: 'sandbox', paymentMethod: 'pm_card_visa' } });
+    expect(again.status, JSON.stringify(again.body)).to.equal(201);
+    expect(await seats(s.departureId)).to.deep.equal({ held: 0, sold: 2 });
+    const payments = await stack().knex('payments').where({ booking_id: booking.id }).orderBy('created_at').pluck('status');
+    expect(payments).to.deep.equal(['failed', 'captured']);
+    expect(await timeline(booking.id)).to.include('payment_declined');
   });
 
   it('undoes the saga in reverse when the third supplier component fails', async () => {
