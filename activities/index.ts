@@ -1,7 +1,7 @@
 /**
  * Activities: the only code that touches the outside world (database, providers). Each group
  * is built by a factory from its dependencies, so tests and production differ only in what
- * they pass in.
+ * they pass in, and registered on the task queue of the workflows that call it (registry.ts).
  */
 import type { Knex } from 'knex';
 import type { Client } from '@temporalio/client';
@@ -15,6 +15,8 @@ import { compiledHtml } from '../models/templates';
 import { createEmailProvider, type EmailProvider } from '../integrations/email';
 import { emailLinkSecret } from '../platform/secrets';
 import { createHousekeepingActivities } from './housekeeping';
+import { activityRegistry, type ActivityGroup, type ActivityRegistry } from './registry';
+import { taskQueues } from '../temporal.config';
 
 export interface ActivityDeps {
   knex: Knex;
@@ -39,36 +41,57 @@ function templateRenderer(knex: Knex) {
   };
 }
 
-export function createActivities(deps: ActivityDeps) {
+/**
+ * The activity groups, each on the task queue its workflows run on (workflows schedule their
+ * activities on their own queue): bookings — the booking lifecycle and its saga; marketing —
+ * campaigns and automations; platform — housekeeping. Put together by `activityRegistry`, which
+ * refuses a name declared twice.
+ */
+export function createActivityGroups(deps: ActivityDeps): ActivityGroup[] {
   const publicUrl = deps.publicUrl ?? config.publicUrl;
   let email: EmailProvider | undefined;
   const linkSecret = emailLinkSecret();
   const provider = () => (email ??= deps.emailProvider ?? createEmailProvider({ env: deps.env ?? process.env, dataDir: config.dataDir, publicUrl, linkSecret }));
   const renderTemplate = templateRenderer(deps.knex);
-  return {
-    ...createAutomationActivities({ knex: deps.knex, provider, renderTemplate, publicUrl, linkSecret, from: config.email.from }),
-    ...createCampaignActivities({
-      knex: deps.knex,
-      provider,
-      renderTemplate,
-      publicUrl,
-      linkSecret,
-      from: config.email.from,
-      batchSize: deps.campaignBatchSize ?? config.email.campaignBatchSize,
-      staleClaimSeconds: config.email.staleClaimSeconds,
-    }),
-    ...createHousekeepingActivities(deps),
-    ...createBookingActivities({
-      knex: deps.knex,
-      providers: createPaymentProviders({ knex: deps.knex, publicUrl, env: deps.env ?? process.env }),
-      supplier: deps.supplier ?? createSimulatedSupplier({ knex: deps.knex, latencyMs: config.supplier.latencyMs, failureRate: config.supplier.failureRate }),
-      publicUrl,
-      timeScale: deps.timeScale ?? config.bookingTimeScale,
-      temporal: deps.temporal,
-      startBookingWorkflow: deps.startBookingWorkflow,
-      email: { provider, from: config.email.from },
-    }),
-  };
+  return [
+    {
+      name: 'booking',
+      queue: taskQueues.bookings,
+      activities: createBookingActivities({
+        knex: deps.knex,
+        providers: createPaymentProviders({ knex: deps.knex, publicUrl, env: deps.env ?? process.env }),
+        supplier: deps.supplier ?? createSimulatedSupplier({ knex: deps.knex, latencyMs: config.supplier.latencyMs, failureRate: config.supplier.failureRate }),
+        publicUrl,
+        timeScale: deps.timeScale ?? config.bookingTimeScale,
+        temporal: deps.temporal,
+        startBookingWorkflow: deps.startBookingWorkflow,
+        email: { provider, from: config.email.from },
+      }),
+    },
+    {
+      name: 'campaign',
+      queue: taskQueues.marketing,
+      activities: createCampaignActivities({
+        knex: deps.knex,
+        provider,
+        renderTemplate,
+        publicUrl,
+        linkSecret,
+        from: config.email.from,
+        batchSize: deps.campaignBatchSize ?? config.email.campaignBatchSize,
+        staleClaimSeconds: config.email.staleClaimSeconds,
+      }),
+    },
+    {
+      name: 'automation',
+      queue: taskQueues.marketing,
+      activities: createAutomationActivities({ knex: deps.knex, provider, renderTemplate, publicUrl, linkSecret, from: config.email.from }),
+    },
+    { name: 'housekeeping', queue: taskQueues.platform, activities: createHousekeepingActivities(deps) },
+  ];
 }
 
-export type Activities = ReturnType<typeof createActivities>;
+/** Every activity, by the queue its worker registers it on. */
+export function createActivities(deps: ActivityDeps): ActivityRegistry {
+  return activityRegistry(createActivityGroups(deps));
+}

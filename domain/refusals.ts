@@ -22,6 +22,24 @@ export class Refused<Code extends string = string> extends Error {
   }
 }
 
+/** Why a hold (`POST /bookings`, models/holds.ts `HoldRefused`) is refused, and what kind of refusal each is. */
+export const HOLD_REFUSALS = {
+  departure_not_found: 'not_found',
+  departure_closed: 'conflict',
+  departure_started: 'conflict',
+  too_many_passengers: 'conflict',
+  too_few_passengers: 'conflict',
+  sold_out: 'conflict',
+  not_enough_seats: 'conflict',
+  promo_code_invalid: 'unprocessable',
+  pax_type_not_offered: 'unprocessable',
+  passenger_age_mismatch: 'unprocessable',
+  adult_required: 'unprocessable',
+  credit_limit_exceeded: 'conflict',
+  partner_suspended: 'forbidden',
+} as const satisfies Record<string, RefusalKind>;
+export type HoldRefusalCode = keyof typeof HOLD_REFUSALS;
+
 /**
  * Why a command on a booking (pay, cancel, amend, decide an approval) is refused, and what kind
  * of refusal each is. Amendments also refuse with the hold's codes (models/holds.ts).

@@ -11,6 +11,7 @@ import { overpaid } from '../domain/ledger';
 import { bookingLedger } from './ledger';
 import { priceBooking, PricingError, type PriceBreakdown, type PricingRule } from '../domain/pricing';
 import { CHANGEABLE_STATUSES, OPEN_STATUSES, type PaxType } from '../domain/bookings';
+import type { HoldRefusalCode } from '../domain/refusals';
 
 export interface HoldRequest {
   departureId: string;
@@ -26,7 +27,8 @@ export interface HoldRequest {
   holdMinutes?: number;
 }
 
-export type HoldRefusal =
+/** One of domain/refusals.ts HOLD_REFUSALS, with the facts its message needs. */
+export type HoldRefusal = { code: HoldRefusalCode } & (
   | { code: 'departure_not_found' }
   | { code: 'departure_closed'; status: string }
   | { code: 'departure_started' }
@@ -39,7 +41,7 @@ export type HoldRefusal =
   | { code: 'passenger_age_mismatch'; message: string }
   | { code: 'adult_required' }
   | { code: 'credit_limit_exceeded'; availableMinor: number }
-  | { code: 'partner_suspended' };
+  | { code: 'partner_suspended' });
 
 export class HoldRefused extends Error {
   constructor(readonly refusal: HoldRefusal) {

@@ -51,7 +51,8 @@ export async function createWorkers(options: WorkerOptions) {
         namespace: options.namespace ?? temporalConfig.namespace,
         taskQueue: taskQueue(queue),
         workflowBundle: bundle,
-        activities,
+        // Each queue gets the activities of the workflows that run on it (activities/index.ts).
+        activities: activities.forQueue(queue),
         maxCachedWorkflows: queue === taskQueues.platform ? Math.min(20, cacheSize) : cacheSize,
       }),
     ),

@@ -16,7 +16,8 @@ import { config } from '../../platform/config';
 import { updateIdFor } from '../http/idempotency';
 import { BOOKING_STATUSES, isTerminalStatus, PAX_TYPES, PAYMENT_PROVIDERS } from '../../domain/bookings';
 import { decodeCursor, page } from '../http/cursor';
-import { notFound, Problem } from '../http/problem';
+import { notFound, Problem, REFUSAL_STATUS } from '../http/problem';
+import { HOLD_REFUSALS, type HoldRefusalCode } from '../../domain/refusals';
 import { route } from '../http/routes';
 import { cursor, dateOrDateTime, idParams, language, limit, uuid } from '../schemas';
 
@@ -38,20 +39,21 @@ const holdBody = z.object({
   onAccount: z.boolean().optional().describe('Partners only: charge the partner\'s credit line instead of paying now'),
 }).strict();
 
-const REFUSAL_HTTP: Record<HoldRefusal['code'], [number, (r: HoldRefusal) => string]> = {
-  departure_not_found: [404, () => 'No departure with that id.'],
-  departure_closed: [409, (r) => `This departure is ${(r as { status: string }).status}; it takes no bookings.`],
-  departure_started: [409, () => 'This departure has already started.'],
-  too_many_passengers: [409, (r) => `This tour takes at most ${(r as { maxPax: number }).maxPax} passengers per booking.`],
-  too_few_passengers: [409, (r) => `This tour needs at least ${(r as { minPax: number }).minPax} passengers per booking.`],
-  sold_out: [409, () => 'This departure is sold out. You can join its waitlist.'],
-  not_enough_seats: [409, (r) => `Only ${(r as { seatsAvailable: number }).seatsAvailable} seats are left on this departure.`],
-  promo_code_invalid: [422, () => 'This promo code does not exist, has expired or has been used up.'],
-  pax_type_not_offered: [422, (r) => (r as { message: string }).message],
-  passenger_age_mismatch: [422, (r) => (r as { message: string }).message],
-  adult_required: [422, () => 'Every booking needs at least one adult passenger.'],
-  credit_limit_exceeded: [409, (r) => `This booking exceeds the partner's credit line (${(r as { availableMinor: number }).availableMinor} minor units left); pay now instead.`],
-  partner_suspended: [403, () => 'This partner account is suspended.'],
+/** The message of each hold refusal; its status comes from its kind (domain/refusals.ts HOLD_REFUSALS). */
+const HOLD_MESSAGE: Record<HoldRefusalCode, (r: HoldRefusal) => string> = {
+  departure_not_found: () => 'No departure with that id.',
+  departure_closed: (r) => `This departure is ${(r as { status: string }).status}; it takes no bookings.`,
+  departure_started: () => 'This departure has already started.',
+  too_many_passengers: (r) => `This tour takes at most ${(r as { maxPax: number }).maxPax} passengers per booking.`,
+  too_few_passengers: (r) => `This tour needs at least ${(r as { minPax: number }).minPax} passengers per booking.`,
+  sold_out: () => 'This departure is sold out. You can join its waitlist.',
+  not_enough_seats: (r) => `Only ${(r as { seatsAvailable: number }).seatsAvailable} seats are left on this departure.`,
+  promo_code_invalid: () => 'This promo code does not exist, has expired or has been used up.',
+  pax_type_not_offered: (r) => (r as { message: string }).message,
+  passenger_age_mismatch: (r) => (r as { message: string }).message,
+  adult_required: () => 'Every booking needs at least one adult passenger.',
+  credit_limit_exceeded: (r) => `This booking exceeds the partner's credit line (${(r as { availableMinor: number }).availableMinor} minor units left); pay now instead.`,
+  partner_suspended: () => 'This partner account is suspended.',
 };
 
 /** The bookings a principal may see, as a where-clause on `bookings as b`. */
@@ -152,9 +154,8 @@ export const bookingRoutes = [
         });
       } catch (err) {
         if (err instanceof HoldRefused) {
-          const [status, message] = REFUSAL_HTTP[err.refusal.code];
           const { code, ...details } = err.refusal;
-          throw new Problem(status, code, message(err.refusal), { ...details, ...(code === 'promo_code_invalid' ? { param: 'promoCode' } : {}) });
+          throw new Problem(REFUSAL_STATUS[HOLD_REFUSALS[code]], code, HOLD_MESSAGE[code](err.refusal), { ...details, ...(code === 'promo_code_invalid' ? { param: 'promoCode' } : {}) });
         }
         throw err;
       }

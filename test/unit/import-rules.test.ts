@@ -71,6 +71,10 @@ export const RULES: Record<string, Rule> = {
     why: 'a migration is frozen once released: it depends on knex only, never on code that changes',
     only: ['pkg:knex'],
   },
+  agents: {
+    why: 'agents/ use the platform through services/ and their tools (an activity group prefixed `tool.`), never HTTP internals or worker construction',
+    never: ['api', 'workers', ...DEV],
+  },
   scripts: { why: 'scripts/ run the platform; they do not reach into HTTP, benches or tests', never: ['api', 'bench', 'test'] },
   'temporal.config.ts': { why: 'shared by every process; imports nothing of the project', only: [] },
 };

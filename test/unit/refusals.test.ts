@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { ApplicationFailure, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { bookingRefusalOf } from '../../services/booking-workflows';
-import { BOOKING_REFUSALS, BOOKING_WORKFLOW_REFUSALS, BookingRefused, Refused } from '../../domain/refusals';
-import { Problem, problemOf } from '../../api/http/problem';
+import { BOOKING_REFUSALS, BOOKING_WORKFLOW_REFUSALS, BookingRefused, HOLD_REFUSALS, Refused } from '../../domain/refusals';
+import { Problem, problemOf, REFUSAL_STATUS } from '../../api/http/problem';
 
 /** What the API answered before refusals moved out of api/ (status, code): must not change. */
 const HTTP_BEFORE: Record<string, [number, string]> = {
@@ -71,6 +71,21 @@ describe('booking refusals (services/booking-workflows.ts → api/http/problem.t
       const problem = problemOf(new Refused(kind, code, 'm')) as Problem;
       // 503 only for "an outside party did not answer, try again"; every other refusal is the caller's to fix.
       expect(problem.status, code).to.satisfy((st: number) => (st >= 400 && st <= 422) || (kind === 'unavailable' && st === 503));
+    }
+  });
+
+  it('answers hold refusals with the statuses the API answered before', () => {
+    const before: Record<string, number> = {
+      departure_not_found: 404, departure_closed: 409, departure_started: 409, too_many_passengers: 409, too_few_passengers: 409, sold_out: 409,
+      not_enough_seats: 409, promo_code_invalid: 422, pax_type_not_offered: 422, passenger_age_mismatch: 422, adult_required: 422,
+      credit_limit_exceeded: 409, partner_suspended: 403,
+    };
+    expect(Object.fromEntries(Object.entries(HOLD_REFUSALS).map(([code, kind]) => [code, REFUSAL_STATUS[kind]]))).to.deep.equal(before);
+  });
+
+  it('gives a code the same kind wherever it is used (an amendment refuses as the hold does)', () => {
+    for (const [code, kind] of Object.entries(HOLD_REFUSALS)) {
+      if (code in BOOKING_REFUSALS) expect(BOOKING_REFUSALS[code as keyof typeof BOOKING_REFUSALS], code).to.equal(kind);
     }
   });
 });
