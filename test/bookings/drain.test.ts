@@ -13,8 +13,11 @@ import { stack } from '../support/stack';
 import { runId } from '../support/env';
 import { bookingStatus, eventually, scenario } from '../support/bookings';
 
+/** Worker processes this file started: none outlives a failed test. */
+const children = new Set<ChildProcess>();
+
 function startWorker(prefix: string): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'workers', 'main.ts')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'workers', 'main.ts')], {
     cwd: projectRoot,
     env: {
       ...process.env, DATABASE_URL: stack().databaseUrl, TEMPORAL_ADDRESS: stack().temporalAddress, TEMPORAL_TASK_QUEUE_PREFIX: prefix,
@@ -22,10 +25,13 @@ function startWorker(prefix: string): ChildProcess {
     },
     stdio: ['ignore', 'ignore', 'ignore'],
   });
+  children.add(child);
+  return child;
 }
 
 describe('worker drain on SIGTERM', function () {
   this.timeout(120_000);
+  after(() => { for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
 
   it('finishes the supplier reservation in flight, takes nothing new, exits 0; the next worker completes the saga once', async () => {
     const { knex, temporal } = stack();

@@ -15,8 +15,11 @@ import { stack } from '../support/stack';
 import { runId } from '../support/env';
 import { bookingStatus, eventually, scenario, seats } from '../support/bookings';
 
+/** Worker processes this file started: none outlives a failed test. */
+const children = new Set<ChildProcess>();
+
 function startWorker(prefix: string): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'workers', 'main.ts')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'workers', 'main.ts')], {
     cwd: projectRoot,
     env: {
       ...process.env, DATABASE_URL: stack().databaseUrl, TEMPORAL_ADDRESS: stack().temporalAddress, TEMPORAL_TASK_QUEUE_PREFIX: prefix,
@@ -24,6 +27,8 @@ function startWorker(prefix: string): ChildProcess {
     },
     stdio: ['ignore', 'ignore', 'ignore'],
   });
+  children.add(child);
+  return child;
 }
 
 const exited = (child: ChildProcess) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve)));
@@ -73,6 +78,7 @@ function stripeLedger(bookingId: string) {
 
 describe('payments when the worker dies', function () {
   this.timeout(180_000);
+  after(() => { for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
 
   it('SIGKILL during authorize (Stripe created the intent, the answer was lost): the retry gets the same intent, one charge', async () => {
     const { stripe } = stack();
