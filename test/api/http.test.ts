@@ -134,5 +134,13 @@ describe('HTTP behaviour', () => {
     expect(refusedAgain.status).to.equal(409);
     expect(refusedAgain.headers.get('content-type')).to.contain('application/problem+json');
     expect(refusedAgain.body.code).to.equal('departure_exists');
+    // The stored refusal, not a second run that happens to refuse too: replayed, word for word
+    // (the first request's id included), and the key row holds the 409.
+    expect(refused.headers.get('idempotent-replayed')).to.equal(null);
+    expect(refusedAgain.headers.get('idempotent-replayed')).to.equal('true');
+    expect(refusedAgain.body).to.deep.equal(refused.body);
+    const stored = await stack().knex('idempotency_keys').where({ key: refusedKey }).first();
+    expect(stored).to.include({ status_code: 409 });
+    expect(stored.completed_at).to.not.equal(null);
   });
 });

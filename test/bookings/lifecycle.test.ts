@@ -80,7 +80,7 @@ describe('booking lifecycle', function () {
     const s = await scenario({ daysAhead: 20, adultMinor: 12345 });
     const token = await loginAs('customer');
     const email = `confirm.${Date.now()}@example.com`;
-    const booking = (await api('POST', '/api/v1/bookings', { token, body: { ...holdBody(s.departureId, 1), contact: { name: 'Lucía Pérez', email }, language: 'es' } })).body;
+    const booking = (await api('POST', '/api/v1/bookings', { token, body: { ...holdBody(s.departureId, 1), contact: { name: 'Lucía Pérez', email, phone: '+34600123456' }, language: 'es' } })).body;
     await api('POST', `/api/v1/bookings/${booking.id}/payments`, { token, body: { paymentMethod: 'pm_card_visa' } });
     const sent = await eventually(async () => {
       const row = await stack().knex('outbox_messages').where({ booking_id: booking.id, template: 'booking_confirmation', channel: 'email' }).first();
@@ -92,8 +92,9 @@ describe('booking lifecycle', function () {
     const rendered = stack().sendgrid.render(received[0]);
     expect(rendered.subject).to.contain(booking.reference);
     expect(rendered.html).to.contain('Lucía').and.contain('123,45');
-    // WhatsApp has no provider yet: its copy waits, queued.
-    expect((await stack().knex('outbox_messages').where({ booking_id: booking.id, channel: 'whatsapp' }).first())?.status ?? 'queued').to.equal('queued');
+    // WhatsApp has no provider yet: its copy is written, to the contact's phone, and waits, queued.
+    const whatsapp = await eventually(async () => stack().knex('outbox_messages').where({ booking_id: booking.id, channel: 'whatsapp', template: 'booking_confirmation' }).first());
+    expect(whatsapp).to.include({ status: 'queued', recipient: '+34600123456' });
   });
 
   it('expires an unpaid hold and gives the seats back', async () => {

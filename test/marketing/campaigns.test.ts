@@ -61,6 +61,21 @@ describe('campaigns', function () {
     expect(twice.status).to.equal(409);
     // Unsubscribe 10 still waiting while paused (once the batch in flight has landed): they must never be mailed.
     await eventually(async () => (await stack().knex('campaign_recipients').where({ campaign_id: c.body.id, status: 'claimed' })).length === 0, 10_000, 50);
+    // Sending has stopped: over two seconds (at 50/s, about 100 more would go out), not one
+    // more row is sent and SendGrid receives nothing more for this campaign.
+    const sendsOfCampaign = async () => {
+      const ids = new Set(await stack().knex('campaign_recipients').where({ campaign_id: c.body.id }).pluck('send_id'));
+      return stack().sendgrid.accepted.filter((p) => ids.has(p.sendId!)).length;
+    };
+    const sentAtPause = (await sentTo(c.body.id)).find((r) => r.status === 'sent')!.n;
+    const receivedAtPause = await sendsOfCampaign();
+    expect(receivedAtPause).to.equal(sentAtPause);
+    expect(sentAtPause).to.be.below(200);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect((await sentTo(c.body.id)).find((r) => r.status === 'sent')!.n).to.equal(sentAtPause);
+    expect(await sendsOfCampaign()).to.equal(receivedAtPause);
+    expect((await api('GET', `/api/v1/campaigns/${c.body.id}`, { token })).body).to.deep.include({ status: 'paused' });
+
     const pendingIds = await stack().knex('campaign_recipients').where({ campaign_id: c.body.id, status: 'pending' }).limit(10).pluck('contact_id');
     expect(pendingIds).to.have.length(10);
     const late = contacts.filter((x) => pendingIds.includes(x.id));
@@ -89,6 +104,7 @@ describe('campaigns', function () {
   });
 
   it('tests two subjects on a sample and sends the winner (by opens) to the rest', async () => {
+    const { knex, sendgrid } = stack();
     const { segmentId } = await audience(100);
     const a = await marketingTemplate('Subject A');
     const b = await marketingTemplate('Subject B');
@@ -97,29 +113,71 @@ describe('campaigns', function () {
       token, body: { name: 'AB', segmentId, variants: [{ name: 'A', templateId: a }, { name: 'B', templateId: b }], abTest: { metric: 'open', testPercent: 40, waitHours: 0.001 } },
     });
     expect(c.status, JSON.stringify(c.body)).to.equal(201);
-    await api('POST', `/api/v1/campaigns/${c.body.id}/schedule`, { token, body: {} });
-    // While the test waits (3.6 s), B's recipients open.
-    const bSends = await eventually(async () => {
-      const rows = await stack().knex('campaign_recipients').where({ campaign_id: c.body.id, variant: 'B', status: 'sent' }).select('send_id', 'email');
-      const total = await stack().knex('campaign_recipients').where({ campaign_id: c.body.id }).whereNot('variant', '*').whereNot('status', 'sent');
-      return rows.length > 0 && total.length === 0 ? rows : undefined;
-    }, 30_000, 100);
-    const opened = await postEvents(bSends.map((r, i) => ({ email: r.email, event: 'open', sg_event_id: `open-${c.body.id}-${i}`, timestamp: Math.floor(Date.now() / 1000), send_id: r.send_id })));
-    expect(opened.status, JSON.stringify(opened.body)).to.equal(200);
+    // No race with the 3.6-second wait: SendGrid refuses mail (429) until B's opens are recorded,
+    // so the sample cannot go out, and the winner cannot be chosen, before they are.
+    sendgrid.setThrottle({ limit: 0, windowMs: 500 });
+    let bRows: Array<{ send_id: string; email: string }>;
+    try {
+      await api('POST', `/api/v1/campaigns/${c.body.id}/schedule`, { token, body: {} });
+      bRows = await eventually(async () => {
+        const rows = await knex('campaign_recipients').where({ campaign_id: c.body.id, variant: 'B' }).select('send_id', 'email');
+        return rows.length > 0 ? rows : undefined;
+      }, 30_000, 100);
+      // The sample really was held back: nothing of this campaign is sent yet.
+      expect(await knex('campaign_recipients').where({ campaign_id: c.body.id, status: 'sent' })).to.have.length(0);
+      const opened = await postEvents(bRows.map((r, i) => ({ email: r.email, event: 'open', sg_event_id: `open-${c.body.id}-${i}`, timestamp: Math.floor(Date.now() / 1000), send_id: r.send_id })));
+      expect(opened.status, JSON.stringify(opened.body)).to.equal(200);
+      expect(await knex('campaigns').where({ id: c.body.id }).first('winner_variant')).to.deep.equal({ winner_variant: null });
+    } finally {
+      sendgrid.setThrottle(null);
+    }
     const done = await eventually(async () => {
       const x = await api('GET', `/api/v1/campaigns/${c.body.id}`, { token });
       return x.body.status === 'sent' ? x.body : undefined;
     }, 60_000, 250);
     expect(done.winnerVariant).to.equal('B');
     expect(done.progress.sent).to.equal(100);
-    expect(done.report.B.opens).to.equal(bSends.length);
-    const variants = await stack().knex('campaign_recipients').where({ campaign_id: c.body.id }).groupBy('variant').select('variant', stack().knex.raw('count(*)::int as n'));
+    expect(done.report.B.opens).to.equal(bRows.length);
+    const variants = await knex('campaign_recipients').where({ campaign_id: c.body.id }).groupBy('variant').select('variant', knex.raw('count(*)::int as n'));
     const byVariant = Object.fromEntries(variants.map((v) => [v.variant, v.n]));
     expect(byVariant.A + byVariant.B).to.equal(100);
     expect(byVariant.B).to.be.greaterThan(60);
+    // The rest got B's subject.
+    const ids = new Set(await knex('campaign_recipients').where({ campaign_id: c.body.id, variant: 'B' }).pluck('send_id'));
+    const received = sendgrid.accepted.filter((p) => ids.has(p.sendId!));
+    expect(received).to.have.length(byVariant.B);
+    for (const p of received.slice(0, 5)) expect(sendgrid.render(p).subject).to.equal('Subject B');
   });
 
-  it('turns signed SendGrid events into statistics and suppressions; refuses forged ones; ignores duplicates', async () => {
+  it('turns signed SendGrid events into statistics: opens, clicks and bounces per variant, each send counted once', async () => {
+    const { knex } = stack();
+    const { segmentId } = await audience(5);
+    const templateId = await marketingTemplate('Stats');
+    const token = await loginAs('marketer');
+    const c = await api('POST', '/api/v1/campaigns', { token, body: { name: 'Stats', segmentId, variants: [{ name: 'A', templateId }] } });
+    await api('POST', `/api/v1/campaigns/${c.body.id}/schedule`, { token, body: {} });
+    await eventually(async () => (await api('GET', `/api/v1/campaigns/${c.body.id}`, { token })).body.status === 'sent', 60_000, 250);
+    const rows = await knex('campaign_recipients').where({ campaign_id: c.body.id }).orderBy('email').select('send_id', 'email');
+    expect(rows).to.have.length(5);
+    const at = Math.floor(Date.now() / 1000);
+    const ev = (i: number, event: string, n = 0, extra: object = {}) => ({ email: rows[i].email, event, sg_event_id: `${event}-${n}-${rows[i].send_id}`, timestamp: at, send_id: rows[i].send_id, ...extra });
+    const res = await postEvents([
+      ...rows.map((_, i) => ev(i, 'delivered')),
+      ev(0, 'open'), ev(0, 'open', 1), ev(1, 'open'), ev(2, 'open'), // recipient 0 opened twice: one open
+      ev(0, 'click', 0, { url: 'https://spirit-tours.test/a' }), ev(1, 'click', 0, { url: 'https://spirit-tours.test/b' }),
+      ev(4, 'bounce', 0, { type: 'bounce', reason: '550 no such user' }),
+    ]);
+    expect(res.body).to.deep.equal({ received: 12, stored: 12, duplicates: 0 });
+    const report = (await api('GET', `/api/v1/campaigns/${c.body.id}`, { token })).body.report;
+    expect(report.A).to.include({ sent: 5, opens: 3, clicks: 2, bounces: 1, delivereds: 5 });
+    expect((await knex('suppressions').where({ email: rows[4].email }).first()).reason).to.equal('bounce');
+    // A redelivered batch changes nothing.
+    const again = await postEvents([ev(3, 'open'), ev(0, 'open')]);
+    expect(again.body).to.deep.equal({ received: 2, stored: 1, duplicates: 1 });
+    expect((await api('GET', `/api/v1/campaigns/${c.body.id}`, { token })).body.report.A).to.include({ sent: 5, opens: 4, clicks: 2, bounces: 1 });
+  });
+
+  it('turns signed SendGrid events into suppressions; refuses forged ones; ignores duplicates', async () => {
     const email = `bouncy.${Date.now()}@example.com`;
     const events = [{ email, event: 'bounce', type: 'bounce', reason: '550 no such user', sg_event_id: `b-${email}`, timestamp: Math.floor(Date.now() / 1000) }];
     const body = JSON.stringify(events);
@@ -131,6 +189,7 @@ describe('campaigns', function () {
     const again = await postEvents(events);
     expect(again.body).to.deep.equal({ received: 1, stored: 0, duplicates: 1 });
     expect((await stack().knex('suppressions').where({ email }).first()).reason).to.equal('bounce');
+    expect(await stack().knex('email_events').where({ provider: 'sendgrid', event_id: `b-${email}` })).to.have.length(1);
   });
 
   it('refuses bad campaigns with clear 4xx errors', async () => {

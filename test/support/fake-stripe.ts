@@ -35,6 +35,13 @@ export interface FakeStripe {
   chargesByKey: Map<string, number>;
   paymentIntents: Map<string, any>;
   refunds: Map<string, any>;
+  /**
+   * Holds the answer to the next request matching `method` and `path` (a RegExp): the request is
+   * carried out (and its result stored for its Idempotency-Key), but the answer waits until
+   * `release()`; `arrived` resolves when such a request was carried out. For tests that kill the
+   * caller while Stripe has acted and the answer is still on its way.
+   */
+  holdNext(method: string, path: RegExp): { arrived: Promise<RecordedRequest>; release(): void };
   /** Simulates the customer finishing (or failing) 3-D Secure on Stripe's page. */
   completeAction(paymentIntentId: string, outcome: 'authenticate' | 'fail'): any;
   close(): Promise<void>;
@@ -87,6 +94,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
   const chargesByKey = new Map<string, number>();
   const paymentIntents = new Map<string, any>();
   const refunds = new Map<string, any>();
+  const holds: Array<{ method: string; path: RegExp; arrive: (r: RecordedRequest) => void; released: Promise<void> }> = [];
   let url = '';
 
   function unexpectedState(intent: any, action: string): StripeHttpError {
@@ -251,6 +259,13 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       // Stripe stores the first result for the key, errors included (so a declined charge stays declined).
       body = JSON.parse(JSON.stringify(body));
       if (key && method === 'POST') idempotency.set(key, { fingerprint, status, body });
+      const held = holds.findIndex((h) => h.method === method && h.path.test(path));
+      if (held >= 0) {
+        const [h] = holds.splice(held, 1);
+        h.arrive(record);
+        void h.released.then(() => { if (!res.destroyed) send(status, body); });
+        return;
+      }
       send(status, body);
     });
   });
@@ -259,6 +274,14 @@ export async function startFakeStripe(): Promise<FakeStripe> {
 
   return {
     url, requests, chargesByKey, paymentIntents, refunds,
+    holdNext(method, path) {
+      let arrive!: (r: RecordedRequest) => void;
+      let release!: () => void;
+      const arrived = new Promise<RecordedRequest>((resolve) => (arrive = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      holds.push({ method, path, arrive, released });
+      return { arrived, release };
+    },
     completeAction(paymentIntentId, outcome) {
       const intent = findIntent(paymentIntentId);
       if (intent.status !== 'requires_action') return intent;

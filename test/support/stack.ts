@@ -21,6 +21,7 @@ import { bundleWorkflows, createWorkers } from '../../workers/worker';
 import { runId, testDataDir } from './env';
 import { startFakeStripe, type FakeStripe } from './fake-stripe';
 import { startFakeSendGrid, type FakeSendGrid } from './fake-sendgrid';
+import { CLIENT_ID as PAYPAL_CLIENT_ID, CLIENT_SECRET as PAYPAL_CLIENT_SECRET, WEBHOOK_ID as PAYPAL_WEBHOOK_ID, startFakePayPal, type FakePayPal } from './fake-paypal';
 
 export interface Stack {
   databaseUrl: string;
@@ -33,6 +34,8 @@ export interface Stack {
   stripe: FakeStripe;
   /** A local server speaking SendGrid's mail/send; the workers' email provider points at it. */
   sendgrid: FakeSendGrid;
+  /** A local server speaking PayPal's REST API; the workers' PayPal provider and the API's webhook verification point at it. */
+  paypal: FakePayPal;
   /** A fresh, empty database on the same server, for tests that need one of their own. */
   createDatabase(name: string): Promise<string>;
 }
@@ -92,6 +95,11 @@ export async function startStack(): Promise<Stack> {
   cleanups.push(() => stripe.close());
   const sendgrid = await startFakeSendGrid();
   cleanups.push(() => sendgrid.close());
+  const paypal = await startFakePayPal();
+  cleanups.push(() => paypal.close());
+  // The API reads PayPal's settings from its environment (webhook verification); so do worker
+  // processes that tests spawn.
+  Object.assign(process.env, { PAYPAL_CLIENT_ID, PAYPAL_CLIENT_SECRET, PAYPAL_API_BASE: paypal.url, PAYPAL_WEBHOOK_ID });
   const workers = await createWorkers({
     address: temporalServer.address, knex, bundle,
     activityDeps: {
@@ -99,6 +107,7 @@ export async function startStack(): Promise<Stack> {
       env: {
         STRIPE_SECRET_KEY: 'sk_test_spirit', STRIPE_API_BASE: stripe.url, STRIPE_WEBHOOK_SECRET: process.env.STRIPE_WEBHOOK_SECRET,
         EMAIL_PROVIDER: 'sendgrid', SENDGRID_API_KEY: sendgrid.apiKey, SENDGRID_BASE_URL: sendgrid.url,
+        PAYPAL_CLIENT_ID, PAYPAL_CLIENT_SECRET, PAYPAL_API_BASE: paypal.url, PAYPAL_WEBHOOK_ID,
       },
     },
   });
@@ -120,7 +129,7 @@ export async function startStack(): Promise<Stack> {
 
   current = {
     databaseUrl: db.url, knex, temporalAddress: temporalServer.address, temporal, bundle,
-    baseUrl: `http://127.0.0.1:${port}`, stripe, sendgrid, createDatabase: db.createDatabase,
+    baseUrl: `http://127.0.0.1:${port}`, stripe, sendgrid, paypal, createDatabase: db.createDatabase,
   };
   return current;
 }
