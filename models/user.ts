@@ -18,6 +18,11 @@ export class User extends BaseModel {
   customerId!: string | null;
   active!: boolean;
   lastLoginAt!: Date | null;
+  /** Raised to end every session at once; access and refresh tokens carry the epoch they were issued in. */
+  sessionEpoch!: number;
+  passwordChangedAt!: Date | null;
+  createdAt!: Date;
+  updatedAt!: Date;
 
   static findByEmail(email: string) {
     return User.query().whereRaw('lower(email) = lower(?)', [email]).first();
@@ -28,6 +33,18 @@ export class User extends BaseModel {
     partner: { relation: BaseModel.BelongsToOneRelation, modelClass: Partner, join: { from: 'users.partner_id', to: 'partners.id' } },
     customer: { relation: BaseModel.BelongsToOneRelation, modelClass: Customer, join: { from: 'users.customer_id', to: 'customers.id' } },
   });
+}
+
+/** A password reset link: single-use, short-lived; only the SHA-256 of its token is stored. */
+export class PasswordResetToken extends BaseModel {
+  static override tableName = 'password_reset_tokens';
+  id!: string;
+  userId!: string;
+  tokenHash!: string;
+  expiresAt!: Date;
+  usedAt!: Date | null;
+  requestedIp!: string | null;
+  createdAt!: Date;
 }
 
 export class RefreshToken extends BaseModel {

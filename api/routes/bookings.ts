@@ -13,6 +13,7 @@ import type { Principal } from '../auth';
 import { startBookingWorkflow, steerBooking } from '../booking-workflows';
 import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem } from '../http/problem';
+import { holdRateLimits } from '../http/rate-limit';
 import { route } from '../http/routes';
 import { cursor, dateOrDateTime, idParams, language, limit, uuid } from '../schemas';
 
@@ -133,7 +134,8 @@ export const bookingRoutes = [
     description: 'The seats are taken in one database transaction that can never oversell. The booking\'s workflow then runs its lifecycle; pay within the hold (holdExpiresAt).',
     idempotent: true,
     body: holdBody,
-    responses: { 201: { description: 'Held' }, 409: { description: 'Sold out, not enough seats, closed, too many passengers, credit line exceeded' }, 422: { description: 'Promo code or passenger type not accepted' } },
+    rateLimit: holdRateLimits,
+    responses: { 201: { description: 'Held' }, 409: { description: 'Sold out, not enough seats, closed, too many passengers, credit line exceeded' }, 422: { description: 'Promo code or passenger type not accepted' }, 429: { description: 'Too many holds or promo code tries by this user (Retry-After)' } },
     handler: async (ctx, { body, principal }) => {
       const p = principal!;
       if (body.onAccount && p.role !== 'partner') throw new Problem(400, 'validation_failed', 'Only partners book on account.', { param: 'onAccount' });
@@ -233,8 +235,12 @@ export const bookingRoutes = [
       202: { description: 'The customer must act (3-D Secure, PayPal approval) at actionUrl' },
       402: { description: 'Declined; the booking failed and its seats were released' },
       409: { description: 'Nothing to pay, a payment already in progress, the booking is closed, or a supplier failed (payment voided)' },
+      422: { description: 'The provider is not enabled here (provider_not_configured)' },
     },
     handler: async (ctx, { params, body, principal }) => {
+      if (!ctx.paymentProviders.includes(body.provider)) {
+        throw new Problem(422, 'provider_not_configured', `The payment provider "${body.provider}" is not enabled here; enabled: ${ctx.paymentProviders.join(', ') || 'none'}.`, { param: 'provider' });
+      }
       const b = await visibleBooking(ctx, principal!, params.id);
       const client = await ctx.temporalClient();
       const result = await steerBooking(client, b.id, payUpdate, { provider: body.provider, paymentMethod: body.paymentMethod, actor: principal!.userId });

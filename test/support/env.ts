@@ -18,6 +18,8 @@ process.env.SPIRIT_DATA_DIR = testDataDir;
 process.env.TEMPORAL_TASK_QUEUE_PREFIX = `test-${runId}-`;
 process.env.LOG_LEVEL = process.env.TEST_LOG_LEVEL || 'silent';
 process.env.BCRYPT_ROUNDS = '4';
+// The oversell test holds 300 seats at once as one customer; test/api/rate-limits.test.ts turns the limit on.
+process.env.RATE_LIMIT_HOLDS_PER_MINUTE = '0';
 process.env.STRIPE_WEBHOOK_SECRET = 'whsec_test_spirit_tours_secret';
 
 /** SendGrid's signed event webhook: we hold the private key, the API verifies with the public one. */
