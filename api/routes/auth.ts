@@ -234,7 +234,7 @@ export const authRoutes = [
     handler: async (ctx, { body }) => {
       const invalid = () => new Problem(400, 'reset_token_invalid', 'This password reset link is unknown, already used or expired. Ask for a new one.', { param: 'token' });
       const tokenHash = sha256(body.token);
-      const found = await PasswordResetToken.query(ctx.knex).findOne({ tokenHash });
+      const found = await PasswordResetToken.query(ctx.knex).findOne({ token_hash: tokenHash });
       if (!found || found.usedAt || found.expiresAt.getTime() <= Date.now()) throw invalid();
       const user = await User.query(ctx.knex).findById(found.userId);
       if (!user?.active) throw invalid();
@@ -245,7 +245,7 @@ export const authRoutes = [
         const spent = await PasswordResetToken.query(trx).patch({ usedAt: new Date() })
           .where({ id: found.id }).whereNull('used_at').where('expires_at', '>', new Date());
         if (!spent) throw invalid();
-        await PasswordResetToken.query(trx).patch({ usedAt: new Date() }).where({ userId: user.id }).whereNull('used_at');
+        await PasswordResetToken.query(trx).patch({ usedAt: new Date() }).where({ user_id: user.id }).whereNull('used_at');
         await User.query(trx).patch({ passwordHash, passwordChangedAt: new Date() }).findById(user.id);
         const sessionEpoch = await endAllSessions(trx, user.id);
         await AuditEntry.query(trx).insert({ actorUserId: user.id, action: 'auth.password_reset', entityType: 'user', entityId: user.id, data: { resetId: found.id, sessionEpoch }, requestId: ctx.state.requestId, ip: ctx.ip });
