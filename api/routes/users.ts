@@ -30,7 +30,8 @@ const toItem = (u: User) => ({
 
 /** The database says which role needs which scope; its refusals become 409/422 problems here. */
 function constraintProblem(err: unknown): Problem | undefined {
-  const e = err as { code?: string; constraint?: string };
+  // Objection wraps the driver's error (CheckViolationError, ...); the PostgreSQL code is on the original.
+  const e = ((err as { nativeError?: unknown }).nativeError ?? err) as { code?: string; constraint?: string };
   if (e.code === '23505' && e.constraint === 'users_email_unique') return new Problem(409, 'email_taken', 'Another account already uses this email.', { param: 'email' });
   if (e.code === '23503') {
     const param = e.constraint?.includes('branch') ? 'branchId' : e.constraint?.includes('partner') ? 'partnerId' : 'customerId';
