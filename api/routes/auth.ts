@@ -4,8 +4,9 @@
  * Login is limited per account and per address (counts shared by every API instance in
  * PostgreSQL): past LOGIN_DELAY_AFTER_FAILURES failures each further failure is answered more
  * slowly, and past RATE_LIMIT_LOGIN_*_PER_MINUTE failures the login is refused with 429 and
- * Retry-After, before the password is even compared. A reset request answers the same, in about
- * the same time, whether or not the email has an account.
+ * Retry-After, before the password is even compared (an attempt is counted first, atomically,
+ * and given back on success, so concurrent guesses cannot exceed the limit). A reset request
+ * answers the same, in about the same time, whether or not the email has an account.
  */
 import crypto from 'node:crypto';
 import type Koa from 'koa';
@@ -51,28 +52,35 @@ function failureLimiters(ctx: Koa.Context): FailureLimits {
   };
 }
 
-/** 429 when the account or the address has spent its failures for this minute. */
-async function refuseWhenLocked(ctx: Koa.Context, limits: FailureLimits, account: string): Promise<void> {
-  const [byAccount, byAddress] = await Promise.all([limits.account?.get(account), limits.address?.get(ctx.ip)]);
-  for (const [res, limiter, what, name] of [
+/**
+ * Takes one attempt from the account's and the address's allowances before the password is
+ * compared (one atomic upsert each, so concurrent guesses cannot all slip past a check), and
+ * answers 429 when either is spent. A success gives the attempts back (see `forgive`).
+ */
+async function takeAttempt(ctx: Koa.Context, limits: FailureLimits, account: string): Promise<number> {
+  const take = (limiter: RateLimiterPostgres | undefined, key: string) => limiter?.consume(key).then(
+    (res) => ({ res, refused: false }),
+    (err) => {
+      if (err instanceof RateLimiterRes) return { res: err, refused: true };
+      throw err;
+    },
+  );
+  const [byAccount, byAddress] = await Promise.all([take(limits.account, account), take(limits.address, ctx.ip)]);
+  for (const [taken, limiter, what, name] of [
     [byAccount, limits.account, 'failed logins for this account', 'login_account'],
     [byAddress, limits.address, 'failed logins from this address', 'login_address'],
   ] as const) {
-    if (res && limiter && res.consumedPoints >= limiter.points) {
+    if (taken?.refused && limiter) {
       authFailures.inc({ reason: 'locked' });
-      throw tooMany(what, limiter.points, 60, res, name);
+      throw tooMany(what, limiter.points, 60, taken.res, name);
     }
   }
+  return byAccount?.res.consumedPoints ?? 0;
 }
 
-/** Counts a failure; answers how many this account has had in the window. */
-async function countFailure(ctx: Koa.Context, limits: FailureLimits, account: string): Promise<number> {
-  const consume = (limiter: RateLimiterPostgres | undefined, key: string) => limiter?.consume(key).catch((err) => {
-    if (err instanceof RateLimiterRes) return err;
-    throw err;
-  });
-  const [byAccount] = await Promise.all([consume(limits.account, account), consume(limits.address, ctx.ip)]);
-  return byAccount?.consumedPoints ?? 0;
+/** After a success: the account's failures are forgotten, the address gets its attempt back. */
+async function forgive(ctx: Koa.Context, limits: FailureLimits, account: string): Promise<void> {
+  await Promise.all([limits.account?.delete(account), limits.address?.reward(ctx.ip, 1)]);
 }
 
 /** The progressive delay: nothing for the first failures, then one more step per failure. */
@@ -98,16 +106,15 @@ export const authRoutes = [
     handler: async (ctx, { body }) => {
       const account = body.email.toLowerCase();
       const limits = failureLimiters(ctx);
-      await refuseWhenLocked(ctx, limits, account);
+      const failures = await takeAttempt(ctx, limits, account);
       const user = await checkPassword(body.email, body.password);
       if (!user) {
         authFailures.inc({ reason: 'bad_credentials' });
-        const failures = await countFailure(ctx, limits, account);
         await AuditEntry.query(ctx.knex).insert({ action: 'auth.login_failed', entityType: 'user', entityId: null, data: { email: account, failures }, requestId: ctx.state.requestId, ip: ctx.ip });
         await slowDown(failures);
         throw new Problem(401, 'invalid_credentials', 'The email or password is wrong.');
       }
-      await limits.account?.delete(account);
+      await forgive(ctx, limits, account);
       const tokens = await issueTokenPair(ctx.knex, user);
       await User.query(ctx.knex).patch({ lastLoginAt: new Date() }).findById(user.id);
       await AuditEntry.query(ctx.knex).insert({ actorUserId: user.id, action: 'auth.login', entityType: 'user', entityId: user.id, requestId: ctx.state.requestId, ip: ctx.ip });
@@ -167,11 +174,12 @@ export const authRoutes = [
       if (!user) throw new Problem(401, 'account_inactive', 'The account behind this token no longer exists.');
       const limits = failureLimiters(ctx);
       const account = user.email.toLowerCase();
-      await refuseWhenLocked(ctx, limits, account);
+      const failures = await takeAttempt(ctx, limits, account);
       if (!(await verifyPassword(body.currentPassword, user.passwordHash))) {
-        await slowDown(await countFailure(ctx, limits, account));
+        await slowDown(failures);
         throw new Problem(403, 'invalid_credentials', 'The current password is wrong.', { param: 'currentPassword' });
       }
+      await forgive(ctx, limits, account);
       assertPasswordPolicy(body.newPassword, user.email, 'newPassword');
       const passwordHash = await hashPassword(body.newPassword);
       const tokens = await ctx.knex.transaction(async (trx) => {

@@ -45,6 +45,13 @@ describe('rate limits (counts in PostgreSQL, shared by every API instance)', fun
       expect((await login(user.email)).status).to.equal(429);
     });
 
+    it('per account, under concurrency: of 30 simultaneous guesses exactly 10 are tried, 20 refused', async () => {
+      const user = await createUser('marketer');
+      const replies = await Promise.all(Array.from({ length: 30 }, () => login(user.email, 'wrong password', proxied.baseUrl, from(address()))));
+      expect(replies.filter((r) => r.status === 401)).to.have.length(10);
+      expect(replies.filter((r) => r.status === 429)).to.have.length(20);
+    });
+
     it('per address: after 20 failures in a minute from one address, any login from it is refused', async () => {
       const ip = address();
       for (let i = 0; i < 20; i++) {
