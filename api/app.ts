@@ -7,7 +7,7 @@ import Router from '@koa/router';
 import type { Knex } from 'knex';
 import type { Client, Connection } from '@temporalio/client';
 import type { Logger } from '../platform/logger';
-import { authenticate } from './auth';
+import { authenticate, createSessionDirectory, type SessionDirectory } from './auth';
 import { bodyReader, problemRenderer, requestContext } from './http/middleware';
 import { catalogMicrocache } from './http/microcache';
 import { config } from '../platform/config';
@@ -24,6 +24,9 @@ import { mountSandboxPage, webhookRoutes } from './routes/payment-web';
 import { contactRoutes } from './routes/contacts';
 import { templateRoutes } from './routes/templates';
 import { mountUnsubscribePages } from './routes/unsubscribe';
+import { userRoutes } from './routes/users';
+import { enabledProviders, type PaymentEnv } from '../integrations/payments';
+import type { ProviderName } from '../integrations/payments/types';
 
 export interface ApiDeps {
   knex: Knex;
@@ -32,17 +35,23 @@ export interface ApiDeps {
   temporalClient: () => Promise<Client>;
   logger: Logger;
   publicUrl?: string;
+  /** Whose payment settings decide which providers are enabled (default process.env; the worker reads the same). */
+  paymentEnv?: PaymentEnv;
+  /** Users' session state; default: one made here, listening on the knex database. */
+  sessions?: SessionDirectory;
 }
 
 declare module 'koa' {
   interface DefaultContext {
     temporal: () => Promise<Connection>;
     temporalClient: () => Promise<Client>;
+    /** Payment providers this deployment accepts (the sandbox only outside production or with PAYMENT_SANDBOX=1). */
+    paymentProviders: readonly ProviderName[];
   }
 }
 
 export function allRoutes(): AnyRoute[] {
-  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes];
+  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {
@@ -50,13 +59,15 @@ export function createApp(deps: ApiDeps): Koa {
   app.context.knex = deps.knex;
   app.context.temporal = deps.temporalConnection;
   app.context.temporalClient = deps.temporalClient;
+  app.context.paymentProviders = enabledProviders(deps.paymentEnv ?? process.env);
+  app.context.sessions = deps.sessions ?? createSessionDirectory({ knex: deps.knex, logger: deps.logger });
   app.silent = true; // errors are logged by problemRenderer, with the request id
 
   const router = new Router();
   const routes = allRoutes();
   mountSystemRoutes(router, () => routes, deps);
   mountRoutes(router, routes);
-  mountSandboxPage(router);
+  mountSandboxPage(router, app.context.paymentProviders.includes('sandbox'));
   mountUnsubscribePages(router);
   mountTrackingRoutes(router);
   mountOutboxPages(router);
@@ -68,7 +79,7 @@ export function createApp(deps: ApiDeps): Koa {
     await next();
   });
   app.use(bodyReader());
-  app.use(authenticate());
+  app.use(authenticate(app.context.sessions));
   app.use(catalogMicrocache({ ttlMs: config.catalogCacheMs, paths: /^\/api\/v1\/(tours|departures)(\/[^/]+)?$/ }));
   app.use(router.routes());
   app.use(router.allowedMethods()); // sets 405 + Allow (or 501); problemRenderer writes the body

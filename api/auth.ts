@@ -1,17 +1,27 @@
 /**
  * Who is calling: JWT access tokens (HS256, short-lived) and rotating refresh tokens whose ids
  * are kept in refresh_tokens, so a spent refresh token presented again revokes its whole family.
+ *
+ * Sessions that can end, without a database query per request: an access token names its user
+ * and the user's session epoch; each request is checked against an in-process copy of the user's
+ * state (active, role, scope, epoch) kept by the SessionDirectory. A trigger on users NOTIFYs
+ * `user_sessions` on every change of that state, and every API instance LISTENs, so a
+ * deactivation, a demotion or "end all sessions" is seen by all of them at once; the copy's TTL
+ * (SESSION_CACHE_TTL_MS) is the backstop should a notification be lost. The role and scope a
+ * request acts with are the user's current ones, not the ones in the token.
  */
 import crypto from 'node:crypto';
 import type Koa from 'koa';
 import jwt from 'jsonwebtoken';
-import bcrypt from 'bcryptjs';
 import type { Knex } from 'knex';
+import pg from 'pg';
 import { config } from '../platform/config';
+import type { Logger } from '../platform/logger';
 import { loadSecrets } from '../platform/secrets';
 import { RefreshToken, Role, User } from '../models';
 import { authFailures } from './metrics';
 import { Problem } from './http/problem';
+import { verifyPassword } from './passwords';
 
 export interface Principal {
   userId: string;
@@ -33,6 +43,136 @@ interface AccessClaims {
   br?: string | null;
   pt?: string | null;
   cu?: string | null;
+  /** The user's session epoch when issued; a token of an older epoch is refused. Absent in tokens issued before epochs existed (= 0). */
+  ep?: number;
+}
+
+/** What an access token stands for, as the users row says now. */
+export interface SessionState {
+  active: boolean;
+  role: Role;
+  branchId: string | null;
+  partnerId: string | null;
+  customerId: string | null;
+  epoch: number;
+}
+
+export interface SessionDirectory {
+  /** The cached state when fresh (no promise on the hot path), else undefined. */
+  cached(userId: string): SessionState | null | undefined;
+  /** Reads the user (once for concurrent callers) and caches the answer; null when there is no such user. */
+  load(userId: string): Promise<SessionState | null>;
+  /** Drops a user's cached state (this instance; others hear the NOTIFY). */
+  forget(userId: string): void;
+  /** True while the LISTEN connection is up. */
+  readonly listening: boolean;
+  close(): Promise<void>;
+}
+
+export const SESSION_CHANNEL = 'user_sessions';
+const MAX_CACHED_USERS = 50_000;
+
+/**
+ * The per-instance cache of users' session state, invalidated through LISTEN user_sessions on a
+ * connection of its own (not one of the pool's). While that connection is down, cached states
+ * live at most a second, and everything cached is dropped when it is back (notifications may
+ * have been missed in between).
+ */
+export function createSessionDirectory(deps: { knex: Knex; logger?: Logger; ttlMs?: number; listen?: boolean }): SessionDirectory {
+  const ttlMs = deps.ttlMs ?? config.sessionCacheTtlMs;
+  const cache = new Map<string, { state: SessionState | null; at: number }>();
+  const inflight = new Map<string, Promise<SessionState | null>>();
+  // Bumped by every invalidation: a read that started before one is not cached (it may be stale).
+  let generation = 0;
+  let listening = false;
+  let closed = false;
+  let client: pg.Client | undefined;
+  let retry: NodeJS.Timeout | undefined;
+
+  const invalidate = (userId?: string) => {
+    generation++;
+    if (userId) cache.delete(userId);
+    else cache.clear();
+  };
+
+  async function connect(): Promise<void> {
+    if (closed) return;
+    const connection = (deps.knex.client.config as { connection: string | pg.ClientConfig }).connection;
+    const c = new pg.Client(typeof connection === 'string' ? { connectionString: connection } : connection);
+    client = c;
+    const lost = (err?: Error) => {
+      if (client !== c) return;
+      client = undefined;
+      listening = false;
+      invalidate();
+      c.end().catch(() => undefined);
+      if (closed) return;
+      deps.logger?.warn({ err: err?.message }, 'session notifications lost; reconnecting');
+      retry = setTimeout(() => { connect().catch(() => undefined); }, 1000);
+      retry.unref();
+    };
+    c.on('error', lost);
+    c.on('end', () => lost());
+    c.on('notification', (msg) => {
+      if (msg.channel === SESSION_CHANNEL) invalidate(msg.payload || undefined);
+    });
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${SESSION_CHANNEL}`);
+      if (client !== c) return;
+      listening = true;
+      invalidate(); // whatever changed while we were not listening
+      // The listener must not keep a process alive on its own (tests, scripts); the API closes it on stop.
+      (c as unknown as { connection?: { stream?: { unref?: () => void } } }).connection?.stream?.unref?.();
+    } catch (err) {
+      lost(err as Error);
+    }
+  }
+  if (deps.listen !== false) connect().catch(() => undefined);
+
+  async function read(userId: string): Promise<SessionState | null> {
+    const row = await deps.knex('users').where({ id: userId })
+      .first('active', 'role', 'branch_id', 'partner_id', 'customer_id', 'session_epoch');
+    return row
+      ? { active: row.active, role: row.role, branchId: row.branch_id, partnerId: row.partner_id, customerId: row.customer_id, epoch: row.session_epoch }
+      : null;
+  }
+
+  return {
+    get listening() { return listening; },
+    cached(userId) {
+      const hit = cache.get(userId);
+      if (!hit) return undefined;
+      if (Date.now() - hit.at > (listening ? ttlMs : Math.min(ttlMs, 1000))) {
+        cache.delete(userId);
+        return undefined;
+      }
+      return hit.state;
+    },
+    load(userId) {
+      const pending = inflight.get(userId);
+      if (pending) return pending;
+      const startedAt = generation;
+      const p = read(userId).then((state) => {
+        if (generation === startedAt) {
+          if (cache.size >= MAX_CACHED_USERS) cache.delete(cache.keys().next().value!);
+          cache.set(userId, { state, at: Date.now() });
+        }
+        return state;
+      }).finally(() => inflight.delete(userId));
+      inflight.set(userId, p);
+      return p;
+    },
+    forget: (userId) => invalidate(userId),
+    async close() {
+      closed = true;
+      clearTimeout(retry);
+      const c = client;
+      client = undefined;
+      listening = false;
+      await c?.end().catch(() => undefined);
+    },
+  };
 }
 
 const ISSUER = 'spirit-tours';
@@ -48,8 +188,8 @@ function jwtKey(): crypto.KeyObject {
   return signingKey.key;
 }
 
-export function issueAccessToken(user: Pick<User, 'id' | 'role' | 'branchId' | 'partnerId' | 'customerId'>): string {
-  const claims: AccessClaims = { typ: 'access', role: user.role, br: user.branchId, pt: user.partnerId, cu: user.customerId };
+export function issueAccessToken(user: Pick<User, 'id' | 'role' | 'branchId' | 'partnerId' | 'customerId' | 'sessionEpoch'>): string {
+  const claims: AccessClaims = { typ: 'access', role: user.role, br: user.branchId, pt: user.partnerId, cu: user.customerId, ep: user.sessionEpoch ?? 0 };
   return jwt.sign(claims, jwtKey(), {
     algorithm: 'HS256', subject: user.id, issuer: ISSUER, expiresIn: config.jwt.accessTtlSeconds,
   });
@@ -78,8 +218,12 @@ function verify<T>(token: string, expectedType: string): T & jwt.JwtPayload {
   return payload as T & jwt.JwtPayload;
 }
 
-/** Reads the bearer token when there is one; routes decide whether one is required. */
-export function authenticate(): Koa.Middleware {
+/**
+ * Reads the bearer token when there is one; routes decide whether one is required. The token
+ * must belong to an active user and the user's current session epoch; the principal carries
+ * the user's current role and scope (from the SessionDirectory, a database read only on a miss).
+ */
+export function authenticate(sessions: SessionDirectory): Koa.Middleware {
   return async (ctx, next) => {
     const header = ctx.get('authorization');
     // /metrics has its own bearer token (METRICS_TOKEN), checked by its route.
@@ -87,9 +231,20 @@ export function authenticate(): Koa.Middleware {
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw new Problem(401, 'invalid_authorization_header', 'Send the access token as "Authorization: Bearer <token>".');
       const claims = verify<AccessClaims>(match[1], 'access');
-      ctx.state.principal = {
-        userId: claims.sub!, role: claims.role, branchId: claims.br ?? null, partnerId: claims.pt ?? null, customerId: claims.cu ?? null,
-      };
+      const userId = claims.sub!;
+      let state = sessions.cached(userId);
+      if (state === undefined) state = await sessions.load(userId);
+      if (!state || !state.active) {
+        authFailures.inc({ reason: 'inactive' });
+        throw new Problem(401, 'account_inactive', 'The account behind this token is deactivated.', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+      }
+      if ((claims.ep ?? 0) < state.epoch) {
+        authFailures.inc({ reason: 'session_ended' });
+        throw new Problem(401, 'session_ended', 'This session was ended (logout from all sessions, a password change or reset). Log in again.', {
+          headers: { 'WWW-Authenticate': 'Bearer error="invalid_token", error_description="session ended"' },
+        });
+      }
+      ctx.state.principal = { userId, role: state.role, branchId: state.branchId, partnerId: state.partnerId, customerId: state.customerId };
     }
     return next();
   };
@@ -108,13 +263,10 @@ export function requirePrincipal(ctx: Koa.Context, roles?: readonly Role[]): Pri
   return principal;
 }
 
-// A real hash of a random password, compared against when the email is unknown, so a wrong
-// email and a wrong password take the same time.
-const DUMMY_HASH = bcrypt.hashSync(crypto.randomBytes(16).toString('hex'), 10);
-
+/** The user when the email and password match an active account (an unknown email costs the same hash). */
 export async function checkPassword(email: string, password: string): Promise<User | undefined> {
   const user = await User.findByEmail(email);
-  const ok = await bcrypt.compare(password, user?.passwordHash ?? DUMMY_HASH);
+  const ok = await verifyPassword(password, user?.passwordHash);
   return ok && user?.active ? user : undefined;
 }
 
@@ -129,7 +281,7 @@ export async function issueTokenPair(knex: Knex, user: User, familyId: string = 
   const jti = crypto.randomUUID();
   const expiresAt = new Date(Date.now() + config.jwt.refreshTtlSeconds * 1000);
   await RefreshToken.query(knex).insert({ id: jti, userId: user.id, familyId, expiresAt });
-  const refreshToken = jwt.sign({ typ: 'refresh', fam: familyId }, jwtKey(), {
+  const refreshToken = jwt.sign({ typ: 'refresh', fam: familyId, ep: user.sessionEpoch ?? 0 }, jwtKey(), {
     algorithm: 'HS256', subject: user.id, issuer: ISSUER, jwtid: jti, expiresIn: config.jwt.refreshTtlSeconds,
   });
   return { accessToken: issueAccessToken(user), refreshToken, tokenType: 'Bearer', expiresIn: config.jwt.accessTtlSeconds };
@@ -137,7 +289,7 @@ export async function issueTokenPair(knex: Knex, user: User, familyId: string = 
 
 /** Spends a refresh token and issues the next pair of its family. */
 export async function rotateRefreshToken(knex: Knex, token: string): Promise<{ user: User; tokens: TokenPair }> {
-  const claims = verify<{ fam: string }>(token, 'refresh');
+  const claims = verify<{ fam: string; ep?: number }>(token, 'refresh');
   const outcome = await knex.transaction(async (trx) => {
     const row = await RefreshToken.query(trx).findById(claims.jti!).forUpdate();
     if (!row || row.revokedAt) return { refused: 'revoked' as const };
@@ -148,6 +300,7 @@ export async function rotateRefreshToken(knex: Knex, token: string): Promise<{ u
     }
     const user = await User.query(trx).findById(row.userId);
     if (!user || !user.active) return { refused: 'inactive' as const };
+    if ((claims.ep ?? 0) < user.sessionEpoch) return { refused: 'revoked' as const };
     await RefreshToken.query(trx).patch({ usedAt: new Date() }).findById(row.id);
     return { user, tokens: await issueTokenPair(trx, user, row.familyId) };
   });
@@ -161,4 +314,31 @@ export async function rotateRefreshToken(knex: Knex, token: string): Promise<{ u
       : 'The account behind this token is no longer active.');
   }
   return outcome;
+}
+
+/** Logout: revokes the refresh token's whole family (this login and its rotations). Answers the user id, or undefined for a token of no live family. */
+export async function revokeRefreshFamily(knex: Knex, token: string): Promise<{ userId: string; familyId: string; revoked: number } | undefined> {
+  const claims = verify<{ fam: string }>(token, 'refresh');
+  const row = await RefreshToken.query(knex).findById(claims.jti!);
+  if (!row || row.userId !== claims.sub) return undefined;
+  const revoked = await RefreshToken.query(knex).patch({ revokedAt: new Date() }).where('family_id', row.familyId).whereNull('revoked_at');
+  return { userId: row.userId, familyId: row.familyId, revoked };
+}
+
+/**
+ * Ends every session of a user, in the caller's transaction: every refresh token revoked and the
+ * session epoch raised, so every access token already issued is refused on its next request.
+ * Answers the new epoch.
+ */
+export async function endAllSessions(trx: Knex, userId: string): Promise<number> {
+  await RefreshToken.query(trx).patch({ revokedAt: new Date() }).where('user_id', userId).whereNull('revoked_at');
+  const [row] = await trx('users').where({ id: userId }).increment('session_epoch', 1).returning('session_epoch');
+  return row.session_epoch;
+}
+
+declare module 'koa' {
+  interface DefaultContext {
+    /** Users' session state, cached per instance (see createSessionDirectory). */
+    sessions: SessionDirectory;
+  }
 }

@@ -10,6 +10,7 @@ import { loadSecrets } from '../platform/secrets';
 import { lazyTemporal } from '../platform/temporal';
 import { temporalConfig } from '../temporal.config';
 import { createApp } from './app';
+import { describeProviders } from '../integrations/payments';
 
 export async function startApi(options: { port?: number; host?: string } = {}) {
   if (!config.databaseUrl) throw new Error('DATABASE_URL is required (e.g. postgres://user:pass@host:5432/spirit)');
@@ -18,6 +19,7 @@ export async function startApi(options: { port?: number; host?: string } = {}) {
   const knex = connectDatabase(config.databaseUrl);
   const temporal = lazyTemporal(temporalConfig.address);
   const app = createApp({ knex, temporalConnection: temporal.connection, temporalClient: temporal.client, logger, publicUrl: config.publicUrl });
+  for (const line of describeProviders(process.env)) logger.info(`payments: ${line}`);
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(options.port ?? config.port, options.host ?? config.host, resolve));
@@ -25,6 +27,7 @@ export async function startApi(options: { port?: number; host?: string } = {}) {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     await temporal.close();
+    await app.context.sessions.close();
     await closeDatabase();
   };
   return { server, stop };

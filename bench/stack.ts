@@ -338,6 +338,8 @@ export async function startStack(options: StackOptions = {}): Promise<BenchStack
       SPIRIT_DATA_DIR: dataDir,
       // NODE_ENV=production would demand every production secret; the API only needs the JWT key.
       JWT_SECRET: crypto.randomBytes(36).toString('base64url'), // 48 characters
+      // The hold and booking benches hold hundreds a second as one customer; production limits that per user.
+      RATE_LIMIT_HOLDS_PER_MINUTE: '0',
     };
     delete env.NODE_ENV;
     if (bundlePath) env.WORKFLOW_BUNDLE_PATH = bundlePath;

@@ -17,6 +17,11 @@ export class User extends BaseModel {
   customerId!: string | null;
   active!: boolean;
   lastLoginAt!: Date | null;
+  /** Raised to end every session at once; access and refresh tokens carry the epoch they were issued in. */
+  sessionEpoch!: number;
+  passwordChangedAt!: Date | null;
+  createdAt!: Date;
+  updatedAt!: Date;
 
   static findByEmail(email: string) {
     return User.query().whereRaw('lower(email) = lower(?)', [email]).first();
@@ -26,6 +31,18 @@ export class User extends BaseModel {
     branch: { relation: BaseModel.BelongsToOneRelation, modelClass: Branch, join: { from: 'users.branch_id', to: 'branches.id' } },
     partner: { relation: BaseModel.BelongsToOneRelation, modelClass: Partner, join: { from: 'users.partner_id', to: 'partners.id' } },
   });
+}
+
+/** A password reset link: single-use, short-lived; only the SHA-256 of its token is stored. */
+export class PasswordResetToken extends BaseModel {
+  static override tableName = 'password_reset_tokens';
+  id!: string;
+  userId!: string;
+  tokenHash!: string;
+  expiresAt!: Date;
+  usedAt!: Date | null;
+  requestedIp!: string | null;
+  createdAt!: Date;
 }
 
 export class RefreshToken extends BaseModel {

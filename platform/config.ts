@@ -35,9 +35,36 @@ export const config = {
     accessTtlSeconds: int('JWT_ACCESS_TTL_SECONDS', 15 * 60),
     refreshTtlSeconds: int('JWT_REFRESH_TTL_SECONDS', 30 * 24 * 3600),
   },
+  /** bcrypt cost of new password hashes and of the dummy hash compared for unknown emails (hashed on libuv's thread pool). */
   bcryptRounds: int('BCRYPT_ROUNDS', 10),
   /** A payment request answers 202 "processing" when the saga takes longer than this (the retry with the same Idempotency-Key gets the result). */
   paymentAnswerWithinMs: int('PAYMENT_ANSWER_WITHIN_MS', 5000),
+  passwords: {
+    /** Shortest password accepted when one is set (login accepts any existing one). */
+    minLength: int('PASSWORD_MIN_LENGTH', 10),
+    /** How long a password reset link works. */
+    resetTtlMinutes: int('PASSWORD_RESET_TTL_MINUTES', 30),
+    /** The page the reset email links to, with ?token=...; it POSTs the token and a new password to /api/v1/auth/password-reset/confirm. */
+    resetUrl: env.PASSWORD_RESET_URL || `${env.PUBLIC_URL || `http://localhost:${int('PORT', 3000)}`}/reset-password`,
+  },
+  /**
+   * How long an API instance trusts its cached copy of a user's state (active, role, scope, session
+   * epoch) when no change notification arrives: the backstop behind LISTEN user_sessions.
+   */
+  sessionCacheTtlMs: int('SESSION_CACHE_TTL_MS', 30_000),
+  /** Counters shared by every API instance (PostgreSQL table rate_limits); 0 turns a limit off. */
+  rateLimits: {
+    loginFailuresPerAccountPerMinute: int('RATE_LIMIT_LOGIN_ACCOUNT_PER_MINUTE', 10),
+    loginFailuresPerAddressPerMinute: int('RATE_LIMIT_LOGIN_ADDRESS_PER_MINUTE', 20),
+    /** Failed logins of an account after which each further failure is answered more slowly. */
+    loginDelayAfterFailures: int('LOGIN_DELAY_AFTER_FAILURES', 3),
+    loginDelayStepMs: int('LOGIN_DELAY_STEP_MS', 250),
+    refreshPerAddressPerMinute: int('RATE_LIMIT_REFRESH_PER_MINUTE', 60),
+    holdsPerUserPerMinute: int('RATE_LIMIT_HOLDS_PER_MINUTE', 30),
+    promoTriesPerUserPerHour: int('RATE_LIMIT_PROMO_TRIES_PER_HOUR', 20),
+    testSendsPerUserPerHour: int('RATE_LIMIT_TEST_SENDS_PER_HOUR', 30),
+    passwordResetsPerAddressPerHour: int('RATE_LIMIT_PASSWORD_RESETS_PER_HOUR', 10),
+  },
   /** Compresses the booking calendar for demos and tests (0.001 = a day in 86 s); 1 in production. */
   bookingTimeScale: Number(env.BOOKING_TIME_SCALE || 1),
   supplier: {

@@ -5,7 +5,7 @@
  * and never overwrites what an operator edited. Never runs with NODE_ENV=production.
  */
 import type { Knex } from 'knex';
-import bcrypt from 'bcryptjs';
+import { hashPassword } from '../api/passwords';
 import { addDays, zonedTimeToUtc } from '../platform/time';
 
 export const DEMO_PASSWORD = 'spirit-demo';
@@ -173,7 +173,7 @@ export async function seedDemo(knex: Knex, options: SeedOptions = {}): Promise<S
     const existing = new Set((await trx('users').whereIn('email', DEMO_USERS.map((u) => u.email)).select('email')).map((u) => u.email));
     const missing = DEMO_USERS.filter((u) => !existing.has(u.email));
     if (missing.length) {
-      const hash = await bcrypt.hash(DEMO_PASSWORD, options.bcryptRounds ?? 10);
+      const hash = await hashPassword(DEMO_PASSWORD, options.bcryptRounds ?? 10); // bcrypt, as the API verifies it
       const mad = branches.get('MAD')!.id;
       const partner = await trx('partners').where({ code: 'SOL-AGENCY' }).first('id');
       const customer = await trx('customers').whereRaw('lower(email) = ?', ['customer@demo.test']).first('id');

@@ -10,6 +10,7 @@ import type { Role } from '../../models';
 import { requirePrincipal, type Principal } from '../auth';
 import { withIdempotency } from './idempotency';
 import { FieldError, Problem, problemOf } from './problem';
+import { enforceRateLimit, type RateLimitRule } from './rate-limit';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 type AnyObject = z.ZodObject<z.ZodRawShape>;
@@ -45,6 +46,8 @@ export interface RouteDef<P extends AnyObject, Q extends AnyObject, B extends z.
   body?: B;
   /** Mutations that accept an Idempotency-Key header. */
   idempotent?: boolean;
+  /** Limits counted (in PostgreSQL, shared by every instance) after validation, before the handler; past one: 429 + Retry-After. */
+  rateLimit?: Array<RateLimitRule<{ body: z.output<B>; principal: Principal | undefined }>>;
   responses: Record<number, ResponseDef>;
   handler: (
     ctx: Koa.Context,
@@ -114,6 +117,7 @@ export function mountRoutes(router: Router, routes: AnyRoute[]): void {
         // A resource that cannot exist (malformed id) is a 404 only when nothing else is wrong.
         throw new Problem(400, 'validation_failed', describe(errors), { param: errors[0].param, errors });
       }
+      for (const rule of def.rateLimit ?? []) await enforceRateLimit(ctx, rule, { body, principal });
       // A refusal from below (services, models) becomes its problem here, before idempotency records the answer.
       const run = async () => {
         try {

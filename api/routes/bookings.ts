@@ -18,6 +18,7 @@ import { BOOKING_STATUSES, isTerminalStatus, PAX_TYPES, PAYMENT_PROVIDERS } from
 import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem, REFUSAL_STATUS } from '../http/problem';
 import { HOLD_REFUSALS, type HoldRefusalCode } from '../../domain/refusals';
+import { holdRateLimits } from '../http/rate-limit';
 import { route } from '../http/routes';
 import { cursor, dateOrDateTime, idParams, language, limit, uuid } from '../schemas';
 
@@ -139,7 +140,8 @@ export const bookingRoutes = [
     description: 'The seats are taken in one database transaction that can never oversell. The booking\'s workflow then runs its lifecycle; pay within the hold (holdExpiresAt).',
     idempotent: true,
     body: holdBody,
-    responses: { 201: { description: 'Held' }, 409: { description: 'Sold out, not enough seats, closed, too many passengers, credit line exceeded' }, 422: { description: 'Promo code or passenger type not accepted' } },
+    rateLimit: holdRateLimits,
+    responses: { 201: { description: 'Held' }, 409: { description: 'Sold out, not enough seats, closed, too many passengers, credit line exceeded' }, 422: { description: 'Promo code or passenger type not accepted' }, 429: { description: 'Too many holds or promo code tries by this user (Retry-After)' } },
     handler: async (ctx, { body, principal }) => {
       const p = principal!;
       if (body.onAccount && p.role !== 'partner') throw new Problem(400, 'validation_failed', 'Only partners book on account.', { param: 'onAccount' });
@@ -246,8 +248,12 @@ export const bookingRoutes = [
       402: { description: 'Declined; the hold stays until it expires, so another payment method can be tried' },
       409: { description: 'Nothing to pay, not what is due (payment_mismatch), a payment already in progress, the booking is closed, or a supplier failed (payment voided)' },
       503: { description: 'The payment provider did not answer; nothing was captured; try again' },
+      422: { description: 'The provider is not enabled here (provider_not_configured)' },
     },
     handler: async (ctx, { params, body, principal }) => {
+      if (!ctx.paymentProviders.includes(body.provider)) {
+        throw new Problem(422, 'provider_not_configured', `The payment provider "${body.provider}" is not enabled here; enabled: ${ctx.paymentProviders.join(', ') || 'none'}.`, { param: 'provider' });
+      }
       const b = await visibleBooking(ctx, principal!, params.id);
       const client = await ctx.temporalClient();
       const answer = await steerBookingWithin(client, b.id, payUpdate, { updateId: updateIdFor(ctx, principal), answerWithinMs: config.paymentAnswerWithinMs }, {

@@ -94,7 +94,9 @@ function page(title: string, body: string) {
 
 const sandboxId = z.string().regex(/^sbx_[A-Za-z0-9_]{1,40}$/);
 
-export function mountSandboxPage(router: Router): void {
+/** The hosted pages; with the sandbox off (production without PAYMENT_SANDBOX=1) its page answers 404 whatever the id. */
+export function mountSandboxPage(router: Router, sandboxEnabled = true): void {
+  const sandboxOff = () => new Problem(404, 'resource_missing', 'No such sandbox payment: the sandbox payment provider is not enabled here.');
   // Where providers send the customer back after their page (PayPal approval, a 3-D Secure
   // redirect): the booking's workflow asks the provider where the payment stands.
   router.get('/pay/return/:bookingId', async (ctx: Koa.Context) => {
@@ -111,6 +113,7 @@ export function mountSandboxPage(router: Router): void {
 
   router.get('/pay/sandbox/:id', async (ctx: Koa.Context) => {
     ctx.state.route = '/pay/sandbox/{id}';
+    if (!sandboxEnabled) throw sandboxOff();
     const id = sandboxId.safeParse(ctx.params.id);
     const payment = id.success ? await getSandboxPayment(ctx.knex, id.data) : undefined;
     if (!payment) throw new Problem(404, 'resource_missing', 'No such sandbox payment.');
@@ -126,6 +129,7 @@ export function mountSandboxPage(router: Router): void {
   });
   router.post('/pay/sandbox/:id', async (ctx: Koa.Context) => {
     ctx.state.route = '/pay/sandbox/{id}';
+    if (!sandboxEnabled) throw sandboxOff();
     const id = sandboxId.safeParse(ctx.params.id);
     const form = new URLSearchParams(ctx.request.rawBody?.toString('utf8') ?? '');
     const outcome = form.get('outcome') ?? (ctx.request.body as { outcome?: string } | undefined)?.outcome;

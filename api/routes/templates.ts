@@ -16,6 +16,7 @@ import {
 } from '../../models/templates';
 import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem } from '../http/problem';
+import { testSendRateLimits } from '../http/rate-limit';
 import { route } from '../http/routes';
 import { cursor, idParams, language, limit, uuid } from '../schemas';
 
@@ -171,7 +172,8 @@ export const templateRoutes = [
     params: idParams,
     idempotent: true,
     body: z.object({ to: z.email({ error: 'must be an email address' }).max(254), variables: variablesSchema.optional() }).strict(),
-    responses: { 200: { description: 'The provider\'s answer: accepted, rejected or retry' }, 404: { description: 'No such template' }, 502: { description: 'The provider could not be reached' } },
+    rateLimit: testSendRateLimits,
+    responses: { 200: { description: 'The provider\'s answer: accepted, rejected or retry' }, 404: { description: 'No such template' }, 429: { description: 'Too many test sends (RATE_LIMIT_TEST_SENDS_PER_HOUR)' }, 502: { description: 'The provider could not be reached' } },
     handler: async (ctx, { params, body }) => {
       const template = await templateById(ctx, params.id);
       const { contact, variables } = await previewVariables(ctx, template, { email: body.to, variables: body.variables });

@@ -1,6 +1,8 @@
 /**
- * The payment providers this process can use, from its environment: the sandbox always; Stripe
- * when STRIPE_SECRET_KEY is set; PayPal when PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET are set.
+ * The payment providers this process can use, from its environment: the sandbox outside
+ * production (with NODE_ENV=production only when PAYMENT_SANDBOX=1: its test cards and hosted
+ * page confirm a booking without money moving); Stripe when STRIPE_SECRET_KEY is set; PayPal
+ * when PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET are set.
  * An unconfigured provider is undefined, so a booking asking for it fails clearly instead of
  * reaching a half-configured client.
  *
@@ -37,10 +39,29 @@ export function paypalOptionsFromEnv(env: PaymentEnv): PayPalProviderOptions | u
   };
 }
 
+/** The sandbox takes no money: on in development and tests, off in production unless PAYMENT_SANDBOX=1. */
+export function sandboxEnabled(env: PaymentEnv): boolean {
+  if (env.PAYMENT_SANDBOX !== undefined && env.PAYMENT_SANDBOX !== '' && env.PAYMENT_SANDBOX !== '0' && env.PAYMENT_SANDBOX !== '1') {
+    throw new Error(`PAYMENT_SANDBOX must be 0 or 1, got "${env.PAYMENT_SANDBOX}"`);
+  }
+  if (env.PAYMENT_SANDBOX === '1') return true;
+  if (env.PAYMENT_SANDBOX === '0') return false;
+  return env.NODE_ENV !== 'production';
+}
+
+/** The providers a payment may name here (the API refuses the others with 422 before asking the workflow). */
+export function enabledProviders(env: PaymentEnv): ProviderName[] {
+  const names: ProviderName[] = [];
+  if (sandboxEnabled(env)) names.push('sandbox');
+  if (env.STRIPE_SECRET_KEY) names.push('stripe');
+  if (paypalOptionsFromEnv(env)) names.push('paypal');
+  return names;
+}
+
 export function createPaymentProviders({ knex, publicUrl, env }: { knex: Knex; publicUrl: string; env: PaymentEnv }): PaymentProviders {
   const paypal = paypalOptionsFromEnv(env);
   return {
-    sandbox: createSandboxProvider({ knex, publicUrl }),
+    sandbox: sandboxEnabled(env) ? createSandboxProvider({ knex, publicUrl }) : undefined,
     stripe: env.STRIPE_SECRET_KEY
       ? createStripeProvider({
         secretKey: env.STRIPE_SECRET_KEY,
@@ -55,7 +76,9 @@ export function createPaymentProviders({ knex, publicUrl, env }: { knex: Knex; p
 
 /** One line per provider for the startup log, e.g. "stripe: not configured (set STRIPE_SECRET_KEY)". */
 export function describeProviders(env: PaymentEnv): string[] {
-  const lines = ['sandbox: enabled (test cards pm_card_visa, pm_card_chargeDeclined, ...)'];
+  const lines = [sandboxEnabled(env)
+    ? `sandbox: enabled${env.NODE_ENV === 'production' ? ' IN PRODUCTION (PAYMENT_SANDBOX=1): bookings can be confirmed without money' : ''} (test cards pm_card_visa, pm_card_chargeDeclined, ...)`
+    : `sandbox: disabled${env.NODE_ENV === 'production' ? ' in production (PAYMENT_SANDBOX=1 enables it)' : ' (PAYMENT_SANDBOX=0)'}`];
   if (env.STRIPE_SECRET_KEY) {
     const mode = env.STRIPE_SECRET_KEY.startsWith('sk_live_') ? 'live' : 'test';
     const host = env.STRIPE_API_BASE ? ` via ${env.STRIPE_API_BASE}` : '';

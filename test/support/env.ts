@@ -20,6 +20,8 @@ process.env.LOG_LEVEL = process.env.TEST_LOG_LEVEL || 'silent';
 process.env.BCRYPT_ROUNDS = '4';
 // A payment answers 202 "processing" after 6 s (5 s in production: a loaded CI machine must not see it by chance); a test sees it with a slow supplier.
 process.env.PAYMENT_ANSWER_WITHIN_MS = '6000';
+// The oversell test holds 300 seats at once as one customer; test/api/rate-limits.test.ts turns the limit on.
+process.env.RATE_LIMIT_HOLDS_PER_MINUTE = '0';
 process.env.STRIPE_WEBHOOK_SECRET = 'whsec_test_spirit_tours_secret';
 
 /** SendGrid's signed event webhook: we hold the private key, the API verifies with the public one. */

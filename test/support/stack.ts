@@ -121,7 +121,9 @@ export async function startStack(): Promise<Stack> {
 
   const apiTemporal = lazyTemporal(temporalServer.address);
   cleanups.push(() => apiTemporal.close());
-  const app = createApp({ knex, temporalConnection: apiTemporal.connection, temporalClient: apiTemporal.client, logger });
+  // The API accepts the providers the workers have (Stripe, pointed at the fake).
+  const app = createApp({ knex, temporalConnection: apiTemporal.connection, temporalClient: apiTemporal.client, logger, paymentEnv: { ...process.env, STRIPE_SECRET_KEY: 'sk_test_spirit' } });
+  cleanups.push(() => app.context.sessions.close());
   const server = http.createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
