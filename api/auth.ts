@@ -21,7 +21,7 @@ import { loadSecrets } from '../platform/secrets';
 import { RefreshToken, Role, User } from '../models';
 import { authFailures } from './metrics';
 import { Problem } from './http/problem';
-import { verifyPassword } from './passwords';
+import { verifyPassword } from '../platform/passwords';
 
 export interface Principal {
   userId: string;

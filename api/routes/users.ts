@@ -11,7 +11,7 @@ import { endAllSessions } from '../auth';
 import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem } from '../http/problem';
 import { route } from '../http/routes';
-import { assertPasswordPolicy, hashPassword } from '../passwords';
+import { assertPasswordPolicy, hashPassword } from '../../platform/passwords';
 import { cursor, idParams, limit, listOf, uuid } from '../schemas';
 
 const ADMIN = ['admin'] as const;

@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type ApiDeps } from '../../api/app';
-import { hashPassword } from '../../api/passwords';
+import { hashPassword } from '../../platform/passwords';
 import { logger } from '../../platform/logger';
 import { lazyTemporal } from '../../platform/temporal';
 import type { Role } from '../../models';

@@ -22,6 +22,8 @@ process.env.BCRYPT_ROUNDS = '4';
 process.env.PAYMENT_ANSWER_WITHIN_MS = '6000';
 // The oversell test holds 300 seats at once as one customer; test/api/rate-limits.test.ts turns the limit on.
 process.env.RATE_LIMIT_HOLDS_PER_MINUTE = '0';
+// Every test books as the same demo customer, many with promo codes; the rate-limit tests turn it on.
+process.env.RATE_LIMIT_PROMO_TRIES_PER_HOUR = '0';
 process.env.STRIPE_WEBHOOK_SECRET = 'whsec_test_spirit_tours_secret';
 
 /** SendGrid's signed event webhook: we hold the private key, the API verifies with the public one. */

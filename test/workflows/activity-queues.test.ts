@@ -59,7 +59,10 @@ describe('activity registry (activities per task queue, names unique across grou
     const registry = activityRegistry(groups);
     // The type a workflow proxies (proxyActivities<BookingActivities>) names its group.
     for (const file of fs.readdirSync(path.join(projectRoot, 'workflows')).filter((f) => f.endsWith('.ts') && !f.includes('messages') && f !== 'index.ts')) {
-      const source = fs.readFileSync(path.join(projectRoot, 'workflows', file), 'utf8');
+      // A workflow split into a folder of its own (workflows/booking/) proxies its activities there.
+      const folder = path.join(projectRoot, 'workflows', file.replace(/\.ts$/, ''));
+      const parts = fs.existsSync(folder) ? fs.readdirSync(folder).filter((f) => f.endsWith('.ts')).map((f) => path.join(folder, f)) : [];
+      const source = [path.join(projectRoot, 'workflows', file), ...parts].map((f) => fs.readFileSync(f, 'utf8')).join('\n');
       const workflows = [...source.matchAll(/export async function (\w+Workflow)\b/g)].map((m) => m[1]);
       const proxied = [...new Set([...source.matchAll(/proxyActivities<(\w+)Activities>/g)].map((m) => m[1].toLowerCase()))];
       expect(workflows, file).to.not.be.empty;

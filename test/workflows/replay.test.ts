@@ -37,6 +37,34 @@ describe('workflow replay', function () {
         const row = await knex('bookings').where({ status }).whereNotNull('workflow_started_at').orderBy('updated_at', 'desc').first('id');
         if (row) await save(`booking-${status}`, bookingWorkflowId(row.id));
       }
+      // The paths that change most, each from a booking that took it: a customer action (3-D Secure),
+      // an approval decided or expired, a balance payment, and the first run of an amended booking
+      // (it continued as new). Then a housekeeping run.
+      const withEvent = async (types: string[]) => (await knex('booking_events as e').join('bookings as b', 'b.id', 'e.booking_id')
+        .whereIn('e.type', types).whereNotNull('b.workflow_started_at').whereIn('b.status', ['completed', 'cancelled', 'failed', 'expired', 'paid_in_full', 'confirmed'])
+        .orderBy('e.id', 'desc').first('b.id'))?.id as string | undefined;
+      const closedRun = async (workflowId: string, status: string) => {
+        for await (const wf of temporal.workflow.list({ query: `WorkflowId = '${workflowId}' AND ExecutionStatus = '${status}'` })) return wf.runId;
+        return undefined;
+      };
+      const saveRun = async (name: string, workflowId: string, runId?: string) => {
+        const history = await temporal.workflow.getHandle(workflowId, runId).fetchHistory();
+        fs.writeFileSync(path.join(HISTORIES, `${name}${suffix}.json`), historyToJSON(history));
+      };
+      const threeDs = await withEvent(['payment_requires_action']);
+      if (threeDs) await save('booking-3ds', bookingWorkflowId(threeDs));
+      const approval = await withEvent(['approval_approved', 'approval_rejected', 'approval_expired']);
+      if (approval) await save('booking-approval', bookingWorkflowId(approval));
+      const balance = (await knex('payments as p').join('bookings as b', 'b.id', 'p.booking_id').where({ 'p.purpose': 'balance', 'p.status': 'captured' })
+        .whereIn('b.status', ['completed', 'paid_in_full', 'cancelled']).orderBy('p.created_at', 'desc').first('b.id'))?.id;
+      if (balance) await save('booking-balance', bookingWorkflowId(balance));
+      const amended = await withEvent(['amended']);
+      const amendedRun = amended ? await closedRun(bookingWorkflowId(amended), 'ContinuedAsNew') : undefined;
+      if (amended && amendedRun) await saveRun('booking-amended', bookingWorkflowId(amended), amendedRun);
+      for await (const wf of temporal.workflow.list({ query: `WorkflowType = 'housekeepingWorkflow' AND ExecutionStatus = 'Completed'` })) {
+        await saveRun('housekeeping-run', wf.workflowId, wf.runId);
+        break;
+      }
       const campaign = await knex('campaigns').where({ status: 'sent' }).orderBy('updated_at', 'desc').first('id');
       if (campaign) await save('campaign-sent', campaignWorkflowId(campaign.id));
       const enrollment = await knex('automation_enrollments').where({ status: 'completed' }).orderBy('updated_at', 'desc').first('workflow_id');

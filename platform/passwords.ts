@@ -10,13 +10,13 @@
  *
  * Policy (NIST SP 800-63B style: length and a breached list, no composition rules): at least
  * PASSWORD_MIN_LENGTH characters, at most 72 bytes (bcrypt ignores the rest), not a common
- * password (api/common-passwords.ts), not the email or its local part.
+ * password (platform/common-passwords.ts), not the email or its local part.
  */
 import crypto from 'node:crypto';
 import { hash, verify } from '@node-rs/bcrypt';
 import { config } from '../platform/config';
 import { COMMON_PASSWORDS } from './common-passwords';
-import { Problem } from './http/problem';
+import { Refused } from '../domain/refusals';
 
 export function hashPassword(password: string, rounds = config.bcryptRounds): Promise<string> {
   return hash(password, rounds);
@@ -67,6 +67,6 @@ export function passwordRuleBroken(password: string, email?: string): { rule: Pa
 export function assertPasswordPolicy(password: string, email: string | undefined, param = 'password'): void {
   const broken = passwordRuleBroken(password, email);
   if (broken) {
-    throw new Problem(422, 'password_rejected', `The password ${broken.message}.`, { param, rule: broken.rule });
+    throw new Refused('unprocessable', 'password_rejected', `The password ${broken.message}.`, { param, rule: broken.rule });
   }
 }
