@@ -20,6 +20,24 @@ declare module 'koa' {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** Paths that are capabilities (whoever holds the URL may act): logged by their template only. */
+const CAPABILITY_PATH = /^\/(u|pay|e)\//;
+
+/**
+ * The label a request is counted and logged under: the template of the route that matched
+ * (a declared route sets ctx.state.route; one mounted on the router directly is read back from
+ * the router's own match, `:name` written `{name}`), else the single label `unmatched`. Never
+ * the raw path: every distinct label is a new series in /metrics.
+ */
+export function routeLabel(ctx: Koa.Context): string {
+  if (ctx.state.route) return ctx.state.route;
+  const matched = (ctx as Koa.Context & { _matchedRoute?: string | RegExp })._matchedRoute;
+  if (typeof matched === 'string' && ctx.status !== 404) return matched.replace(/:(\w+)/g, '{$1}');
+  return 'unmatched';
+}
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
 export function requestContext(logger: Logger): Koa.Middleware {
   return async (ctx, next) => {
     const incoming = ctx.get('x-request-id');
@@ -32,9 +50,12 @@ export function requestContext(logger: Logger): Koa.Middleware {
       await next();
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = ctx.state.route ?? (ctx.status === 404 ? 'unmatched' : ctx.path);
-      httpRequestDuration.observe({ method: ctx.method, route, status: String(ctx.status) }, seconds);
-      ctx.state.log.info({ method: ctx.method, path: ctx.path, route, status: ctx.status, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+      const route = routeLabel(ctx);
+      // An unknown method would be a label of its own too.
+      const method = KNOWN_METHODS.has(ctx.method) ? ctx.method : 'OTHER';
+      httpRequestDuration.observe({ method, route, status: String(ctx.status) }, seconds);
+      const path = CAPABILITY_PATH.test(ctx.path) ? route : ctx.path; // a token in a URL is a key: never in the logs
+      ctx.state.log.info({ method, path, route, status: ctx.status, ms: Math.round(seconds * 1e4) / 10 }, 'request');
     }
   };
 }
