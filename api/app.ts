@@ -24,6 +24,7 @@ import { mountSandboxPage, webhookRoutes } from './routes/payment-web';
 import { contactRoutes } from './routes/contacts';
 import { templateRoutes } from './routes/templates';
 import { mountUnsubscribePages } from './routes/unsubscribe';
+import { auditRoutes } from './routes/audit';
 
 export interface ApiDeps {
   knex: Knex;
@@ -42,7 +43,7 @@ declare module 'koa' {
 }
 
 export function allRoutes(): AnyRoute[] {
-  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes];
+  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...auditRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {

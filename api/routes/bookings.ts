@@ -8,6 +8,7 @@ import type Koa from 'koa';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { placeHold, HoldRefused, type HoldRefusal } from '../../models/holds';
+import { auditActor, recordAudit } from '../../models/audit';
 import { amendUpdate, cancelUpdate, decideApprovalUpdate, payUpdate, viewQuery, bookingWorkflowId } from '../../workflows/booking-messages';
 import type { Principal } from '../auth';
 import { startBookingWorkflow, steerBooking } from '../booking-workflows';
@@ -58,7 +59,7 @@ function scope(q: Knex.QueryBuilder, p: Principal): Knex.QueryBuilder {
     case 'customer': return q.where('b.customer_id', p.customerId);
     case 'partner': return q.where('b.partner_id', p.partnerId);
     case 'operator': return q.where((w) => w.where('b.branch_id', p.branchId).orWhere('b.created_by_user_id', p.userId));
-    case 'accountant': return p.branchId ? q.where('b.branch_id', p.branchId) : q;
+    case 'accountant': return q.where('b.branch_id', p.branchId); // an accountant without a branch sees none (never all)
     default: return q.whereRaw('false');
   }
 }
@@ -258,6 +259,7 @@ export const bookingRoutes = [
       const b = await visibleBooking(ctx, principal!, params.id);
       const client = await ctx.temporalClient();
       const result = await steerBooking(client, b.id, cancelUpdate, { reason: body?.reason ?? 'cancelled by request', actor: principal!.userId });
+      await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'booking.cancel', entityType: 'booking', entityId: b.id, data: { reason: body?.reason ?? null, outcome: result.outcome, refundMinor: result.refundMinor, approvalId: result.approvalId ?? null } });
       const out = { object: 'cancellation', bookingId: b.id, bookingStatus: result.bookingStatus, refund: { amount: result.refundMinor, currency: b.currency, percent: result.refundBp / 100 }, daysBeforeDeparture: result.daysBefore };
       if (result.outcome === 'pending_approval') {
         return { status: 202, body: { ...out, status: 'pending_approval', approvalId: result.approvalId, approvalReason: result.approvalReason } };
@@ -280,6 +282,7 @@ export const bookingRoutes = [
       const b = await visibleBooking(ctx, principal!, params.id);
       const client = await ctx.temporalClient();
       const result = await steerBooking(client, b.id, amendUpdate, { passengers: body.passengers, departureId: body.departureId, actor: principal!.userId });
+      await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'booking.amend', entityType: 'booking', entityId: b.id, data: { departureId: body.departureId ?? null, paxCount: result.paxCount, totalMinor: result.totalMinor, refundMinor: result.refundMinor } });
       return {
         body: {
           object: 'amendment', bookingId: b.id, bookingStatus: result.bookingStatus, departureId: result.departureId, paxCount: result.paxCount,
@@ -324,10 +327,13 @@ export const bookingRoutes = [
   }),
   route({
     method: 'GET', path: '/api/v1/departures/{id}/waitlist', operationId: 'listWaitlist', tag: 'Bookings', auth: ['operator', 'admin'],
-    summary: 'The waitlist of a departure, in order',
+    summary: 'The waitlist of a departure, in order (operators: departures of their branch)',
     params: idParams,
-    responses: { 200: { description: 'Entries, first in line first' } },
-    handler: async (ctx, { params }) => {
+    responses: { 200: { description: 'Entries, first in line first' }, 404: { description: 'No such departure (or another branch\'s)' } },
+    handler: async (ctx, { params, principal }) => {
+      const departure = ctx.knex('departures as d').join('tours as t', 't.id', 'd.tour_id').where('d.id', params.id);
+      if (principal!.role !== 'admin') departure.where('t.branch_id', principal!.branchId);
+      if (!(await departure.first('d.id'))) throw notFound('departure', params.id);
       const rows = await ctx.knex('waitlist_entries').where({ departure_id: params.id }).orderBy('created_at');
       return { body: { object: 'list', data: rows.map((e) => ({ object: 'waitlist_entry', id: e.id, paxCount: e.pax_count, status: e.status, offeredBookingId: e.offered_booking_id, createdAt: iso(e.created_at) })), hasMore: false, nextCursor: null } };
     },
@@ -360,6 +366,7 @@ export const bookingRoutes = [
       if (approval.requested_by_user_id === p.userId) throw new Problem(403, 'forbidden', 'An approval must be decided by someone other than who asked for it.');
       const client = await ctx.temporalClient();
       const result = await steerBooking(client, approval.booking_id, decideApprovalUpdate, { approvalId: approval.id, approve: action === 'approve', by: p.userId, note: body?.note });
+      await recordAudit(ctx.knex, { ...auditActor(ctx), action: `approval.${action}`, entityType: 'approval', entityId: approval.id, data: { bookingId: approval.booking_id, kind: approval.kind, amountMinor: approval.amount_minor, refundMinor: result.refundMinor, note: body?.note ?? null } });
       return { body: { object: 'approval', id: approval.id, status: action === 'approve' ? 'approved' : 'rejected', bookingId: approval.booking_id, bookingStatus: result.bookingStatus, refund: { amount: result.refundMinor, currency: approval.currency } } };
     },
   })),

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, WorkflowNotFoundError, ApplicationFailure } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import { config } from '../../platform/config';
+import { auditActor, recordAudit } from '../../models/audit';
 import { emailLinkSecret } from '../../platform/secrets';
 import { campaignCounts, reconcileUnknownSends } from '../../activities/campaign';
 import { emailProviderName } from '../../integrations/email';
@@ -143,6 +144,7 @@ export const campaignRoutes = [
           throw err;
         }
       }
+      await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'campaign.schedule', entityType: 'campaign', entityId: params.id, data: { at: at.toISOString() } });
       return { body: await report(ctx, updated[0]) };
     },
   }),
@@ -151,7 +153,11 @@ export const campaignRoutes = [
     summary: `${action[0].toUpperCase()}${action.slice(1)} a campaign`,
     params: idParams,
     responses: { 200: { description: 'Done' }, 409: { description: 'Not possible in its state' } },
-    handler: async (ctx, { params }) => steer(ctx, params.id, update as UpdateDefinition<unknown, []>),
+    handler: async (ctx, { params }) => {
+      const result = await steer(ctx, params.id, update as UpdateDefinition<unknown, []>);
+      await recordAudit(ctx.knex, { ...auditActor(ctx), action: `campaign.${action}`, entityType: 'campaign', entityId: params.id });
+      return result;
+    },
   })),
   route({
     method: 'POST', path: '/api/v1/webhooks/sendgrid', operationId: 'sendgridWebhook', tag: 'Webhooks', auth: 'public',

@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import type Koa from 'koa';
 import { z } from 'zod';
 import { config } from '../../platform/config';
+import { auditActor, recordAudit } from '../../models/audit';
 import { emailLinkSecret } from '../../platform/secrets';
 import { createEmailProvider } from '../../integrations/email';
 import { signUnsubscribeToken, unsubscribeUrl } from '../../integrations/email/links';
@@ -189,10 +190,11 @@ export const templateRoutes = [
         }]);
       } catch (err) {
         ctx.state.log.warn({ err: (err as Error).message, templateId: template.id }, 'test send failed');
-        throw new Problem(502, 'provider_unavailable', `The email provider (${provider.name}) did not take the message: ${(err as Error).message}`);
+        throw new Problem(502, 'provider_unavailable', `The email provider (${provider.name}) did not take the message; try again later. The request id identifies the error in our logs.`);
       } finally {
         await provider.close();
       }
+      await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'template.test_send', entityType: 'template', entityId: template.id, data: { to: body.to, status: result.status, sendId: result.sendId } });
       return {
         body: {
           object: 'test_send', templateId: template.id, provider: provider.name, to: body.to, sendId: result.sendId, status: result.status,
