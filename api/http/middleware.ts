@@ -120,3 +120,75 @@ export function bodyReader(limitBytes = 1024 * 1024): Koa.Middleware {
     return next();
   };
 }
+
+/**
+ * Security headers on every answer (what helmet would set, written out: six headers do not
+ * need a dependency). A page that needs a narrower policy (the unsubscribe page) sets its own
+ * Content-Security-Policy, which is kept. HSTS only in production, where PUBLIC_URL is https.
+ */
+export function securityHeaders(options: { hstsMaxAgeSeconds: number }): Koa.Middleware {
+  const csp = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+  return async (ctx, next) => {
+    try {
+      await next();
+    } finally {
+      ctx.set('X-Content-Type-Options', 'nosniff');
+      ctx.set('X-Frame-Options', 'DENY');
+      ctx.set('Referrer-Policy', ctx.response.get('Referrer-Policy') || 'no-referrer');
+      ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
+      ctx.set('Cross-Origin-Resource-Policy', 'same-origin');
+      if (!ctx.response.get('Content-Security-Policy')) ctx.set('Content-Security-Policy', csp);
+      if (options.hstsMaxAgeSeconds > 0) ctx.set('Strict-Transport-Security', `max-age=${options.hstsMaxAgeSeconds}; includeSubDomains`);
+    }
+  };
+}
+
+/**
+ * CORS for an explicit list of origins (CORS_ORIGINS), exact match; any other origin gets no
+ * CORS headers (the browser refuses) and its preflight a 403. Bearer tokens, no cookies: no
+ * credentials mode.
+ */
+export function corsAllowlist(origins: readonly string[]): Koa.Middleware {
+  const allowed = new Set(origins.map((o) => o.replace(/\/+$/, '').toLowerCase()));
+  return async (ctx, next) => {
+    const origin = ctx.get('origin');
+    if (!origin) return next();
+    ctx.vary('Origin');
+    const ok = allowed.has(origin.toLowerCase());
+    if (ctx.method === 'OPTIONS' && ctx.get('access-control-request-method')) {
+      if (!ok) throw new Problem(403, 'origin_not_allowed', `The origin ${origin} may not call this API from a browser.`);
+      ctx.set('Access-Control-Allow-Origin', origin);
+      ctx.set('Access-Control-Allow-Methods', 'GET, POST, PUT, PATCH, DELETE');
+      ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type, Idempotency-Key, X-Request-Id');
+      ctx.set('Access-Control-Max-Age', '600');
+      ctx.status = 204;
+      return;
+    }
+    if (ok) {
+      ctx.set('Access-Control-Allow-Origin', origin);
+      ctx.set('Access-Control-Expose-Headers', 'X-Request-Id, Location, Retry-After, X-Cache, Idempotent-Replayed');
+    }
+    return next();
+  };
+}
+
+/**
+ * A request unanswered after `ms` gets a 503 problem (the work it started may still finish: a
+ * state change is one transaction, so it is whole or absent). Streamed uploads are exempt.
+ */
+export function requestTimeout(ms: number, exempt: RegExp): Koa.Middleware {
+  return async (ctx, next) => {
+    if (ms <= 0 || exempt.test(ctx.path)) return next();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Problem(503, 'request_timeout', `The request took longer than ${ms} ms and was abandoned; try again (with the same Idempotency-Key for a change).`, {
+        headers: { 'Retry-After': '5' },
+      })), ms);
+    });
+    try {
+      await Promise.race([next(), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}

@@ -11,7 +11,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, Workfl
 import type { UpdateDefinition } from '@temporalio/common';
 import { config } from '../../platform/config';
 import { auditActor, recordAudit } from '../../models/audit';
-import { emailLinkSecret } from '../../platform/secrets';
+import { emailLinkVerifyKeys } from '../../platform/secrets';
 import { campaignCounts, reconcileUnknownSends } from '../../activities/campaign';
 import { emailProviderName } from '../../integrations/email';
 import { parseSendGridEvents } from '../../integrations/email/sendgrid';
@@ -210,7 +210,7 @@ const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBR
 /** Our own open pixel and click redirect for SMTP and the outbox (signed links; SendGrid tracks by itself). */
 export function mountTrackingRoutes(router: Router): void {
   const track = async (ctx: Koa.Context, type: 'open' | 'click') => {
-    const link = verifyLink(new URL(ctx.href), emailLinkSecret());
+    const link = verifyLink(new URL(ctx.href), emailLinkVerifyKeys());
     if (!link || link.kind !== type) return undefined;
     const recipient = await ctx.knex('campaign_recipients').where({ send_id: link.sendId }).first('email');
     if (recipient) {

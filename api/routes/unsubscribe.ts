@@ -15,7 +15,7 @@ import type Koa from 'koa';
 import type Router from '@koa/router';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { emailLinkSecret } from '../../platform/secrets';
+import { emailLinkVerifyKeys } from '../../platform/secrets';
 import { verifyUnsubscribeToken } from '../../integrations/email/links';
 import { liftUnsubscribe, recordConsent, suppress, type ConsentChannel } from '../../models/contacts';
 import { TEST_SEND_UNSUBSCRIBE_SUBJECT } from '../../models/templates';
@@ -114,7 +114,7 @@ const contactId = z.uuid();
 
 /** What the token names: a contact, a test send, or nothing we know. Subjects may be `contactId` or `contactId:listId`. */
 function readToken(token: string): { contactId: string } | { test: true } | null {
-  const subject = verifyUnsubscribeToken(token, emailLinkSecret());
+  const subject = verifyUnsubscribeToken(token, emailLinkVerifyKeys());
   if (subject === null) return null;
   if (subject === TEST_SEND_UNSUBSCRIBE_SUBJECT) return { test: true };
   const id = contactId.safeParse(subject.split(':')[0]);
