@@ -200,6 +200,22 @@ export const contactRoutes = [
     handler: async (ctx, { params }) => ({ body: await contactById(ctx, params.id) }),
   }),
   route({
+    method: 'GET', path: '/api/v1/contacts/{id}/consent-history', operationId: 'getContactConsentHistory', tag: 'Marketing', auth: MARKETING,
+    summary: 'Every consent decision of one contact, oldest first (append-only: nothing in it is ever changed or removed)',
+    params: idParams,
+    responses: { 200: { description: 'The decisions: channel, status, source, when it was given and when it was written' }, 404: { description: 'No such contact' } },
+    handler: async (ctx, { params }) => {
+      if (!(await ctx.knex('contacts').where({ id: params.id }).first('id'))) throw notFound('contact', params.id);
+      const rows = await ctx.knex('contact_consent_history').where({ contact_id: params.id }).orderBy('id').limit(1000);
+      return {
+        body: {
+          object: 'list', hasMore: rows.length === 1000, nextCursor: null,
+          data: rows.map((r) => ({ object: 'consent_decision', channel: r.channel, status: r.status, source: r.source, recordedAt: iso(r.recorded_at), writtenAt: iso(r.written_at) })),
+        },
+      };
+    },
+  }),
+  route({
     method: 'PUT', path: '/api/v1/contacts/{id}/consent', operationId: 'setContactConsent', tag: 'Marketing', auth: MARKETING,
     summary: 'Record a consent decision for one channel (granted or withdrawn), with where it was given',
     description: 'Granting does not lift a suppression: a bounce, a complaint or the person\'s own unsubscribe still stops marketing email (see suppression in the answer). '
