@@ -194,7 +194,7 @@ export const bookingRoutes = [
       if (query.reference) q.where('b.reference', query.reference.toUpperCase());
       if (query.branch) q.whereIn('b.branch_id', ctx.knex('branches').select('id').where('code', query.branch.toUpperCase()));
       if (query.cursor) {
-        const [at, id] = decodeCursor(query.cursor, 2);
+        const [at, id] = decodeCursor(query.cursor, ['timestamp', 'uuid']);
         if (typeof at !== 'string' || !uuid.safeParse(id).success) throw new Problem(400, 'invalid_cursor', 'The cursor is not one this API returned.', { param: 'cursor' });
         q.whereRaw('(b.created_at, b.id) < (?::timestamptz, ?::uuid)', [at, id as string]);
       }

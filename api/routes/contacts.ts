@@ -143,7 +143,7 @@ export const contactRoutes = [
       if (query.source) q.where('c.source', query.source);
       if (query.language) q.where('c.language', query.language);
       if (query.cursor) {
-        const [at, id] = decodeCursor(query.cursor, 2);
+        const [at, id] = decodeCursor(query.cursor, ['timestamp', 'uuid']);
         if (typeof at !== 'string' || !uuid.safeParse(id).success) throw new Problem(400, 'invalid_cursor', 'The cursor is not one this API returned.', { param: 'cursor' });
         q.whereRaw('(c.created_at, c.id) < (?::timestamptz, ?::uuid)', [at, id as string]);
       }

@@ -133,7 +133,7 @@ export const templateRoutes = [
       if (query.language) q.where('language', query.language);
       if (query.key) q.where('key', query.key);
       if (query.cursor) {
-        const [at, id] = decodeCursor(query.cursor, 2);
+        const [at, id] = decodeCursor(query.cursor, ['timestamp', 'uuid']);
         if (typeof at !== 'string' || !uuid.safeParse(id).success) throw new Problem(400, 'invalid_cursor', 'The cursor is not one this API returned.', { param: 'cursor' });
         q.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [at, id as string]);
       }
