@@ -4,7 +4,17 @@ import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import { expect } from 'chai';
 import { api } from '../support/http';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { BoundedLru, catalogMicrocache } from '../../api/http/microcache';
+import { problemRenderer, requestContext, requestTimeout } from '../../api/http/middleware';
+import { stack } from '../support/stack';
+
+async function serve(app: Koa) {
+  const server = http.createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((resolve) => server.close(resolve)) };
+}
 
 async function seriesCount(): Promise<number> {
   const res = await api('GET', '/metrics');
@@ -29,6 +39,58 @@ describe('bounded resources', () => {
     expect(text).to.include('route="unmatched"');
     expect(text).to.include('route="/u/{token}"');
     expect(text).to.not.match(/route="\/u\/[0-9a-f]{12}"/);
+  });
+
+  it('never logs a capability URL (unsubscribe, payment pages, tracking links), only its template', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } }));
+    const app = new Koa();
+    app.use(requestContext(logger as never));
+    app.use(problemRenderer());
+    const Router = (await import('@koa/router')).default;
+    const router = new Router();
+    router.get('/u/:token', (ctx) => { ctx.body = 'page'; });
+    router.get('/pay/return/:bookingId', (ctx) => { ctx.body = 'page'; });
+    app.use(router.routes());
+    const server = await serve(app);
+    try {
+      await fetch(`${server.base}/u/SECRET-TOKEN-1`);
+      await fetch(`${server.base}/pay/return/SECRET-TOKEN-2`);
+      await fetch(`${server.base}/e/c/SECRET-TOKEN-3?u=x&s=y`);
+    } finally {
+      await server.close();
+    }
+    const requests = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request');
+    expect(requests.map((r) => r.route)).to.deep.equal(['/u/{token}', '/pay/return/{bookingId}', 'unmatched']);
+    expect(lines.join('\n')).to.not.include('SECRET-TOKEN');
+  });
+
+  it('a request running past REQUEST_TIMEOUT_MS is a 503 problem; the database cancels a statement past its timeout', async () => {
+    const app = new Koa();
+    app.use(requestContext(pino({ level: 'silent' }) as never));
+    app.use(problemRenderer());
+    app.use(requestTimeout(200, /^\/upload$/));
+    app.use(async (ctx) => {
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      ctx.body = { late: true };
+    });
+    const server = await serve(app);
+    try {
+      const slow = await fetch(`${server.base}/slow`);
+      expect(slow.status).to.equal(503);
+      expect(((await slow.json()) as { code: string }).code).to.equal('request_timeout');
+      expect((await fetch(`${server.base}/upload`)).status).to.equal(200); // exempt
+    } finally {
+      await server.close();
+    }
+    const { rows } = await stack().knex.raw('show statement_timeout');
+    expect(rows[0].statement_timeout).to.equal('15s');
+    let cancelled: { code?: string } | undefined;
+    await stack().knex.transaction(async (trx) => {
+      await trx.raw("set local statement_timeout = '100ms'");
+      await trx.raw('select pg_sleep(2)');
+    }).catch((err) => (cancelled = err));
+    expect(cancelled?.code).to.equal('57014');
   });
 
   describe('catalog cache', () => {
