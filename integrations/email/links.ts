@@ -9,10 +9,11 @@
  *   unsubscribe  {publicUrl}/u/{token}                 (token: signUnsubscribeToken)
  *
  * Keys rotate (platform/secrets.ts): a token names its key by id and the time it was made,
- * `{keyId}.{subject}.{time}.{sig}`, so a verifier holding the current and previous keys picks
- * the right one and can tell an old link from a new one (unsubscribe links expire for anything
- * but unsubscribing). Open and click URLs stay short and are checked against each accepted key
- * (two or three HMACs). Tokens from before key ids (`{subject}.{sig}`) still verify, undated.
+ * `{base64url("~keyId~time~subject")}.{sig}`, so a verifier holding the current and previous
+ * keys picks the right one and can tell an old link from a new one (unsubscribe links expire
+ * for anything but unsubscribing). Open and click URLs stay short and are checked against each
+ * accepted key (two or three HMACs). Tokens from before key ids (`{base64url(subject)}.{sig}`;
+ * a subject never starts with "~") still verify, undated.
  *
  * The routes that serve them are mounted by the API; `verifyLink` reads a request URL back.
  */
@@ -74,8 +75,10 @@ export function unsubscribeUrl(publicUrl: string, token: string): string {
 }
 
 function signToken(kind: LinkKind, subject: string, secret: string, at: Date): string {
+  if (subject.startsWith('~')) throw new Error('a link subject may not start with "~"');
   const time = Math.floor(at.getTime() / 1000).toString(36);
-  return `${keyIdOf(secret)}.${Buffer.from(subject, 'utf8').toString('base64url')}.${time}.${sign(secret, kind, subject, time)}`;
+  const kid = keyIdOf(secret);
+  return `${Buffer.from(`~${kid}~${time}~${subject}`, 'utf8').toString('base64url')}.${sign(secret, kind, kid, time, subject)}`;
 }
 
 export interface ReadToken {
@@ -86,18 +89,19 @@ export interface ReadToken {
 }
 
 function readToken(kind: LinkKind, token: string, keys: LinkKeys): ReadToken | null {
-  const dated = /^([A-Za-z0-9_-]{8})\.([A-Za-z0-9_-]+)\.([0-9a-z]{1,10})\.([A-Za-z0-9_-]+)$/.exec(token);
+  const parts = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(token);
+  if (!parts) return null;
+  const payload = Buffer.from(parts[1], 'base64url').toString('utf8');
+  const dated = /^~([A-Za-z0-9_-]{8})~([0-9a-z]{1,10})~(.*)$/s.exec(payload);
   if (dated) {
-    const key = keyList(keys).find((k) => k.id === dated[1]);
-    const subject = Buffer.from(dated[2], 'base64url').toString('utf8');
-    if (!key || !sameSignature(dated[4], sign(key.secret, kind, subject, dated[3]))) return null;
-    return { subject, time: new Date(parseInt(dated[3], 36) * 1000), keyId: key.id };
+    const [, kid, time, subject] = dated;
+    const key = keyList(keys).find((k) => k.id === kid);
+    if (!key || !sameSignature(parts[2], sign(key.secret, kind, kid, time, subject))) return null;
+    return { subject, time: new Date(parseInt(time, 36) * 1000), keyId: key.id };
   }
-  const legacy = kind === 'unsubscribe' ? /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(token) : null;
-  if (!legacy) return null;
-  const subject = Buffer.from(legacy[1], 'base64url').toString('utf8');
-  const key = keyList(keys).find((k) => sameSignature(legacy[2], sign(k.secret, 'unsubscribe', subject)));
-  return key ? { subject, time: null, keyId: key.id } : null;
+  if (kind !== 'unsubscribe' || payload.startsWith('~')) return null;
+  const key = keyList(keys).find((k) => sameSignature(parts[2], sign(k.secret, 'unsubscribe', payload)));
+  return key ? { subject: payload, time: null, keyId: key.id } : null;
 }
 
 /** A token naming whom to unsubscribe (a contact id, or `contactId:listId`), signed, with its key id and the time it was made. */

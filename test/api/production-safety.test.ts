@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
@@ -128,5 +129,11 @@ describe('production safety', function () {
     await withEnv({ EMAIL_LINK_SECRET: SECRET_B, EMAIL_LINK_PREVIOUS_SECRETS: undefined }, async () => {
       expect(await page(sent)).to.equal(404);
     });
+    // A link sent before links had key ids: signed with the key derived from the JWT one, undated.
+    const legacyKey = crypto.createHmac('sha256', jwtKeys().current.secret).update('email-links').digest('base64url');
+    const legacy = `${Buffer.from(row.id).toString('base64url')}.${crypto.createHmac('sha256', legacyKey).update(`u\n${row.id}`).digest().subarray(0, 16).toString('base64url')}`;
+    const old = await fetch(`${stack().baseUrl}/u/${legacy}`);
+    expect(old.status).to.equal(200);
+    expect(await old.text()).to.include('older email'); // undated: it only unsubscribes
   });
 });
