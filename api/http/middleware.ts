@@ -133,11 +133,14 @@ export function securityHeaders(options: { hstsMaxAgeSeconds: number }): Koa.Mid
       await next();
     } finally {
       ctx.set('X-Content-Type-Options', 'nosniff');
-      ctx.set('X-Frame-Options', 'DENY');
       ctx.set('Referrer-Policy', ctx.response.get('Referrer-Policy') || 'no-referrer');
       ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
       ctx.set('Cross-Origin-Resource-Policy', 'same-origin');
-      if (!ctx.response.get('Content-Security-Policy')) ctx.set('Content-Security-Policy', csp);
+      // A page with its own policy decides its framing (the development outbox frames its messages).
+      if (!ctx.response.get('Content-Security-Policy')) {
+        ctx.set('Content-Security-Policy', csp);
+        ctx.set('X-Frame-Options', 'DENY');
+      }
       if (options.hstsMaxAgeSeconds > 0) ctx.set('Strict-Transport-Security', `max-age=${options.hstsMaxAgeSeconds}; includeSubDomains`);
     }
   };
