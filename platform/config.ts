@@ -84,8 +84,10 @@ export const hardening = {
   hstsMaxAgeSeconds: int('HSTS_MAX_AGE_SECONDS', 180 * 86400),
   /** A request still unanswered after this long gets a 503 (the socket closes a little later). */
   requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 30_000),
-  /** PostgreSQL cancels a statement running longer than this (every pooled connection). 0: no limit. */
+  /** PostgreSQL cancels an API statement running longer than this (every pooled connection). 0: no limit. */
   statementTimeoutMs: int('DATABASE_STATEMENT_TIMEOUT_MS', 15_000),
+  /** The same for workers: under the longest activity timeout (2 minutes; a campaign's audience of a million rows is one statement). */
+  workerStatementTimeoutMs: int('WORKER_STATEMENT_TIMEOUT_MS', 110_000),
   /** An unsubscribe link older than this only unsubscribes (its preferences page offers nothing else). */
   unsubscribeLinkTtlDays: int('UNSUBSCRIBE_LINK_TTL_DAYS', 90),
   /** How long the link in a re-subscription confirmation email works. */

@@ -48,10 +48,10 @@ export function createKnex(databaseUrl: string, poolMax = config.databasePoolMax
 
 let shared: Knex | undefined;
 
-/** The process-wide pool, bound to Objection. */
-export function connectDatabase(databaseUrl: string): Knex {
+/** The process-wide pool, bound to Objection (statement timeout: the API's unless told). */
+export function connectDatabase(databaseUrl: string, options: { statementTimeoutMs?: number } = {}): Knex {
   if (shared) return shared;
-  shared = createKnex(databaseUrl, config.databasePoolMax, { statementTimeoutMs: hardening.statementTimeoutMs });
+  shared = createKnex(databaseUrl, config.databasePoolMax, { statementTimeoutMs: options.statementTimeoutMs ?? hardening.statementTimeoutMs });
   Model.knex(shared);
   return shared;
 }
