@@ -95,6 +95,26 @@ export function problemRenderer(): Koa.Middleware {
  * parsing JSON. Only JSON is accepted on /api routes; other routes may read rawBody themselves.
  * text/csv bodies are left unread for the route to stream (and limit) itself.
  */
+const MAX_JSON_DEPTH = 64;
+
+/** How deep arrays and objects nest in a JSON text (strings skipped), without parsing it. */
+export function jsonDepth(raw: Buffer): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i];
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) max = depth;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return max;
+}
+
 export function bodyReader(limitBytes = 1024 * 1024): Koa.Middleware {
   return async (ctx, next) => {
     if (!['POST', 'PUT', 'PATCH', 'DELETE'].includes(ctx.method)) return next();
@@ -111,6 +131,8 @@ export function bodyReader(limitBytes = 1024 * 1024): Koa.Middleware {
     const raw = Buffer.concat(chunks);
     ctx.request.rawBody = raw;
     if (raw.length > 0 && ctx.is('application/json', 'application/*+json')) {
+      // A 1 MB body can nest ~250,000 levels: validating that recursively overflows the stack (a 500).
+      if (jsonDepth(raw) > MAX_JSON_DEPTH) throw new Problem(400, 'json_too_deep', `The request body nests deeper than ${MAX_JSON_DEPTH} levels.`);
       try {
         ctx.request.body = JSON.parse(raw.toString('utf8'));
       } catch (err) {

@@ -6,6 +6,7 @@ import { hold, scenario } from '../support/bookings';
 import { encodeCursor } from '../../api/http/cursor';
 import { fixedWindowLimiter } from '../../api/routes/payment-web';
 import { releasePromoUse } from '../../models/holds';
+import { jsonDepth } from '../../api/http/middleware';
 
 describe('small gaps', () => {
   it('a cursor that decodes but holds the wrong kinds of values is a 400, never a 500', async () => {
@@ -63,5 +64,16 @@ describe('small gaps', () => {
   it('/health never shows a driver\'s error text', async () => {
     const res = await api('GET', '/health');
     expect(JSON.stringify(res.body)).to.not.match(/ECONNREFUSED|127\.0\.0\.1|at .*\.ts:/);
+  });
+});
+
+describe('deeply nested JSON', () => {
+  it('is a 400 before any validation, not a stack overflow', async () => {
+    const depth = 20_000;
+    const rules = `${'{"not":'.repeat(depth)}{"field":"country","op":"eq","value":"ES"}${'}'.repeat(depth)}`;
+    const res = await api('POST', '/api/v1/segments', { token: await loginAs('marketer'), raw: `{"name":"deep","rules":${rules}}`, headers: { 'content-type': 'application/json' } });
+    expect(res.status).to.equal(400);
+    expect(res.body.code).to.equal('json_too_deep');
+    expect(jsonDepth(Buffer.from('{"a":"[[[{{\\"}","b":[1,[2]]}'))).to.equal(3);
   });
 });
