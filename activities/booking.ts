@@ -14,7 +14,7 @@ import { isTerminalStatus } from '../domain/bookings';
 import type { PaymentProvider, ProviderName } from '../integrations/payments/types';
 import { PaymentRefused } from '../integrations/payments/types';
 import { SupplierRefused, type Supplier } from '../integrations/suppliers/simulated';
-import { amendBooking, AmendRefused, offerWaitlist, loadBookingRules, type AmendOutcome, type HoldRequest } from '../models/holds';
+import { amendBooking, AmendRefused, offerWaitlist, releasePromoUse, loadBookingRules, type AmendOutcome, type HoldRequest } from '../models/holds';
 import type { Client } from '@temporalio/client';
 import type { EmailAddress, EmailProvider } from '../integrations/email/types';
 import { findTransactionalTemplate, renderTemplate } from '../models/templates';
@@ -525,6 +525,7 @@ export function createBookingActivities(deps: BookingActivityDeps) {
         const seatsReleased = open ? booking.pax_count : 0;
         await appendOnce(trx, input.bookingId, input.eventKey, input.to, { reason: input.reason, seatsReleased }, input.actor);
         if (!open) return { seatsReleased };
+        await releasePromoUse(trx, booking, input.to); // a hold that lapsed or failed gives its promo code use back
         const column = booking.status === 'held' ? 'seats_held' : 'seats_sold';
         await trx('departures').where({ id: booking.departure_id }).update({ [column]: trx.raw('?? - ?', [column, booking.pax_count]), updated_at: trx.fn.now() });
         await trx('bookings').where({ id: input.bookingId }).update({

@@ -1,6 +1,7 @@
 /**
- * The Koa application: middleware in order (request id + access log, problem rendering, body,
- * authentication), then the declared routes. Everything it talks to comes in through ApiDeps.
+ * The Koa application: middleware in order (request id + access log, problem rendering,
+ * security headers, CORS allowlist, request timeout, body, authentication, catalog cache), then
+ * the declared routes. Everything it talks to comes in through ApiDeps.
  */
 import Koa from 'koa';
 import Router from '@koa/router';
@@ -8,9 +9,9 @@ import type { Knex } from 'knex';
 import type { Client, Connection } from '@temporalio/client';
 import type { Logger } from '../platform/logger';
 import { authenticate, createSessionDirectory, type SessionDirectory } from './auth';
-import { bodyReader, problemRenderer, requestContext } from './http/middleware';
+import { bodyReader, corsAllowlist, problemRenderer, requestContext, requestTimeout, securityHeaders } from './http/middleware';
 import { catalogMicrocache } from './http/microcache';
-import { config } from '../platform/config';
+import { config, hardening } from '../platform/config';
 import { AnyRoute, mountRoutes } from './http/routes';
 import { authRoutes } from './routes/auth';
 import { catalogRoutes, departureAdminRoutes } from './routes/catalog';
@@ -27,6 +28,7 @@ import { mountUnsubscribePages } from './routes/unsubscribe';
 import { userRoutes } from './routes/users';
 import { enabledProviders, type PaymentEnv } from '../integrations/payments';
 import type { ProviderName } from '../integrations/payments/types';
+import { auditRoutes } from './routes/audit';
 
 export interface ApiDeps {
   knex: Knex;
@@ -51,7 +53,7 @@ declare module 'koa' {
 }
 
 export function allRoutes(): AnyRoute[] {
-  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes];
+  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes, ...auditRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {
@@ -74,10 +76,9 @@ export function createApp(deps: ApiDeps): Koa {
 
   app.use(requestContext(deps.logger));
   app.use(problemRenderer());
-  app.use(async (ctx, next) => {
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    await next();
-  });
+  app.use(securityHeaders({ hstsMaxAgeSeconds: config.isProduction ? hardening.hstsMaxAgeSeconds : 0 }));
+  app.use(corsAllowlist(hardening.corsOrigins));
+  app.use(requestTimeout(hardening.requestTimeoutMs, /^\/api\/v1\/contacts\/import$/)); // a 50 MB upload streams for longer
   app.use(bodyReader());
   app.use(authenticate(app.context.sessions));
   app.use(catalogMicrocache({ ttlMs: config.catalogCacheMs, paths: /^\/api\/v1\/(tours|departures)(\/[^/]+)?$/ }));

@@ -14,7 +14,9 @@ async function timed(deadlineMs: number, probe: () => Promise<unknown>): Promise
     ]);
     return { ok: true, latencyMs: Math.round(performance.now() - started) };
   } catch (err) {
-    return { ok: false, latencyMs: Math.round(performance.now() - started), error: (err as Error).message };
+    // /health is public: say what failed, never the driver's text (addresses, hosts, versions).
+    const timedOut = (err as Error).message === `no answer within ${deadlineMs} ms`;
+    return { ok: false, latencyMs: Math.round(performance.now() - started), error: timedOut ? `no answer within ${deadlineMs} ms` : 'not reachable' };
   } finally {
     clearTimeout(timer);
   }

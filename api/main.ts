@@ -3,7 +3,7 @@
  * and TEMPORAL_ADDRESS; `npm start` sets both when it runs the embedded servers.
  */
 import http from 'node:http';
-import { config } from '../platform/config';
+import { assertProductionReady, config } from '../platform/config';
 import { connectDatabase, closeDatabase } from '../platform/db';
 import { logger } from '../platform/logger';
 import { loadSecrets } from '../platform/secrets';
@@ -15,6 +15,7 @@ import { describeProviders } from '../integrations/payments';
 export async function startApi(options: { port?: number; host?: string } = {}) {
   if (!config.databaseUrl) throw new Error('DATABASE_URL is required (e.g. postgres://user:pass@host:5432/spirit)');
   if (!temporalConfig.address) throw new Error('TEMPORAL_ADDRESS is required (host:port of the Temporal frontend)');
+  assertProductionReady('api'); // every missing setting named at once
   loadSecrets(); // fail at start, not at the first login
   const knex = connectDatabase(config.databaseUrl);
   const temporal = lazyTemporal(temporalConfig.address);

@@ -22,6 +22,11 @@ export type ConsentStatus = 'granted' | 'withdrawn';
 export const SELF_SERVICE_SOURCES = ['unsubscribe link', 'preferences page'] as const;
 const SELF_SERVICE_SQL = `('unsubscribe link', 'preferences page')`;
 
+/** A withdrawal only the person may reverse (and only by confirming from their own inbox). */
+export function isSelfServiceWithdrawal(consent: { status: string; source: string }): boolean {
+  return consent.status === 'withdrawn' && (SELF_SERVICE_SOURCES as readonly string[]).includes(consent.source);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Field checks: each returns why a value is refused, or null. Shared by the API and the import.
 

@@ -378,3 +378,16 @@ export async function offerWaitlist(knex: Knex, departureId: string, holdMinutes
     return offers;
   });
 }
+
+/**
+ * Gives back the promo code use a hold took when the booking closes without being bought (its
+ * hold expired, or it failed while still held). Call it inside the transaction that closes the
+ * booking, after that transaction's once-only event key and status checks (closeBooking in
+ * activities/booking.ts), with the booking row as it was before closing: a retried close then
+ * never gives a use back twice. Returns whether a use was given back.
+ */
+export async function releasePromoUse(trx: Knex.Transaction, booking: { status: string; promo_code: string | null }, closedAs: string): Promise<boolean> {
+  if (!booking.promo_code || booking.status !== 'held' || (closedAs !== 'expired' && closedAs !== 'failed')) return false;
+  const released = await trx('promo_codes').where({ code: booking.promo_code }).where('used_count', '>', 0).decrement('used_count', 1).returning('code');
+  return released.length > 0;
+}

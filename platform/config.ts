@@ -99,4 +99,62 @@ export const config = {
   workerTaskQueues: (env.WORKER_TASK_QUEUES || '').split(',').map((s) => s.trim()).filter(Boolean),
 };
 
+// ---------------------------------------------------------------------------------------------
+// Hardening: transport, headers, timeouts, link lifetimes, and what production must be given.
+
+function list(name: string): string[] {
+  return (env[name] || '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+export const hardening = {
+  /** Origins allowed to call the API from a browser (exact, comma-separated, e.g. https://app.spirit-tours.com). Empty: no cross-origin calls. */
+  corsOrigins: list('CORS_ORIGINS'),
+  /** Strict-Transport-Security max-age, sent in production (0 turns it off, e.g. while trying HTTPS out). */
+  hstsMaxAgeSeconds: int('HSTS_MAX_AGE_SECONDS', 180 * 86400),
+  /** A request still unanswered after this long gets a 503 (the socket closes a little later). */
+  requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 30_000),
+  /** PostgreSQL cancels an API statement running longer than this (every pooled connection). 0: no limit. */
+  statementTimeoutMs: int('DATABASE_STATEMENT_TIMEOUT_MS', 15_000),
+  /** The same for workers: under the longest activity timeout (2 minutes; a campaign's audience of a million rows is one statement). */
+  workerStatementTimeoutMs: int('WORKER_STATEMENT_TIMEOUT_MS', 110_000),
+  /** An unsubscribe link older than this only unsubscribes (its preferences page offers nothing else). */
+  unsubscribeLinkTtlDays: int('UNSUBSCRIBE_LINK_TTL_DAYS', 90),
+  /** How long the link in a re-subscription confirmation email works. */
+  resubscribeConfirmHours: int('RESUBSCRIBE_CONFIRM_HOURS', 48),
+};
+
+/** Why this process may not run in production, one line per missing or unsafe setting (empty: ready). */
+export function productionProblems(service: 'api' | 'worker', environment: NodeJS.ProcessEnv = process.env): string[] {
+  const problems: string[] = [];
+  const publicUrl = environment.PUBLIC_URL;
+  if (!publicUrl) problems.push('PUBLIC_URL is required: the https address customers reach (links in emails and payment pages), e.g. https://book.spirit-tours.com');
+  else if (!/^https:\/\/[^/]/i.test(publicUrl)) problems.push(`PUBLIC_URL must be an https:// address (links in emails carry capabilities), got "${publicUrl}"`);
+  const provider = (environment.EMAIL_PROVIDER || 'outbox').trim().toLowerCase();
+  if (provider === 'outbox') problems.push('EMAIL_PROVIDER must be a real provider (sendgrid or smtp): the outbox only writes files');
+  else if (provider === 'sendgrid' && !environment.SENDGRID_API_KEY) problems.push('SENDGRID_API_KEY is required with EMAIL_PROVIDER=sendgrid');
+  else if (provider === 'smtp' && !environment.SMTP_URL) problems.push('SMTP_URL is required with EMAIL_PROVIDER=smtp (smtp://user:pass@host:587)');
+  const secret = (name: string) => {
+    const value = environment[name];
+    if (!value) problems.push(`${name} is required (at least 32 random characters, e.g. \`openssl rand -hex 32\`)`);
+    else if (value.length < 32) problems.push(`${name} must be at least 32 characters long`);
+  };
+  secret('EMAIL_LINK_SECRET');
+  if (service === 'api') {
+    secret('JWT_SECRET');
+    if (environment.JWT_SECRET && environment.JWT_SECRET === environment.EMAIL_LINK_SECRET) problems.push('EMAIL_LINK_SECRET must differ from JWT_SECRET');
+    const token = environment.METRICS_TOKEN;
+    if (!token) problems.push('METRICS_TOKEN is required: /metrics answers only "Authorization: Bearer <METRICS_TOKEN>"');
+    else if (token.length < 16) problems.push('METRICS_TOKEN must be at least 16 characters long');
+    for (const origin of list('CORS_ORIGINS')) if (!/^https:\/\/[^/]+$/i.test(origin)) problems.push(`CORS_ORIGINS entries must be https origins without a path, got "${origin}"`);
+  }
+  return problems;
+}
+
+/** Refuses to start in production with anything missing, naming every setting at once. */
+export function assertProductionReady(service: 'api' | 'worker', environment: NodeJS.ProcessEnv = process.env): void {
+  if (environment.NODE_ENV !== 'production') return;
+  const problems = productionProblems(service, environment);
+  if (problems.length) throw new Error(`Refusing to start the ${service} with NODE_ENV=production:\n  - ${problems.join('\n  - ')}`);
+}
+
 export type Config = typeof config;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import knexFactory, { Knex } from 'knex';
 import { Model } from 'objection';
 import pg from 'pg';
-import { config, projectRoot } from './config';
+import { config, hardening, projectRoot } from './config';
 
 // int8 (bigint, count(*)) as JS numbers: money in minor units stays far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
@@ -32,10 +32,15 @@ const migrationSource: Knex.MigrationSource<string> = {
   },
 };
 
-export function createKnex(databaseUrl: string, poolMax = config.databasePoolMax): Knex {
+/**
+ * `statementTimeoutMs`: PostgreSQL cancels any statement running longer (error 57014), so a
+ * runaway query cannot hold a pooled connection and its locks for ever. The process-wide pool
+ * (API, workers) sets DATABASE_STATEMENT_TIMEOUT_MS; migrations and scripts run without one.
+ */
+export function createKnex(databaseUrl: string, poolMax = config.databasePoolMax, options: { statementTimeoutMs?: number } = {}): Knex {
   return knexFactory({
     client: 'pg',
-    connection: databaseUrl,
+    connection: options.statementTimeoutMs ? { connectionString: databaseUrl, statement_timeout: options.statementTimeoutMs } : databaseUrl,
     pool: { min: 0, max: poolMax },
     migrations: { migrationSource, tableName: 'knex_migrations' },
   });
@@ -43,10 +48,10 @@ export function createKnex(databaseUrl: string, poolMax = config.databasePoolMax
 
 let shared: Knex | undefined;
 
-/** The process-wide pool, bound to Objection. */
-export function connectDatabase(databaseUrl: string): Knex {
+/** The process-wide pool, bound to Objection (statement timeout: the API's unless told). */
+export function connectDatabase(databaseUrl: string, options: { statementTimeoutMs?: number } = {}): Knex {
   if (shared) return shared;
-  shared = createKnex(databaseUrl);
+  shared = createKnex(databaseUrl, config.databasePoolMax, { statementTimeoutMs: options.statementTimeoutMs ?? hardening.statementTimeoutMs });
   Model.knex(shared);
   return shared;
 }

@@ -157,8 +157,41 @@ async function startTemporalDevServerOnce(options: TemporalDevServerOptions): Pr
   };
 }
 
+/**
+ * Started as root, the embedded PostgreSQL runs as the unprivileged user `postgres`, which must be
+ * able to enter every folder above its data folder (initdb otherwise fails with a bare
+ * "Permission denied"). Folders from `ownedRoot` (our data folder, SPIRIT_DATA_DIR) down are
+ * ours: they get the traverse bit (o+x, not read). A folder above it that `postgres` cannot
+ * enter is not ours to change: the error names it and says what to do.
+ */
+export function makeTraversableForPostgres(dataDir: string, ownedRoot: string): void {
+  const target = path.resolve(dataDir);
+  const owned = path.resolve(ownedRoot);
+  const inside = (dir: string) => dir === owned || dir.startsWith(owned + path.sep);
+  for (let dir = path.dirname(target); ; dir = path.dirname(dir)) {
+    let mode: number;
+    try {
+      mode = fs.statSync(dir).mode;
+    } catch {
+      mode = -1; // not created yet: mkdir below makes it 0755
+    }
+    if (mode !== -1 && (mode & 0o001) === 0) {
+      if (inside(dir)) fs.chmodSync(dir, (mode & 0o7777) | 0o011);
+      else {
+        throw new Error(
+          `The embedded PostgreSQL runs as the user "postgres" when started as root, and cannot enter ${dir} (mode ${(mode & 0o777).toString(8)}). `
+          + `Choose a SPIRIT_DATA_DIR under a folder others can enter (e.g. SPIRIT_DATA_DIR=/var/lib/spirit), or allow entering it: chmod o+x ${dir}`,
+        );
+      }
+    }
+    if (dir === path.dirname(dir)) break;
+  }
+}
+
 export interface EmbeddedPostgresOptions {
   dataDir: string;
+  /** The folder that is ours to fix permissions in (default: the data folder's parent). */
+  ownedRoot?: string;
   port?: number;
   database?: string;
   /** Trade durability for speed (tests only). */
@@ -201,6 +234,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   });
   if (!fs.existsSync(path.join(options.dataDir, 'PG_VERSION'))) {
     fs.mkdirSync(path.dirname(options.dataDir), { recursive: true });
+    if (isRoot) makeTraversableForPostgres(options.dataDir, options.ownedRoot ?? path.dirname(options.dataDir));
     await server.initialise();
   }
   try {

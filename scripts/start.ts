@@ -92,7 +92,7 @@ async function main() {
     config.databaseUrl
       ? undefined
       : (async () => {
-        const started = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres'), log: (line) => process.env.PG_LOG && console.log(line) });
+        const started = await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres'), ownedRoot: config.dataDir, log: (line) => process.env.PG_LOG && console.log(line) });
         services.push(started);
         say(`embedded PostgreSQL on 127.0.0.1:${started.port} (${Date.now() - t0} ms)`);
         return started;

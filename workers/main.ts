@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
-import { config } from '../platform/config';
+import { assertProductionReady, config, hardening } from '../platform/config';
 import { closeDatabase, connectDatabase } from '../platform/db';
 import { logger } from '../platform/logger';
 import { taskQueues, temporalConfig, type TaskQueueName } from '../temporal.config';
@@ -14,6 +14,7 @@ import { describeProviders } from '../integrations/payments';
 import { describeEmailProvider } from '../integrations/email';
 
 async function main() {
+  assertProductionReady('worker'); // every missing setting named at once
   if (!config.databaseUrl) throw new Error('DATABASE_URL is required');
   if (!temporalConfig.address) throw new Error('TEMPORAL_ADDRESS is required');
   const known = Object.values(taskQueues) as string[];
@@ -32,7 +33,7 @@ async function main() {
   const early = () => process.exit(0);
   process.once('SIGINT', early);
   process.once('SIGTERM', early);
-  const knex = connectDatabase(config.databaseUrl);
+  const knex = connectDatabase(config.databaseUrl, { statementTimeoutMs: hardening.workerStatementTimeoutMs });
   const started = Date.now();
   // A bundle built beforehand keeps webpack out of this long-lived process (about 70 MB less RSS).
   const bundlePath = process.env.WORKFLOW_BUNDLE_PATH;

@@ -41,6 +41,11 @@ export const automationRoutes = [
     }).strict(),
     responses: { 201: { description: 'The automation (active)' } },
     handler: async (ctx, { body, principal }) => {
+      if (body.goal) {
+        // Checked every time a contact moves on: bounded like a segment's rules.
+        const err = checkSegmentSize(body.goal as SegmentNode);
+        if (err) throw new Problem(400, 'validation_failed', `goal: ${err}.`, { param: 'goal' });
+      }
       for (const [i, s] of body.steps.entries()) {
         if ('check' in s) {
           const err = checkSegmentSize(s.check.rules as SegmentNode);

@@ -8,6 +8,7 @@ import type Koa from 'koa';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { placeHold, HoldRefused, type HoldRefusal } from '../../models/holds';
+import { auditActor, recordAudit } from '../../models/audit';
 import { amendUpdate, cancelUpdate, decideApprovalUpdate, payUpdate, viewQuery, bookingWorkflowId } from '../../workflows/booking-messages';
 import type { Principal } from '../auth';
 import { startBookingWorkflow, steerBookingAs, steerBookingWithin } from '../../services/booking-workflows';
@@ -64,7 +65,7 @@ function scope(q: Knex.QueryBuilder, p: Principal): Knex.QueryBuilder {
     case 'customer': return q.where('b.customer_id', p.customerId);
     case 'partner': return q.where('b.partner_id', p.partnerId);
     case 'operator': return q.where((w) => w.where('b.branch_id', p.branchId).orWhere('b.created_by_user_id', p.userId));
-    case 'accountant': return p.branchId ? q.where('b.branch_id', p.branchId) : q;
+    case 'accountant': return q.where('b.branch_id', p.branchId); // an accountant without a branch sees none (never all)
     default: return q.whereRaw('false');
   }
 }
@@ -200,7 +201,7 @@ export const bookingRoutes = [
       if (query.reference) q.where('b.reference', query.reference.toUpperCase());
       if (query.branch) q.whereIn('b.branch_id', ctx.knex('branches').select('id').where('code', query.branch.toUpperCase()));
       if (query.cursor) {
-        const [at, id] = decodeCursor(query.cursor, 2);
+        const [at, id] = decodeCursor(query.cursor, ['timestamp', 'uuid']);
         if (typeof at !== 'string' || !uuid.safeParse(id).success) throw new Problem(400, 'invalid_cursor', 'The cursor is not one this API returned.', { param: 'cursor' });
         q.whereRaw('(b.created_at, b.id) < (?::timestamptz, ?::uuid)', [at, id as string]);
       }
@@ -290,6 +291,7 @@ export const bookingRoutes = [
       const b = await visibleBooking(ctx, principal!, params.id);
       const client = await ctx.temporalClient();
       const result = await steerBookingAs(client, b.id, cancelUpdate, updateIdFor(ctx, principal), { reason: body?.reason ?? 'cancelled by request', actor: principal!.userId });
+      await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'booking.cancel', entityType: 'booking', entityId: b.id, data: { reason: body?.reason ?? null, outcome: result.outcome, refundMinor: result.refundMinor, approvalId: result.approvalId ?? null } });
       const out = { object: 'cancellation', bookingId: b.id, bookingStatus: result.bookingStatus, refund: { amount: result.refundMinor, currency: b.currency, percent: result.refundBp / 100 }, daysBeforeDeparture: result.daysBefore };
       if (result.outcome === 'pending_approval') {
         return { status: 202, body: { ...out, status: 'pending_approval', approvalId: result.approvalId, approvalReason: result.approvalReason } };
@@ -312,6 +314,7 @@ export const bookingRoutes = [
       const b = await visibleBooking(ctx, principal!, params.id);
       const client = await ctx.temporalClient();
       const result = await steerBookingAs(client, b.id, amendUpdate, updateIdFor(ctx, principal), { passengers: body.passengers, departureId: body.departureId, actor: principal!.userId });
+      await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'booking.amend', entityType: 'booking', entityId: b.id, data: { departureId: body.departureId ?? null, paxCount: result.paxCount, totalMinor: result.totalMinor, refundMinor: result.refundMinor } });
       return {
         body: {
           object: 'amendment', bookingId: b.id, bookingStatus: result.bookingStatus, departureId: result.departureId, paxCount: result.paxCount,
@@ -356,10 +359,13 @@ export const bookingRoutes = [
   }),
   route({
     method: 'GET', path: '/api/v1/departures/{id}/waitlist', operationId: 'listWaitlist', tag: 'Bookings', auth: ['operator', 'admin'],
-    summary: 'The waitlist of a departure, in order',
+    summary: 'The waitlist of a departure, in order (operators: departures of their branch)',
     params: idParams,
-    responses: { 200: { description: 'Entries, first in line first' } },
-    handler: async (ctx, { params }) => {
+    responses: { 200: { description: 'Entries, first in line first' }, 404: { description: 'No such departure (or another branch\'s)' } },
+    handler: async (ctx, { params, principal }) => {
+      const departure = ctx.knex('departures as d').join('tours as t', 't.id', 'd.tour_id').where('d.id', params.id);
+      if (principal!.role !== 'admin') departure.where('t.branch_id', principal!.branchId);
+      if (!(await departure.first('d.id'))) throw notFound('departure', params.id);
       const rows = await ctx.knex('waitlist_entries').where({ departure_id: params.id }).orderBy('created_at');
       return { body: { object: 'list', data: rows.map((e) => ({ object: 'waitlist_entry', id: e.id, paxCount: e.pax_count, status: e.status, offeredBookingId: e.offered_booking_id, createdAt: iso(e.created_at) })), hasMore: false, nextCursor: null } };
     },
@@ -397,6 +403,7 @@ export const bookingRoutes = [
       }
       const client = await ctx.temporalClient();
       const result = await steerBookingAs(client, approval.booking_id, decideApprovalUpdate, updateIdFor(ctx, p), { approvalId: approval.id, approve: action === 'approve', by: p.userId, note: body?.note });
+      await recordAudit(ctx.knex, { ...auditActor(ctx), action: `approval.${action}`, entityType: 'approval', entityId: approval.id, data: { bookingId: approval.booking_id, kind: approval.kind, amountMinor: approval.amount_minor, refundMinor: result.refundMinor, note: body?.note ?? null } });
       return { body: { object: 'approval', id: approval.id, status: action === 'approve' ? 'approved' : 'rejected', bookingId: approval.booking_id, bookingStatus: result.bookingStatus, refund: { amount: result.refundMinor, currency: approval.currency } } };
     },
   })),

@@ -10,7 +10,8 @@ import { z } from 'zod';
 import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, WorkflowNotFoundError, ApplicationFailure } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import { config } from '../../platform/config';
-import { emailLinkSecret } from '../../platform/secrets';
+import { auditActor, recordAudit } from '../../models/audit';
+import { emailLinkVerifyKeys } from '../../platform/secrets';
 import { campaignCounts, reconcileUnknownSends } from '../../models/campaigns';
 import { emailProviderName } from '../../integrations/email';
 import { parseSendGridEvents } from '../../integrations/email/sendgrid';
@@ -143,6 +144,7 @@ export const campaignRoutes = [
           throw err;
         }
       }
+      await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'campaign.schedule', entityType: 'campaign', entityId: params.id, data: { at: at.toISOString() } });
       return { body: await report(ctx, updated[0]) };
     },
   }),
@@ -151,7 +153,11 @@ export const campaignRoutes = [
     summary: `${action[0].toUpperCase()}${action.slice(1)} a campaign`,
     params: idParams,
     responses: { 200: { description: 'Done' }, 409: { description: 'Not possible in its state' } },
-    handler: async (ctx, { params }) => steer(ctx, params.id, update as UpdateDefinition<unknown, []>),
+    handler: async (ctx, { params }) => {
+      const result = await steer(ctx, params.id, update as UpdateDefinition<unknown, []>);
+      await recordAudit(ctx.knex, { ...auditActor(ctx), action: `campaign.${action}`, entityType: 'campaign', entityId: params.id });
+      return result;
+    },
   })),
   route({
     method: 'POST', path: '/api/v1/webhooks/sendgrid', operationId: 'sendgridWebhook', tag: 'Webhooks', auth: 'public',
@@ -204,7 +210,7 @@ const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBR
 /** Our own open pixel and click redirect for SMTP and the outbox (signed links; SendGrid tracks by itself). */
 export function mountTrackingRoutes(router: Router): void {
   const track = async (ctx: Koa.Context, type: 'open' | 'click') => {
-    const link = verifyLink(new URL(ctx.href), emailLinkSecret());
+    const link = verifyLink(new URL(ctx.href), emailLinkVerifyKeys());
     if (!link || link.kind !== type) return undefined;
     const recipient = await ctx.knex('campaign_recipients').where({ send_id: link.sendId }).first('email');
     if (recipient) {

@@ -194,7 +194,7 @@ export const catalogRoutes = [
       const lang = negotiateLanguage(ctx, query.lang);
       let after: [string, string] | undefined;
       if (query.cursor) {
-        const [startsAt, id] = decodeCursor(query.cursor, 2);
+        const [startsAt, id] = decodeCursor(query.cursor, ['timestamp', 'uuid']);
         if (typeof startsAt !== 'string' || Number.isNaN(Date.parse(startsAt)) || !uuid.safeParse(id).success) {
           throw new Problem(400, 'invalid_cursor', 'The cursor is not one this API returned.', { param: 'cursor' });
         }

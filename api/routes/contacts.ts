@@ -6,9 +6,10 @@ import type Koa from 'koa';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import {
-  contactFields, getImport, importContacts, ImportRefused, IMPORT_COLUMNS, recordConsent,
+  contactFields, getImport, importContacts, ImportRefused, IMPORT_COLUMNS, isSelfServiceWithdrawal, recordConsent,
   type ConsentChannel,
 } from '../../models/contacts';
+import { auditActor, recordAudit } from '../../models/audit';
 import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem } from '../http/problem';
 import { route } from '../http/routes';
@@ -94,6 +95,7 @@ export const contactRoutes = [
       const started = performance.now();
       try {
         const summary = await importContacts(ctx.knex, ctx.req, { importId: query.importId, userId: principal!.userId, maxBytes: MAX_IMPORT_BYTES });
+        await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'contact_import.completed', entityType: 'contact_import', entityId: summary.id, data: { status: summary.status, rowsRead: summary.rowsRead, created: summary.created, updated: summary.updated, failed: summary.failed } });
         return {
           status: 201, headers: { Location: `/api/v1/contacts/imports/${summary.id}` },
           body: { ...summary, ms: Math.round(performance.now() - started) },
@@ -141,7 +143,7 @@ export const contactRoutes = [
       if (query.source) q.where('c.source', query.source);
       if (query.language) q.where('c.language', query.language);
       if (query.cursor) {
-        const [at, id] = decodeCursor(query.cursor, 2);
+        const [at, id] = decodeCursor(query.cursor, ['timestamp', 'uuid']);
         if (typeof at !== 'string' || !uuid.safeParse(id).success) throw new Problem(400, 'invalid_cursor', 'The cursor is not one this API returned.', { param: 'cursor' });
         q.whereRaw('(c.created_at, c.id) < (?::timestamptz, ?::uuid)', [at, id as string]);
       }
@@ -184,6 +186,7 @@ export const contactRoutes = [
           const status = body.consent?.[channel];
           if (status) await recordConsent(trx, { contactId, channel, status, source: body.consent!.source });
         }
+        await recordAudit(trx, { ...auditActor(ctx), action: 'contact.create', entityType: 'contact', entityId: contactId, data: { source: body.source, consent: body.consent ?? null } });
         return contactId;
       });
       return { status: 201, body: await contactById(ctx, id), headers: { Location: `/api/v1/contacts/${id}` } };
@@ -197,17 +200,42 @@ export const contactRoutes = [
     handler: async (ctx, { params }) => ({ body: await contactById(ctx, params.id) }),
   }),
   route({
+    method: 'GET', path: '/api/v1/contacts/{id}/consent-history', operationId: 'getContactConsentHistory', tag: 'Marketing', auth: MARKETING,
+    summary: 'Every consent decision of one contact, oldest first (append-only: nothing in it is ever changed or removed)',
+    params: idParams,
+    responses: { 200: { description: 'The decisions: channel, status, source, when it was given and when it was written' }, 404: { description: 'No such contact' } },
+    handler: async (ctx, { params }) => {
+      if (!(await ctx.knex('contacts').where({ id: params.id }).first('id'))) throw notFound('contact', params.id);
+      const rows = await ctx.knex('contact_consent_history').where({ contact_id: params.id }).orderBy('id').limit(1000);
+      return {
+        body: {
+          object: 'list', hasMore: rows.length === 1000, nextCursor: null,
+          data: rows.map((r) => ({ object: 'consent_decision', channel: r.channel, status: r.status, source: r.source, recordedAt: iso(r.recorded_at), writtenAt: iso(r.written_at) })),
+        },
+      };
+    },
+  }),
+  route({
     method: 'PUT', path: '/api/v1/contacts/{id}/consent', operationId: 'setContactConsent', tag: 'Marketing', auth: MARKETING,
     summary: 'Record a consent decision for one channel (granted or withdrawn), with where it was given',
-    description: 'Granting does not lift a suppression: a bounce, a complaint or the person\'s own unsubscribe still stops marketing email (see suppression in the answer).',
+    description: 'Granting does not lift a suppression: a bounce, a complaint or the person\'s own unsubscribe still stops marketing email (see suppression in the answer). '
+      + 'A withdrawal the person made themselves (unsubscribe link, preferences page) cannot be granted again by staff: the answer is 409 self_withdrawal; only the person can, through the confirmation email their preferences page sends. '
+      + 'Every decision is kept in the contact\'s consent history (GET /api/v1/contacts/{id}/consent-history) and the audit log.',
     params: idParams,
     idempotent: true,
     body: z.object({ channel: z.enum(['email', 'whatsapp']), status: consentStatus, source: consentSource }).strict(),
-    responses: { 200: { description: 'The contact with its consent' }, 404: { description: 'No such contact' } },
+    responses: { 200: { description: 'The contact with its consent' }, 404: { description: 'No such contact' }, 409: { description: 'The person withdrew this consent themselves' } },
     handler: async (ctx, { params, body }) => {
-      const contact = await ctx.knex('contacts').where({ id: params.id }).first('id');
-      if (!contact) throw notFound('contact', params.id);
-      await recordConsent(ctx.knex, { contactId: contact.id, channel: body.channel, status: body.status, source: body.source });
+      await ctx.knex.transaction(async (trx) => {
+        const contact = await trx('contacts').where({ id: params.id }).forUpdate().first('id');
+        if (!contact) throw notFound('contact', params.id);
+        const current = await trx('contact_consents').where({ contact_id: contact.id, channel: body.channel }).first('status', 'source', 'recorded_at');
+        if (body.status === 'granted' && current && isSelfServiceWithdrawal(current)) {
+          throw new Problem(409, 'self_withdrawal', `This person withdrew their ${body.channel} consent themselves (${current.source}, ${iso(current.recorded_at)}); staff cannot grant it again. They can subscribe again from the preferences page of any email, which asks them to confirm by email.`, { param: 'status' });
+        }
+        const changed = await recordConsent(trx, { contactId: contact.id, channel: body.channel, status: body.status, source: body.source });
+        if (changed) await recordAudit(trx, { ...auditActor(ctx), action: 'contact.consent_set', entityType: 'contact', entityId: contact.id, data: { channel: body.channel, status: body.status, source: body.source, before: current ? { status: current.status, source: current.source } : null } });
+      });
       return { body: await contactById(ctx, params.id) };
     },
   }),

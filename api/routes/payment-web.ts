@@ -94,6 +94,27 @@ function page(title: string, body: string) {
 
 const sandboxId = z.string().regex(/^sbx_[A-Za-z0-9_]{1,40}$/);
 
+/**
+ * A fixed-window count per key, in this process (bounded: the oldest keys go first). The return
+ * page is public and each hit would signal a workflow, so it is limited per address and a
+ * booking is signalled at most once per window.
+ */
+export function fixedWindowLimiter(limit: number, windowMs: number, maxKeys = 10_000) {
+  const windows = new Map<string, { start: number; count: number }>();
+  return (key: string, now = Date.now()): boolean => {
+    let w = windows.get(key);
+    if (!w || now - w.start >= windowMs) {
+      windows.delete(key);
+      if (windows.size >= maxKeys) windows.delete(windows.keys().next().value!);
+      windows.set(key, (w = { start: now, count: 0 }));
+    }
+    return ++w.count <= limit;
+  };
+}
+
+const returnsPerAddress = fixedWindowLimiter(60, 60_000);
+const signalsPerBooking = fixedWindowLimiter(1, 10_000);
+
 /** The hosted pages; with the sandbox off (production without PAYMENT_SANDBOX=1) its page answers 404 whatever the id. */
 export function mountSandboxPage(router: Router, sandboxEnabled = true): void {
   const sandboxOff = () => new Problem(404, 'resource_missing', 'No such sandbox payment: the sandbox payment provider is not enabled here.');
@@ -101,12 +122,20 @@ export function mountSandboxPage(router: Router, sandboxEnabled = true): void {
   // redirect): the booking's workflow asks the provider where the payment stands.
   router.get('/pay/return/:bookingId', async (ctx: Koa.Context) => {
     ctx.state.route = '/pay/return/{bookingId}';
+    if (!returnsPerAddress(ctx.ip)) throw new Problem(429, 'rate_limited', 'Too many requests; wait a minute.', { headers: { 'Retry-After': '60' } });
     const id = z.uuid().safeParse(ctx.params.bookingId);
-    const booking = id.success ? await ctx.knex('bookings').where({ id: id.data }).first('id', 'reference') : undefined;
+    // Only a booking that was sent to a provider's page comes back from one.
+    const booking = id.success
+      ? await ctx.knex('bookings as b').where('b.id', id.data)
+        .whereExists((q) => q.select(ctx.knex.raw('1')).from('payments as p').whereRaw('p.booking_id = b.id').whereIn('p.provider', ['stripe', 'paypal', 'sandbox']))
+        .first('b.id', 'b.reference')
+      : undefined;
     if (!booking) throw new Problem(404, 'resource_missing', 'No such booking.');
-    const client = await ctx.temporalClient();
-    await client.workflow.getHandle(bookingWorkflowId(booking.id)).signal(paymentSignal, { providerRef: '', type: 'payment.returned' })
-      .catch((err: Error) => ctx.state.log.warn({ err: err.message, bookingId: booking.id }, 'return from payment page for a closed booking'));
+    if (signalsPerBooking(booking.id)) {
+      const client = await ctx.temporalClient();
+      await client.workflow.getHandle(bookingWorkflowId(booking.id)).signal(paymentSignal, { providerRef: '', type: 'payment.returned' })
+        .catch((err: Error) => ctx.state.log.warn({ err: err.message, bookingId: booking.id }, 'return from payment page for a closed booking'));
+    }
     ctx.type = 'html';
     ctx.body = page('Payment', `<h1>Thank you</h1><p>We are confirming your payment for booking ${escape(booking.reference)}. Your confirmation follows by email.</p>`);
   });

@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import type Koa from 'koa';
 import { z } from 'zod';
 import { config } from '../../platform/config';
+import { auditActor, recordAudit } from '../../models/audit';
 import { emailLinkSecret } from '../../platform/secrets';
 import { createEmailProvider } from '../../integrations/email';
 import { signUnsubscribeToken, unsubscribeUrl } from '../../integrations/email/links';
@@ -133,7 +134,7 @@ export const templateRoutes = [
       if (query.language) q.where('language', query.language);
       if (query.key) q.where('key', query.key);
       if (query.cursor) {
-        const [at, id] = decodeCursor(query.cursor, 2);
+        const [at, id] = decodeCursor(query.cursor, ['timestamp', 'uuid']);
         if (typeof at !== 'string' || !uuid.safeParse(id).success) throw new Problem(400, 'invalid_cursor', 'The cursor is not one this API returned.', { param: 'cursor' });
         q.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [at, id as string]);
       }
@@ -191,10 +192,11 @@ export const templateRoutes = [
         }]);
       } catch (err) {
         ctx.state.log.warn({ err: (err as Error).message, templateId: template.id }, 'test send failed');
-        throw new Problem(502, 'provider_unavailable', `The email provider (${provider.name}) did not take the message: ${(err as Error).message}`);
+        throw new Problem(502, 'provider_unavailable', `The email provider (${provider.name}) did not take the message; try again later. The request id identifies the error in our logs.`);
       } finally {
         await provider.close();
       }
+      await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'template.test_send', entityType: 'template', entityId: template.id, data: { to: body.to, status: result.status, sendId: result.sendId } });
       return {
         body: {
           object: 'test_send', templateId: template.id, provider: provider.name, to: body.to, sendId: result.sendId, status: result.status,

@@ -8,14 +8,32 @@
  *   click        {publicUrl}/e/c/{sendId}?u={target}&s={sig}
  *   unsubscribe  {publicUrl}/u/{token}                 (token: signUnsubscribeToken)
  *
+ * Keys rotate (platform/secrets.ts): a token names its key by id and the time it was made,
+ * `{base64url("~keyId~time~subject")}.{sig}`, so a verifier holding the current and previous
+ * keys picks the right one and can tell an old link from a new one (unsubscribe links expire
+ * for anything but unsubscribing). Open and click URLs stay short and are checked against each
+ * accepted key (two or three HMACs). Tokens from before key ids (`{base64url(subject)}.{sig}`;
+ * a subject never starts with "~") still verify, undated.
+ *
  * The routes that serve them are mounted by the API; `verifyLink` reads a request URL back.
  */
 import crypto from 'node:crypto';
 
-type LinkKind = 'open' | 'click' | 'unsubscribe';
+type LinkKind = 'open' | 'click' | 'unsubscribe' | 'resubscribe';
 
-const PURPOSE: Record<LinkKind, string> = { open: 'o', click: 'c', unsubscribe: 'u' };
+const PURPOSE: Record<LinkKind, string> = { open: 'o', click: 'c', unsubscribe: 'u', resubscribe: 'r' };
 const SEND_ID = /^[A-Za-z0-9._-]{1,100}$/;
+
+/** A key that verifies: an id and its secret. A bare string is one key (its id computed as platform/secrets.ts does). */
+export type LinkKeys = string | ReadonlyArray<{ id: string; secret: string }>;
+
+function keyIdOf(secret: string): string {
+  return crypto.createHash('sha256').update(`spirit-tours key id\n${secret}`).digest('base64url').slice(0, 8);
+}
+
+function keyList(keys: LinkKeys): ReadonlyArray<{ id: string; secret: string }> {
+  return typeof keys === 'string' ? [{ id: keyIdOf(keys), secret: keys }] : keys;
+}
 
 function base(publicUrl: string): string {
   return publicUrl.replace(/\/+$/, '');
@@ -31,6 +49,10 @@ function sameSignature(given: string | null | undefined, expected: string): bool
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && crypto.timingSafeEqual(a, b);
+}
+
+function anyKeySigned(keys: LinkKeys, given: string | null | undefined, kind: LinkKind, ...parts: string[]): boolean {
+  return keyList(keys).some((k) => sameSignature(given, sign(k.secret, kind, ...parts)));
 }
 
 function checkSendId(sendId: string): void {
@@ -52,17 +74,60 @@ export function unsubscribeUrl(publicUrl: string, token: string): string {
   return `${base(publicUrl)}/u/${encodeURIComponent(token)}`;
 }
 
-/** A token naming whom to unsubscribe (a contact id, or `contactId:listId`), signed. */
-export function signUnsubscribeToken(subject: string, secret: string): string {
-  return `${Buffer.from(subject, 'utf8').toString('base64url')}.${sign(secret, 'unsubscribe', subject)}`;
+function signToken(kind: LinkKind, subject: string, secret: string, at: Date): string {
+  if (subject.startsWith('~')) throw new Error('a link subject may not start with "~"');
+  const time = Math.floor(at.getTime() / 1000).toString(36);
+  const kid = keyIdOf(secret);
+  return `${Buffer.from(`~${kid}~${time}~${subject}`, 'utf8').toString('base64url')}.${sign(secret, kind, kid, time, subject)}`;
 }
 
-/** The subject of a genuine token, or null. */
-export function verifyUnsubscribeToken(token: string, secret: string): string | null {
-  const match = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(token);
-  if (!match) return null;
-  const subject = Buffer.from(match[1], 'base64url').toString('utf8');
-  return sameSignature(match[2], sign(secret, 'unsubscribe', subject)) ? subject : null;
+export interface ReadToken {
+  subject: string;
+  /** When it was made (unsubscribe) or when it expires (resubscribe); null for a token from before key ids. */
+  time: Date | null;
+  keyId: string;
+}
+
+function readToken(kind: LinkKind, token: string, keys: LinkKeys): ReadToken | null {
+  const parts = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(token);
+  if (!parts) return null;
+  const payload = Buffer.from(parts[1], 'base64url').toString('utf8');
+  const dated = /^~([A-Za-z0-9_-]{8})~([0-9a-z]{1,10})~(.*)$/s.exec(payload);
+  if (dated) {
+    const [, kid, time, subject] = dated;
+    const key = keyList(keys).find((k) => k.id === kid);
+    if (!key || !sameSignature(parts[2], sign(key.secret, kind, kid, time, subject))) return null;
+    return { subject, time: new Date(parseInt(time, 36) * 1000), keyId: key.id };
+  }
+  if (kind !== 'unsubscribe' || payload.startsWith('~')) return null;
+  const key = keyList(keys).find((k) => sameSignature(parts[2], sign(k.secret, 'unsubscribe', payload)));
+  return key ? { subject: payload, time: null, keyId: key.id } : null;
+}
+
+/** A token naming whom to unsubscribe (a contact id, or `contactId:listId`), signed, with its key id and the time it was made. */
+export function signUnsubscribeToken(subject: string, secret: string, issuedAt: Date = new Date()): string {
+  return signToken('unsubscribe', subject, secret, issuedAt);
+}
+
+/** A genuine unsubscribe token's subject, key id and issue time (null time: made before tokens were dated), or null. */
+export function readUnsubscribeToken(token: string, keys: LinkKeys): ReadToken | null {
+  return readToken('unsubscribe', token, keys);
+}
+
+/** The subject of a genuine unsubscribe token, or null. */
+export function verifyUnsubscribeToken(token: string, keys: LinkKeys): string | null {
+  return readToken('unsubscribe', token, keys)?.subject ?? null;
+}
+
+/** The link of a re-subscription confirmation email: names the contact, valid until `expiresAt`. */
+export function signResubscribeToken(subject: string, secret: string, expiresAt: Date): string {
+  return signToken('resubscribe', subject, secret, expiresAt);
+}
+
+/** The contact a genuine, unexpired confirmation token names, or null. */
+export function verifyResubscribeToken(token: string, keys: LinkKeys, now: Date = new Date()): string | null {
+  const read = readToken('resubscribe', token, keys);
+  return read && read.time && read.time > now ? read.subject : null;
 }
 
 export type VerifiedLink =
@@ -74,7 +139,7 @@ export type VerifiedLink =
  * its query string; a path prefix before /e/ is allowed). Null when it is not one of ours or its
  * signature does not match: the caller answers 404 and must not redirect.
  */
-export function verifyLink(requestUrl: string | URL, secret: string): VerifiedLink | null {
+export function verifyLink(requestUrl: string | URL, keys: LinkKeys): VerifiedLink | null {
   let url: URL;
   try {
     url = typeof requestUrl === 'string' ? new URL(requestUrl, 'http://link.invalid') : requestUrl;
@@ -85,10 +150,10 @@ export function verifyLink(requestUrl: string | URL, secret: string): VerifiedLi
   if (!match) return null;
   const sendId = match[2];
   const signature = url.searchParams.get('s');
-  if (match[1] === 'o') return sameSignature(signature, sign(secret, 'open', sendId)) ? { kind: 'open', sendId } : null;
+  if (match[1] === 'o') return anyKeySigned(keys, signature, 'open', sendId) ? { kind: 'open', sendId } : null;
   const targetUrl = url.searchParams.get('u');
   if (!targetUrl || !/^https?:\/\//i.test(targetUrl)) return null;
-  return sameSignature(signature, sign(secret, 'click', sendId, targetUrl)) ? { kind: 'click', sendId, targetUrl } : null;
+  return anyKeySigned(keys, signature, 'click', sendId, targetUrl) ? { kind: 'click', sendId, targetUrl } : null;
 }
 
 const NAMED_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };

@@ -4,6 +4,8 @@ import { emailLinkSecret } from '../../platform/secrets';
 import { signUnsubscribeToken } from '../../integrations/email/links';
 import { TEST_SEND_UNSUBSCRIBE_SUBJECT } from '../../models/templates';
 import { stack } from '../support/stack';
+import { testDataDir } from '../support/env';
+import { getOutboxMessage, listOutbox } from '../../integrations/email/outbox';
 
 async function page(method: 'GET' | 'POST', token: string, body?: string, type = 'application/x-www-form-urlencoded') {
   const res = await fetch(`${stack().baseUrl}/u/${token}`, { method, body, headers: body === undefined ? {} : { 'content-type': type } });
@@ -77,24 +79,31 @@ describe('unsubscribe and preferences page', function () {
     expect(nothing.status).to.equal(400);
   });
 
-  it('preferences update each channel; email back on lifts their own unsubscribe but never a bounce', async () => {
+  it('preferences withdraw at once; what they grant waits for the confirmation email, which lifts their own unsubscribe but never a bounce', async () => {
+    const confirm = async (email: string) => {
+      const found = (await listOutbox({ dataDir: testDataDir, limit: 200 })).find((m) => m.to.email === email && m.sendId.startsWith('resubscribe-'));
+      const message = await getOutboxMessage({ dataDir: testDataDir, sendId: found!.sendId });
+      const link = new URL(/https?:\/\/\S+\/u\/confirm\/[A-Za-z0-9._%-]+/.exec(message!.text)![0]).pathname;
+      return fetch(`${stack().baseUrl}${link}`, { method: 'POST' });
+    };
     const c = await contact('en', { email: 'granted' });
     let res = await page('POST', c.token, 'action=preferences&whatsapp=on');
     expect(res.status).to.equal(200);
-    expect(res.html).to.include('Your preferences are saved.');
+    expect(res.html).to.include('We sent an email to confirm');
     expect(await consentOf(c.id, 'email')).to.include({ status: 'withdrawn', source: 'preferences page' });
-    expect(await consentOf(c.id, 'whatsapp')).to.include({ status: 'granted', source: 'preferences page' });
+    expect(await consentOf(c.id, 'whatsapp')).to.equal(undefined);
     expect(await suppressionOf(c.email)).to.include({ reason: 'unsubscribe' });
+    expect((await confirm(c.email)).status).to.equal(200);
+    expect(await consentOf(c.id, 'whatsapp')).to.include({ status: 'granted', source: 'confirmed by email' });
 
-    res = await page('POST', c.token, 'action=preferences&email=on');
-    expect(await consentOf(c.id, 'email')).to.include({ status: 'granted', source: 'preferences page' });
+    res = await page('POST', c.token, 'action=preferences');
+    expect(res.html).to.include('Your preferences are saved.');
     expect(await consentOf(c.id, 'whatsapp')).to.include({ status: 'withdrawn', source: 'preferences page' });
-    expect(await suppressionOf(c.email)).to.equal(undefined);
-    expect(res.html).to.match(/name="email" value="on" checked/);
 
     const bounced = await contact('en', {});
     await stack().knex('suppressions').insert({ email: bounced.email.toLowerCase(), reason: 'bounce', source: 'sendgrid' });
     await page('POST', bounced.token, 'action=preferences&email=on');
+    expect((await confirm(bounced.email)).status).to.equal(200);
     expect(await consentOf(bounced.id, 'email')).to.include({ status: 'granted' });
     expect(await suppressionOf(bounced.email)).to.include({ reason: 'bounce' });
   });
