@@ -15,6 +15,7 @@ import { compiledHtml } from '../models/templates';
 import { createEmailProvider, type EmailProvider } from '../integrations/email';
 import { emailLinkSecret } from '../platform/secrets';
 import { createHousekeepingActivities } from './housekeeping';
+import { createBookingMessageActivities } from './messaging/booking-messages';
 
 export interface ActivityDeps {
   knex: Knex;
@@ -56,6 +57,7 @@ export function createActivities(deps: ActivityDeps) {
       staleClaimSeconds: config.email.staleClaimSeconds,
     }),
     ...createHousekeepingActivities(deps),
+    ...createBookingMessageActivities({ knex: deps.knex, provider, from: config.email.from, publicUrl }),
     ...createBookingActivities({
       knex: deps.knex,
       providers: createPaymentProviders({ knex: deps.knex, publicUrl, env: deps.env ?? process.env }),

@@ -39,6 +39,9 @@ export async function campaignWorkflow(input: { campaignId: string; carry?: Camp
   let resolved = carry?.resolved ?? false;
   let winnerChosen = carry?.winnerChosen ?? false;
   let batches = carry?.batches ?? 0;
+  // What was sent and how long the sending took (batches and the rate's own waits, not pauses or
+  // the A/B wait): the rate the campaign ran at.
+  const pace = carry?.pace ?? { sent: 0, ms: 0 };
 
   const refuse = (message: string): never => {
     throw ApplicationFailure.create({ type: 'CampaignStateRefused', message, nonRetryable: true });
@@ -65,7 +68,7 @@ export async function campaignWorkflow(input: { campaignId: string; carry?: Camp
   const campaign = await db.loadCampaign(campaignId);
 
   const end = async (status: 'sent' | 'cancelled') => {
-    const counts = await db.settleCampaign({ campaignId, status });
+    const counts = await db.settleCampaign({ campaignId, status, ratePerSecond: progress.ratePerSecond });
     Object.assign(progress, counts, { status, phase: 'done' });
     await condition(allHandlersFinished);
     return progress;
@@ -105,7 +108,6 @@ export async function campaignWorkflow(input: { campaignId: string; carry?: Camp
     // Exact when the batch counted it; else what the batch settled leaves pending or claimed (this workflow is the campaign's only sender).
     progress.remaining = batch.remaining ?? Math.max(0, progress.remaining - batch.sent - batch.failed - batch.suppressed - batch.unknown);
     const elapsed = Math.max(1, Date.now() - started);
-    progress.ratePerSecond = Math.round((batch.sent * 1000) / elapsed);
 
     if (batch.claimed === 0) {
       if (batch.retryAfterMs) {
@@ -129,12 +131,15 @@ export async function campaignWorkflow(input: { campaignId: string; carry?: Camp
       // The provider's rate: a batch of n at r per second takes at least n / r seconds.
       const minimumMs = Math.ceil((batch.claimed * 1000) / campaign.ratePerSecond);
       if (minimumMs > elapsed) await condition(() => cancelled || paused, minimumMs - elapsed);
+      pace.sent += batch.sent;
+      pace.ms += Math.max(1, Date.now() - started);
+      progress.ratePerSecond = Math.round((pace.sent * 1000) / pace.ms);
       if (batch.retryAfterMs) await condition(() => cancelled, batch.retryAfterMs);
     }
 
     if (batches % BATCHES_PER_RUN === 0 || workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      return continueAsNew<typeof campaignWorkflow>({ campaignId, carry: { progress, paused, cancelled, resolved, winnerChosen, batches } });
+      return continueAsNew<typeof campaignWorkflow>({ campaignId, carry: { progress, paused, cancelled, resolved, winnerChosen, batches, pace } });
     }
   }
 }
