@@ -87,7 +87,7 @@ export async function bookingVariables(knex: Knex, publicUrl: string, bookingId:
     amount: money(Number(data.amountMinor ?? b.amount_paid_minor)), payment_date: new Intl.DateTimeFormat(locale, { dateStyle: 'long' }).format(new Date()),
     refund_amount: money(Number(data.refundMinor ?? 0)), manage_url: manage, pay_url: manage, book_url: `${publicUrl.replace(/\/+$/, '')}/api/v1/departures/${b.departure_id}`,
     review_url: `${manage}/review`, offer_url: manage,
-    offer_expires_at: offerExpires ? new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeStyle: 'short', timeZone: b.timezone, timeZoneName: 'short' }).format(offerExpires) : '',
+    offer_expires_at: offerExpires ? `${new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeStyle: 'short', timeZone: b.timezone }).format(offerExpires)} (${b.timezone})` : '',
     seats: String(b.pax_count),
   };
 }
@@ -107,6 +107,15 @@ export const bookingSendId = (row: Pick<OutboxRow, 'id'>) => `bk-${row.id}`;
 
 /** The email for a queued row, or why it cannot be sent (a configuration problem: it fails, unclaimed). */
 export async function renderBookingMessage(knex: Knex, publicUrl: string, from: EmailAddress, row: OutboxRow): Promise<{ message: EmailMessage } | { problem: string }> {
+  try {
+    return await render(knex, publicUrl, from, row);
+  } catch (err) {
+    // One message that cannot be rendered fails alone; it never stops the others.
+    return { problem: `cannot be rendered: ${(err as Error).message}` };
+  }
+}
+
+async function render(knex: Knex, publicUrl: string, from: EmailAddress, row: OutboxRow): Promise<{ message: EmailMessage } | { problem: string }> {
   const template = await findTransactionalTemplate(knex, row.template, row.language) ?? await findTransactionalTemplate(knex, row.template, 'en');
   if (!template) return { problem: `no transactional template "${row.template}" in ${row.language} or en` };
   if (!row.booking_id) return { problem: 'the message names no booking' };
