@@ -14,7 +14,7 @@ import { SupplierRefused, type Supplier } from '../integrations/suppliers/simula
 import { amendBooking, AmendRefused, offerWaitlist, loadBookingRules, type AmendOutcome, type HoldRequest } from '../models/holds';
 import type { Client } from '@temporalio/client';
 import type { EmailAddress, EmailProvider } from '../integrations/email/types';
-import { wakeMessageDispatcher } from './messaging/booking-messages';
+import { recordBookingMessage, wakeMessageDispatcher } from './messaging/booking-messages';
 import { startBookingWorkflow } from '../api/booking-workflows';
 import { enrollBookingContact } from './automation';
 import { taskQueue, taskQueues } from '../temporal.config';
@@ -375,16 +375,9 @@ export function createBookingActivities(deps: BookingActivityDeps) {
      * rows stay queued until that channel lands.
      */
     async queueMessage(input: { bookingId: string; channel: 'email' | 'whatsapp'; template: string; key: string; data?: Record<string, unknown> }): Promise<boolean> {
-      const booking = await knex('bookings').where({ id: input.bookingId }).first('contact', 'language', 'reference');
-      const recipient = input.channel === 'email' ? booking.contact.email : booking.contact.phone;
-      if (!recipient) return false;
-      const dedupeKey = `booking-${input.bookingId}/${input.key}/${input.channel}`;
-      const inserted = await knex('outbox_messages').insert({
-        channel: input.channel, recipient, template: input.template, language: booking.language, booking_id: input.bookingId,
-        data: JSON.stringify({ reference: booking.reference, ...(input.data ?? {}) }), dedupe_key: dedupeKey,
-      }).onConflict('dedupe_key').ignore().returning('id');
+      const inserted = await recordBookingMessage(knex, input);
       if (input.channel === 'email') await wakeMessageDispatcher(deps.temporal);
-      return inserted.length > 0;
+      return inserted;
     },
 
     async createApproval(input: { bookingId: string; workflowId: string; amountMinor: number; currency: string; reason: string; requestedBy: string | null; key: string }): Promise<string> {

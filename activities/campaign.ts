@@ -45,15 +45,17 @@ export interface BatchResult {
 }
 
 /** Claims over campaign_recipients: pending → claimed → sent / failed / unknown; released back to pending. */
-export function campaignClaims(knex: Knex, campaignId: string): ClaimStore {
+export function campaignClaims(knex: Knex, campaignId: string, contactBySendId: Map<string, string>): ClaimStore {
   return {
     async claim(sendIds) {
-      const rows = await knex('campaign_recipients').where({ campaign_id: campaignId, status: 'pending' }).whereIn('send_id', sendIds)
+      // By the primary key (campaign, contact), one array parameter: the claim is on every batch's path.
+      const rows = await knex('campaign_recipients').where({ campaign_id: campaignId, status: 'pending' })
+        .whereRaw('contact_id = any(?::uuid[])', [sendIds.map((id) => contactBySendId.get(id) as string)])
         .update({ status: 'claimed', claimed_at: knex.fn.now() }).returning('send_id');
       return new Set(rows.map((r) => r.send_id as string));
     },
     async release(releases) {
-      await knex('campaign_recipients').where({ campaign_id: campaignId, status: 'claimed' }).whereIn('send_id', releases.map((r) => r.sendId))
+      await knex('campaign_recipients').where({ campaign_id: campaignId, status: 'claimed' }).whereRaw('send_id = any(?::uuid[])', [releases.map((r) => r.sendId)])
         .update({ status: 'pending', claimed_at: null });
     },
     async settle(settlements) {
@@ -169,7 +171,8 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
             unsubscribeUrl: unsubscribeUrl(deps.publicUrl, signUnsubscribeToken(r.contact_id, deps.linkSecret)),
           };
         });
-        const sent = await claimAndSend(deps.provider(), messages, campaignClaims(knex, input.campaignId), { heartbeat, configurationErrors: 'release' });
+        const contacts = new Map(ready.map((r) => [r.send_id as string, r.contact_id as string]));
+        const sent = await claimAndSend(deps.provider(), messages, campaignClaims(knex, input.campaignId, contacts), { heartbeat, configurationErrors: 'release' });
         if (sent.configurationError) throw ApplicationFailure.nonRetryable(sent.configurationError, 'EmailConfiguration');
         result.claimed = sent.claimed;
         result.sent = sent.sent;

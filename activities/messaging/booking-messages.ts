@@ -63,6 +63,32 @@ export async function wakeMessageDispatcher(temporal: (() => Promise<Client>) | 
   }
 }
 
+export interface BookingMessageInput {
+  bookingId: string;
+  channel: 'email' | 'whatsapp';
+  template: string;
+  /** Unique within the booking: the message is recorded once per key and channel. */
+  key: string;
+  data?: Record<string, unknown>;
+}
+
+/**
+ * Records a booking message (nothing is sent here), once: in the caller's transaction when given
+ * one, so the message exists exactly when the state change that speaks of it does. Wake the
+ * dispatcher after the commit (wakeMessageDispatcher). False when already recorded or the
+ * booking has no address for the channel.
+ */
+export async function recordBookingMessage(db: Knex | Knex.Transaction, input: BookingMessageInput): Promise<boolean> {
+  const booking = await db('bookings').where({ id: input.bookingId }).first('contact', 'language', 'reference');
+  const recipient = input.channel === 'email' ? booking.contact.email : booking.contact.phone;
+  if (!recipient) return false;
+  const inserted = await db('outbox_messages').insert({
+    channel: input.channel, recipient, template: input.template, language: booking.language, booking_id: input.bookingId,
+    data: JSON.stringify({ reference: booking.reference, ...(input.data ?? {}) }), dedupe_key: `booking-${input.bookingId}/${input.key}/${input.channel}`,
+  }).onConflict('dedupe_key').ignore().returning('id');
+  return inserted.length > 0;
+}
+
 /** What the booking templates speak of, in the booking's language. */
 export async function bookingVariables(knex: Knex, publicUrl: string, bookingId: string, data: Record<string, unknown>): Promise<Record<string, string> | undefined> {
   const b = await knex('bookings as b').join('departures as d', 'd.id', 'b.departure_id').join('tours as t', 't.id', 'd.tour_id')
