@@ -42,6 +42,7 @@ describe('claim and send (campaigns, automations)', function () {
   afterEach(async () => {
     await stack().sendgrid.up();
     stack().sendgrid.dropNext(0);
+    stack().sendgrid.failNext(200, 0);
   });
 
   it('claims nothing while a variant does not render, and sends once it is fixed', async () => {
@@ -186,6 +187,23 @@ describe('claim and send (campaigns, automations)', function () {
     const send = await stack().knex('automation_sends').where({ workflow_id: enrollment.workflow_id }).first();
     expect(send.status).to.equal('unknown');
     expect(stack().sendgrid.droppedSendIds.get(send.send_id)).to.equal(1);
+    expect(stack().sendgrid.accepted.filter((p) => p.email === contacts[0].email)).to.have.length(0);
+  });
+
+  it('fails an automation step with the reason on a configuration error (bad key), and carries on', async () => {
+    const { contacts } = await audience(1);
+    const templateId = await marketingTemplate('Welcome, bad key');
+    const token = await loginAs('marketer');
+    const a = await api('POST', '/api/v1/automations', { token, body: { name: 'Bad key welcome', trigger: 'manual', steps: [{ send: { templateId } }] } });
+    stack().sendgrid.failNext(401, 1);
+    await api('POST', `/api/v1/automations/${a.body.id}/enrollments`, { token, body: { contactIds: [contacts[0].id] } });
+    const enrollment = await eventually(async () => {
+      const row = await stack().knex('automation_enrollments').where({ automation_id: a.body.id }).first();
+      return row?.status === 'completed' ? row : undefined;
+    }, 30_000, 200);
+    const send = await stack().knex('automation_sends').where({ workflow_id: enrollment.workflow_id }).first();
+    expect(send.status).to.equal('failed');
+    expect(send.error).to.match(/SendGrid refused the API key \(401\)/);
     expect(stack().sendgrid.accepted.filter((p) => p.email === contacts[0].email)).to.have.length(0);
   });
 });
