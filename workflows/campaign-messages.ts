@@ -17,6 +17,8 @@ export interface CampaignProgress {
   /** Messages per second the campaign has run at so far: sent over the time spent sending (not paused or waiting). */
   ratePerSecond: number;
   winner: string | null;
+  /** Set when the campaign paused itself: why its batches could not be handed over (bad key, a template that does not render). */
+  pausedBecause?: string;
 }
 
 /** What a run hands to the next when it continues as new. */

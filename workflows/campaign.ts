@@ -7,7 +7,7 @@
  * every few hundred batches, carrying its counters.
  */
 import {
-  ApplicationFailure, condition, continueAsNew, proxyActivities, setHandler, sleep, workflowInfo, allHandlersFinished,
+  ActivityFailure, ApplicationFailure, condition, continueAsNew, patched, proxyActivities, setHandler, sleep, workflowInfo, allHandlersFinished,
 } from '@temporalio/workflow';
 import type { CampaignActivities } from '../activities/campaign';
 import {
@@ -24,6 +24,19 @@ const sender = proxyActivities<CampaignActivities>({
   // A dead worker is noticed within this, not after the whole timeout.
   heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+
+/**
+ * The same batches with a deadline: a batch that cannot be handed over for half an hour (a
+ * template that does not render, the database down), or that the provider refuses our
+ * configuration for (bad key: not retried), pauses the campaign with the reason; nothing was
+ * claimed or every claim was given back, so a resume carries on where it stopped.
+ */
+const deadlineSender = proxyActivities<CampaignActivities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
+  scheduleToCloseTimeout: '30 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute', nonRetryableErrorTypes: ['EmailConfiguration', 'CampaignMissing'] },
 });
 
 const BATCHES_PER_RUN = 200;
@@ -56,6 +69,7 @@ export async function campaignWorkflow(input: { campaignId: string; carry?: Camp
   setHandler(resumeUpdate, async () => {
     paused = false;
     progress.status = resolved ? 'sending' : 'scheduled';
+    delete progress.pausedBecause;
     await db.setCampaignStatus({ campaignId, status: progress.status });
     return progress;
   }, { validator: () => { if (!paused || cancelled) refuse('only a paused campaign can be resumed'); } });
@@ -99,7 +113,21 @@ export async function campaignWorkflow(input: { campaignId: string; carry?: Camp
     const testing = campaign.abTest !== null && !winnerChosen;
     progress.phase = testing ? 'testing' : 'sending';
     const started = Date.now();
-    const batch = await sender.sendBatch({ campaignId, onlyTestVariants: testing });
+    let batch;
+    if (patched('campaign-batch-deadline')) {
+      try {
+        batch = await deadlineSender.sendBatch({ campaignId, onlyTestVariants: testing });
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        paused = true;
+        progress.status = 'paused';
+        progress.pausedBecause = (err.cause?.message ?? err.message).slice(0, 500);
+        await db.setCampaignStatus({ campaignId, status: 'paused' });
+        continue;
+      }
+    } else {
+      batch = await sender.sendBatch({ campaignId, onlyTestVariants: testing });
+    }
     batches++;
     progress.sent += batch.sent;
     progress.failed += batch.failed;

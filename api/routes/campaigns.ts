@@ -81,7 +81,10 @@ async function report(ctx: Koa.Context, c: Row) {
     object: 'campaign', id: c.id, name: c.name, status: c.status, segmentId: c.segment_id, variants: c.variants, abTest: c.ab_test,
     winnerVariant: c.winner_variant, provider: c.provider, ratePerSecond: c.rate_per_second, sendWindow: c.send_window,
     scheduledAt: iso(c.scheduled_at), startedAt: iso(c.started_at), finishedAt: iso(c.finished_at),
-    progress: { ...counts, ratePerSecond: live?.ratePerSecond ?? await finishedRate(ctx, c), phase: live?.phase ?? PHASE_BY_STATUS[c.status] ?? null },
+    progress: {
+      ...counts, ratePerSecond: live?.ratePerSecond ?? await finishedRate(ctx, c), phase: live?.phase ?? PHASE_BY_STATUS[c.status] ?? null,
+      ...(live?.pausedBecause ? { pausedBecause: live.pausedBecause } : {}),
+    },
     report: variants,
   };
 }

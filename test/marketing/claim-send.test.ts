@@ -206,4 +206,24 @@ describe('claim and send (campaigns, automations)', function () {
     expect(send.error).to.match(/SendGrid refused the API key \(401\)/);
     expect(stack().sendgrid.accepted.filter((p) => p.email === contacts[0].email)).to.have.length(0);
   });
+
+  it('pauses a campaign the provider refuses our key for, with the reason, claims given back; a resume sends it once', async () => {
+    const { segmentId } = await audience(15);
+    const templateId = await marketingTemplate();
+    const token = await loginAs('marketer');
+    stack().sendgrid.failNext(401, 1);
+    const id = await createAndSchedule(token, { name: 'Bad key', segmentId, variants: [{ name: 'A', templateId }] });
+    const paused = await eventually(async () => {
+      const c = await api('GET', `/api/v1/campaigns/${id}`, { token });
+      return c.body.status === 'paused' ? c.body : undefined;
+    }, 30_000, 200);
+    expect(paused.progress.pausedBecause).to.match(/SendGrid refused the API key \(401\)/);
+    expect(await statuses(id)).to.deep.equal({ pending: 15 });
+    const resumed = await api('POST', `/api/v1/campaigns/${id}/resume`, { token });
+    expect(resumed.status, JSON.stringify(resumed.body)).to.equal(200);
+    const done = await finished(token, id);
+    expect(done.progress).to.include({ sent: 15, unknown: 0, remaining: 0, phase: 'done' });
+    const ids = await stack().knex('campaign_recipients').where({ campaign_id: id }).pluck('send_id');
+    for (const sendId of ids) expect(stack().sendgrid.acceptedSendIds.get(sendId), sendId).to.equal(1);
+  });
 });
