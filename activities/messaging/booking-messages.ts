@@ -230,8 +230,9 @@ export function createBookingMessageActivities(deps: BookingMessageDeps) {
       const result: DispatchResult = { sent: 0, failed: 0, unknown: 0, deferred: 0, more: false, nextDueInMs: null };
 
       // In flight when its worker died: it may have gone out, so never again.
+      // (No claimed_at: claimed by the code before the dispatcher, which sent inline.)
       result.unknown += await knex('outbox_messages').where({ status: 'sending' })
-        .where('claimed_at', '<', knex.raw(`now() - make_interval(secs => ?)`, [STALE_SENDING_SECONDS]))
+        .where((q) => q.whereNull('claimed_at').orWhere('claimed_at', '<', knex.raw(`now() - make_interval(secs => ?)`, [STALE_SENDING_SECONDS])))
         .update({ status: 'unknown', error: 'in flight when its worker stopped: it may have been sent, so it is not sent again' });
 
       const due: OutboxRow[] = await knex('outbox_messages').where({ status: 'queued', channel: 'email' }).where('next_attempt_at', '<=', knex.fn.now())

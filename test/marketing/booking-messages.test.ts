@@ -114,6 +114,26 @@ describe('booking messages, delivered by the message dispatcher', function () {
     expect(stack().sendgrid.accepted.filter((p) => p.email === email)).to.have.length(0);
   });
 
+  it('turns a claim left by a worker that died mid-call into unknown, never a second copy', async () => {
+    const booking = await confirmedBooking(`stale.${Date.now()}@example.com`);
+    const { knex } = stack();
+    const rows = await knex('outbox_messages').insert([
+      { claimed_at: knex.raw(`now() - interval '10 minutes'`), key: 'stale' }, { claimed_at: null, key: 'before-dispatcher' }, { claimed_at: knex.fn.now(), key: 'in-flight' },
+    ].map((r) => ({
+      channel: 'email', recipient: `stale.${Date.now()}@example.com`, template: 'review_request', language: 'en', booking_id: booking.id,
+      data: JSON.stringify({}), dedupe_key: `booking-${booking.id}/test-${r.key}/email`, status: 'sending', claimed_at: r.claimed_at,
+    }))).returning('*');
+    await kickDispatcher();
+    const [stale, old, fresh] = await eventually(async () => {
+      const now = await knex('outbox_messages').whereIn('id', rows.map((r) => r.id)).orderBy('id');
+      return now[0].status === 'unknown' && now[1].status === 'unknown' ? now : undefined;
+    }, 30_000, 200);
+    expect(stale.error).to.match(/in flight when its worker stopped/);
+    expect(old.status).to.equal('unknown');
+    expect(fresh.status).to.equal('sending'); // still within the activity's time: its own worker settles it
+    for (const r of rows) expect(stack().sendgrid.acceptedSendIds.has(sendId(r))).to.equal(false);
+  });
+
   it('delivers the waitlist offer, in the party\'s language, with the offer link and its expiry', async () => {
     const s = await scenario({ daysAhead: 40, capacity: 1, adultMinor: 5000 });
     const customer = await loginAs('customer');
