@@ -3,11 +3,13 @@ import type { Knex } from 'knex';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { applySegment, type SegmentNode } from '../models/segments';
-import type { EmailAddress, EmailProvider } from '../integrations/email/types';
+import crypto from 'node:crypto';
+import type { EmailAddress, EmailMessage, EmailProvider } from '../integrations/email/types';
 import { signUnsubscribeToken, unsubscribeUrl } from '../integrations/email/links';
 import type { AutomationStep } from '../workflows/automation-messages';
 import { automationWorkflowId } from '../workflows/automation-messages';
 import type { RenderedTemplate } from './campaign';
+import { claimAndSend, type ClaimStore } from './messaging/claim-send';
 
 export interface AutomationActivityDeps {
   knex: Knex;
@@ -46,49 +48,72 @@ export function createAutomationActivities(deps: AutomationActivityDeps) {
         .update({ step: input.step, status: input.status, exit_reason: input.reason ?? null, updated_at: knex.fn.now() });
     },
 
-    /** Claimed before the provider call: a retry after a crash in flight records 'unknown' instead of mailing again. */
+    /**
+     * One step's email, once: rendered first (a template that does not render claims nothing),
+     * claimed (the automation_sends row, unique per workflow and step) just before the provider
+     * call, settled by its answer. A claim found on a retry was in flight when a worker died:
+     * 'unknown', never a second copy. Throttled or not handed over: the claim is given back and
+     * the activity retried later. A configuration error (bad key) fails the step with its reason.
+     */
     async sendAutomationEmail(input: { automationId: string; contactId: string; occasion: string; step: number; templateId: string }): Promise<string> {
       const workflowId = automationWorkflowId(input.automationId, input.contactId, input.occasion);
-      const claimed = await knex('automation_sends').insert({ workflow_id: workflowId, step: input.step, status: 'claimed' })
-        .onConflict(['workflow_id', 'step']).ignore().returning('send_id');
-      if (!claimed.length) {
-        const previous = await knex('automation_sends').where({ workflow_id: workflowId, step: input.step }).first();
+      const previous = await knex('automation_sends').where({ workflow_id: workflowId, step: input.step }).first();
+      if (previous) {
         if (previous.status === 'claimed') {
           await knex('automation_sends').where({ workflow_id: workflowId, step: input.step, status: 'claimed' }).update({ status: 'unknown' });
           return 'unknown';
         }
         return previous.status;
       }
-      const sendId = claimed[0].send_id as string;
-      const settle = (status: string, error?: string) => knex('automation_sends').where({ send_id: sendId }).update({ status, error: error?.slice(0, 250) ?? null });
       const contact = await knex('contacts as c').where('c.id', input.contactId).first('c.id', 'c.email', 'c.first_name', 'c.last_name',
         knex.raw(`(exists (select 1 from suppressions s where s.email = lower(c.email))
           or not exists (select 1 from contact_consents cc where cc.contact_id = c.id and cc.channel = 'email' and cc.status = 'granted')) as blocked`));
       if (!contact || contact.blocked) {
-        await settle('suppressed');
-        return 'suppressed';
+        await knex('automation_sends').insert({ workflow_id: workflowId, step: input.step, status: 'suppressed' }).onConflict(['workflow_id', 'step']).ignore();
+        const row = await knex('automation_sends').where({ workflow_id: workflowId, step: input.step }).first('status');
+        return row.status;
       }
-      let results;
+      let t: RenderedTemplate;
       try {
-        const t = await deps.renderTemplate(input.templateId);
-        results = await deps.provider().send([{
-          sendId, kind: t.kind, to: { email: contact.email, name: [contact.first_name, contact.last_name].filter(Boolean).join(' ') || undefined },
-          from: deps.from, subject: t.subject, html: t.html, text: t.text, categories: ['automation', `automation-${input.automationId}`],
-          substitutions: { first_name: contact.first_name ?? '', last_name: contact.last_name ?? '', email: contact.email },
-          unsubscribeUrl: unsubscribeUrl(deps.publicUrl, signUnsubscribeToken(contact.id, deps.linkSecret)),
-        }]);
+        t = await deps.renderTemplate(input.templateId);
       } catch (err) {
-        // Nothing was handed over (rendering failed, network error, 5xx): free the claim for the retry.
-        await knex('automation_sends').where({ send_id: sendId, status: 'claimed' }).delete();
-        throw err;
+        throw ApplicationFailure.retryable(`template ${input.templateId} does not render (nothing was claimed): ${(err as Error).message}`, 'TemplateRender');
       }
-      const [r] = results;
-      if (r.status === 'retry') {
-        await knex('automation_sends').where({ send_id: sendId, status: 'claimed' }).delete();
-        throw new Error(`provider asked to retry: ${r.error ?? 'throttled'}`);
+      const sendId = crypto.randomUUID();
+      const message: EmailMessage = {
+        sendId, kind: t.kind, to: { email: contact.email, name: [contact.first_name, contact.last_name].filter(Boolean).join(' ') || undefined },
+        from: deps.from, subject: t.subject, html: t.html, text: t.text, categories: ['automation', `automation-${input.automationId}`],
+        substitutions: { first_name: contact.first_name ?? '', last_name: contact.last_name ?? '', email: contact.email },
+        unsubscribeUrl: unsubscribeUrl(deps.publicUrl, signUnsubscribeToken(contact.id, deps.linkSecret)),
+      };
+      const result = await claimAndSend(deps.provider(), [message], automationClaims(knex, workflowId, input.step), { configurationErrors: 'fail' });
+      const outcome = result.outcomes.get(sendId);
+      if (outcome === 'released') throw ApplicationFailure.retryable(`not handed over, to be sent again: ${result.configurationError ?? 'the provider asked to retry'}`, 'EmailNotHandedOver');
+      if (!outcome) {
+        // Claimed by a concurrent attempt: its outcome is the step's.
+        const row = await knex('automation_sends').where({ workflow_id: workflowId, step: input.step }).first('status');
+        return row?.status ?? 'unknown';
       }
-      await settle(r.status === 'accepted' ? 'sent' : 'failed', r.error);
-      return r.status === 'accepted' ? 'sent' : 'failed';
+      return outcome;
+    },
+  };
+}
+
+/** Claims over automation_sends: the row is the claim (inserted 'claimed'; released by deleting it). */
+function automationClaims(knex: Knex, workflowId: string, step: number): ClaimStore {
+  return {
+    async claim(sendIds) {
+      const rows = await knex('automation_sends').insert({ workflow_id: workflowId, step, send_id: sendIds[0], status: 'claimed' })
+        .onConflict(['workflow_id', 'step']).ignore().returning('send_id');
+      return new Set(rows.map((r) => r.send_id as string));
+    },
+    async release(releases) {
+      await knex('automation_sends').whereIn('send_id', releases.map((r) => r.sendId)).where({ status: 'claimed' }).delete();
+    },
+    async settle(settlements) {
+      for (const s of settlements) {
+        await knex('automation_sends').where({ send_id: s.sendId, status: 'claimed' }).update({ status: s.status, error: s.error?.slice(0, 250) ?? null });
+      }
     },
   };
 }

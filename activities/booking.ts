@@ -16,8 +16,7 @@ import { PaymentRefused } from '../integrations/payments/types';
 import { SupplierRefused, type Supplier } from '../integrations/suppliers/simulated';
 import { amendBooking, AmendRefused, offerWaitlist, releasePromoUse, loadBookingRules, type AmendOutcome, type HoldRequest } from '../models/holds';
 import type { Client } from '@temporalio/client';
-import type { EmailAddress, EmailProvider } from '../integrations/email/types';
-import { findTransactionalTemplate, renderTemplate } from '../models/templates';
+import { recordBookingMessage, wakeMessageDispatcher } from './messaging/booking-messages';
 import { enrollBookingContact } from './automation';
 import { taskQueue, taskQueues } from '../temporal.config';
 
@@ -32,8 +31,6 @@ export interface BookingActivityDeps {
   temporal?: () => Promise<Client>;
   /** Starts a booking's workflow (idempotently); wired in activities/index.ts. */
   startBookingWorkflow?: (bookingId: string) => Promise<void>;
-  /** Sends booking emails through the email provider (the transactional templates). */
-  email?: { provider: () => EmailProvider; from: EmailAddress };
 }
 
 export interface BookingSnapshot {
@@ -114,61 +111,6 @@ export function createBookingActivities(deps: BookingActivityDeps) {
     const row = await knex('payments').where({ id: paymentId }).first();
     if (!row) throw refusal('PaymentMissing', `payment ${paymentId} does not exist`);
     return row;
-  }
-
-  /** Sends one queued booking email (see queueMessage). */
-  async function deliverBookingEmail(dedupeKey: string): Promise<void> {
-    const email = deps.email!;
-    const leftover = await knex('outbox_messages').where({ dedupe_key: dedupeKey, status: 'sending' }).update({ status: 'unknown' });
-    if (leftover) return; // a previous attempt died mid-call: never a second copy
-    const [message] = await knex('outbox_messages').where({ dedupe_key: dedupeKey, status: 'queued' }).update({ status: 'sending' }).returning('*');
-    if (!message) return; // already sent (or failed) by an earlier attempt
-    const template = await findTransactionalTemplate(knex, message.template, message.language) ?? await findTransactionalTemplate(knex, message.template, 'en');
-    if (!template) {
-      await knex('outbox_messages').where({ id: message.id }).update({ status: 'failed' });
-      return;
-    }
-    const variables = await bookingVariables(message.booking_id, message.data);
-    const rendered = await renderTemplate(template, variables);
-    let result;
-    try {
-      [result] = await email.provider().send([{
-        sendId: `bk-${message.id}`, kind: 'transactional', to: { email: message.recipient, name: variables.first_name || undefined }, from: email.from,
-        subject: rendered.subject, html: rendered.html, text: rendered.text, categories: ['transactional', message.template],
-      }]);
-    } catch (err) {
-      await knex('outbox_messages').where({ id: message.id, status: 'sending' }).update({ status: 'queued' }); // nothing was handed over
-      throw err;
-    }
-    if (result.status === 'retry') {
-      await knex('outbox_messages').where({ id: message.id, status: 'sending' }).update({ status: 'queued' });
-      throw new Error(`email provider asked to retry: ${result.error ?? 'throttled'}`);
-    }
-    await knex('outbox_messages').where({ id: message.id }).update({ status: result.status === 'accepted' ? 'sent' : 'failed' });
-  }
-
-  /** What the booking templates speak of, in the booking's language. */
-  async function bookingVariables(bookingId: string, data: Record<string, unknown>): Promise<Record<string, string>> {
-    const b = await knex('bookings as b').join('departures as d', 'd.id', 'b.departure_id').join('tours as t', 't.id', 'd.tour_id')
-      .leftJoin('tour_translations as tl', (j) => j.on('tl.tour_id', 't.id').andOn('tl.language', 'b.language'))
-      .leftJoin('tour_translations as te', (j) => j.on('te.tour_id', 't.id').andOnVal('te.language', 'en'))
-      .where('b.id', bookingId)
-      .first('b.*', 'd.starts_at', 'd.timezone', knex.raw('coalesce(tl.title, te.title) as tour_name'), knex.raw('coalesce(tl.meeting_point, te.meeting_point) as meeting_point'));
-    const locale = b.language === 'es' ? 'es-ES' : 'en-GB';
-    const money = (minor: number) => new Intl.NumberFormat(locale, { style: 'currency', currency: b.currency }).format(minor / 10 ** (['JPY'].includes(b.currency) ? 0 : 2));
-    const when = new Date(b.starts_at);
-    const payable = b.partner_id ? b.net_minor : b.total_minor;
-    const manage = `${deps.publicUrl}/bookings/${bookingId}`;
-    return {
-      reference: b.reference, first_name: String(b.contact.name ?? '').split(/\s+/)[0] ?? '', tour_name: b.tour_name ?? '',
-      departure_date: new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeZone: b.timezone }).format(when),
-      departure_time: new Intl.DateTimeFormat(locale, { timeStyle: 'short', timeZone: b.timezone }).format(when),
-      meeting_point: b.meeting_point ?? '', pax_count: String(b.pax_count), total: money(payable), amount_paid: money(b.amount_paid_minor),
-      balance_due: money(Math.max(0, payable - b.amount_paid_minor)), balance_due_on: b.balance_due_on ?? '',
-      amount: money(Number(data.amountMinor ?? b.amount_paid_minor)), payment_date: new Intl.DateTimeFormat(locale, { dateStyle: 'long' }).format(new Date()),
-      refund_amount: money(Number(data.refundMinor ?? 0)), manage_url: manage, pay_url: manage, book_url: `${deps.publicUrl}/api/v1/departures/${b.departure_id}`,
-      review_url: `${manage}/review`, offer_url: manage, offer_expires_at: b.hold_expires_at ? new Date(b.hold_expires_at).toISOString() : '', seats: String(b.pax_count),
-    };
   }
 
   /**
@@ -273,12 +215,16 @@ export function createBookingActivities(deps: BookingActivityDeps) {
       const rules = await loadBookingRules(knex, departure.branch_id);
       const offers = await offerWaitlist(knex, input.departureId, rules.waitlistOfferHours * 60);
       for (const offer of offers) {
+        // Delivered by the message dispatcher (woken below), in the party's language, with the offer's link and expiry.
+        const booking = await knex('bookings').where({ id: offer.bookingId }).first('contact', 'language', 'reference', 'hold_expires_at');
         await knex('outbox_messages').insert({
-          channel: 'email', recipient: (await knex('bookings').where({ id: offer.bookingId }).first('contact')).contact.email, template: 'waitlist_offer',
-          language: 'en', booking_id: offer.bookingId, data: JSON.stringify({ entryId: offer.entryId }), dedupe_key: `booking-${offer.bookingId}/waitlist-offer/email`,
+          channel: 'email', recipient: booking.contact.email, template: 'waitlist_offer', language: booking.language, booking_id: offer.bookingId,
+          data: JSON.stringify({ entryId: offer.entryId, reference: booking.reference, holdExpiresAt: booking.hold_expires_at ? new Date(booking.hold_expires_at).toISOString() : null }),
+          dedupe_key: `booking-${offer.bookingId}/waitlist-offer/email`,
         }).onConflict('dedupe_key').ignore();
         if (deps.startBookingWorkflow) await deps.startBookingWorkflow(offer.bookingId);
       }
+      if (offers.length) await wakeMessageDispatcher(deps.temporal);
       return offers.map((o) => o.bookingId);
     },
 
@@ -551,24 +497,16 @@ export function createBookingActivities(deps: BookingActivityDeps) {
       await knex.transaction((trx) => appendOnce(trx, input.bookingId, input.key, input.type, input.data, input.actor));
     },
 
-    /** Queues a message for the email/WhatsApp providers; the key makes it once-only. */
     /**
-     * A booking message: recorded once in outbox_messages (the key makes it once-only), then, for
-     * email, rendered from the transactional template (key + language) and handed to the email
-     * provider, claimed first (queued → sending → sent/failed; a crash mid-call leaves 'unknown',
-     * never a second copy). WhatsApp messages stay queued until that channel lands.
+     * A booking message: only recorded, once (the dedupe key), in outbox_messages; no provider is
+     * called here, so email trouble never holds up the booking. The message dispatcher
+     * (activities/messaging/booking-messages.ts) delivers email rows and is woken now; WhatsApp
+     * rows stay queued until that channel lands.
      */
     async queueMessage(input: { bookingId: string; channel: 'email' | 'whatsapp'; template: string; key: string; data?: Record<string, unknown> }): Promise<boolean> {
-      const booking = await knex('bookings').where({ id: input.bookingId }).first('contact', 'language', 'reference');
-      const recipient = input.channel === 'email' ? booking.contact.email : booking.contact.phone;
-      if (!recipient) return false;
-      const dedupeKey = `booking-${input.bookingId}/${input.key}/${input.channel}`;
-      const inserted = await knex('outbox_messages').insert({
-        channel: input.channel, recipient, template: input.template, language: booking.language, booking_id: input.bookingId,
-        data: JSON.stringify({ reference: booking.reference, ...(input.data ?? {}) }), dedupe_key: dedupeKey,
-      }).onConflict('dedupe_key').ignore().returning('id');
-      if (input.channel === 'email' && deps.email) await deliverBookingEmail(dedupeKey);
-      return inserted.length > 0;
+      const inserted = await recordBookingMessage(knex, input);
+      if (input.channel === 'email') await wakeMessageDispatcher(deps.temporal);
+      return inserted;
     },
 
     createApproval,

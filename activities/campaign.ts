@@ -1,18 +1,21 @@
 /**
- * Campaign activities. The exactly-once rule lives here: a recipient row is claimed (status
- * 'claimed') in its own committed transaction before the provider call, and the provider's
- * answer is written after it. A worker killed before the claim commits leaves the row pending
- * (sent later, once); killed after the provider's answer is written, nothing is left to do;
- * killed in between, the row stays 'claimed' and becomes 'unknown': it is never sent again,
- * and the provider's events (carrying our send id) settle it as sent or failed.
+ * Campaign activities. The exactly-once rule lives here and in messaging/claim-send.ts: a
+ * batch's recipients are rendered first, then claimed (status 'claimed', committed) one
+ * provider call at a time, just before the call, and the provider's answer is written after it.
+ * A worker killed before the claim commits leaves the row pending (sent later, once); killed
+ * after the answer is written, nothing is left to do; killed in between, the row stays 'claimed'
+ * and becomes 'unknown': it is never sent again, and the provider's events (carrying our send
+ * id) settle it as sent or failed. A call that was not handed over (throttled, refused) gives
+ * its claims back; an ambiguous one (a timeout or reset after the request was written) is
+ * 'unknown' at once.
  */
 import type { Knex } from 'knex';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { applySegment, sendable, type SegmentNode } from '../models/segments';
 import { campaignCounts, reconcileUnknownSends } from '../models/campaigns';
 import type { EmailAddress, EmailMessage, EmailProvider } from '../integrations/email/types';
-import { EmailConfigurationError } from '../integrations/email/types';
 import { signUnsubscribeToken, unsubscribeUrl } from '../integrations/email/links';
+import { claimAndSend, type ClaimStore } from './messaging/claim-send';
 
 export interface RenderedTemplate { subject: string; html: string; text: string; kind: 'marketing' | 'transactional' }
 
@@ -37,11 +40,43 @@ export interface BatchResult {
   unknown: number;
   /** Pending or claimed rows left; null after a full batch (certainly more left: the workflow subtracts what this batch settled). */
   remaining: number | null;
+  /** Rows this phase could send but for their send window (an A/B test's rest, waiting for the winner, is not counted). */
   waitingForWindow: number;
   retryAfterMs: number;
 }
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** Claims over campaign_recipients: pending → claimed → sent / failed / unknown; released back to pending. */
+export function campaignClaims(knex: Knex, campaignId: string, contactBySendId: Map<string, string>): ClaimStore {
+  return {
+    async claim(sendIds) {
+      // By the primary key (campaign, contact), one array parameter: the claim is on every batch's path.
+      const rows = await knex('campaign_recipients').where({ campaign_id: campaignId, status: 'pending' })
+        .whereRaw('contact_id = any(?::uuid[])', [sendIds.map((id) => contactBySendId.get(id) as string)])
+        .update({ status: 'claimed', claimed_at: knex.fn.now() }).returning('send_id');
+      return new Set(rows.map((r) => r.send_id as string));
+    },
+    async release(releases) {
+      await knex('campaign_recipients').where({ campaign_id: campaignId, status: 'claimed' }).whereRaw('send_id = any(?::uuid[])', [releases.map((r) => r.sendId)])
+        .update({ status: 'pending', claimed_at: null });
+    },
+    async settle(settlements) {
+      const sent = settlements.filter((s) => s.status === 'sent');
+      const other = settlements.filter((s) => s.status !== 'sent');
+      await knex.transaction(async (trx) => {
+        if (sent.length) {
+          await trx.raw(`update campaign_recipients r set status = 'sent', sent_at = now(), provider_message_id = v.ref
+            from (select unnest(?::uuid[]) as id, unnest(?::text[]) as ref) v where r.send_id = v.id and r.status = 'claimed'`,
+          [sent.map((x) => x.sendId), sent.map((x) => x.providerMessageId ?? '')]);
+        }
+        if (other.length) {
+          await trx.raw(`update campaign_recipients r set status = v.status, error = v.error
+            from (select unnest(?::uuid[]) as id, unnest(?::text[]) as status, unnest(?::text[]) as error) v where r.send_id = v.id and r.status = 'claimed'`,
+          [other.map((x) => x.sendId), other.map((x) => x.status), other.map((x) => (x.error ?? '').slice(0, 250))]);
+        }
+      });
+    },
+  };
+}
 
 export function createCampaignActivities(deps: CampaignActivityDeps) {
   const { knex } = deps;
@@ -100,94 +135,64 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
       result.unknown = stale;
 
       const window = c.send_window as { startHour: number; endHour: number } | null;
-      const claimed = await knex.transaction(async (trx) => {
-        const q = trx('campaign_recipients as r').join('contacts as c', 'c.id', 'r.contact_id')
-          .where({ 'r.campaign_id': input.campaignId, 'r.status': 'pending' }).whereNot('r.variant', '*')
-          .orderBy([{ column: 'r.variant' }, { column: 'r.contact_id' }]).limit(batchSize).forUpdate('r').skipLocked() // the pending index's order: no sort
-          .select('r.contact_id', 'r.email', 'r.variant', 'r.send_id', 'c.first_name', 'c.last_name', 'c.language', 'c.timezone',
-            trx.raw(`(exists (select 1 from suppressions s where s.email = lower(c.email))
-              or not exists (select 1 from contact_consents cc where cc.contact_id = c.id and cc.channel = 'email' and cc.status = 'granted')) as blocked`));
-        if (window) {
-          q.whereRaw(`extract(hour from now() at time zone coalesce(c.timezone, 'UTC')) >= ? and extract(hour from now() at time zone coalesce(c.timezone, 'UTC')) < ?`, [window.startHour, window.endHour]);
-        }
-        const rows = await q;
-        // Consent or suppression can change between resolve and send: checked again at claim time.
-        const blocked = rows.filter((r) => r.blocked).map((r) => r.contact_id);
-        const ok = rows.filter((r) => !r.blocked);
-        if (blocked.length) await trx('campaign_recipients').where({ campaign_id: input.campaignId }).whereIn('contact_id', blocked).update({ status: 'suppressed' });
-        if (ok.length) await trx('campaign_recipients').where({ campaign_id: input.campaignId }).whereIn('contact_id', ok.map((r) => r.contact_id)).update({ status: 'claimed', claimed_at: trx.fn.now() });
-        result.suppressed = blocked.length;
-        return ok;
-      });
-      result.claimed = claimed.length;
+      const inWindow = `extract(hour from now() at time zone coalesce(c.timezone, 'UTC')) >= ? and extract(hour from now() at time zone coalesce(c.timezone, 'UTC')) < ?`;
+      const q = knex('campaign_recipients as r').join('contacts as c', 'c.id', 'r.contact_id')
+        .where({ 'r.campaign_id': input.campaignId, 'r.status': 'pending' }).whereNot('r.variant', '*')
+        .orderBy([{ column: 'r.variant' }, { column: 'r.contact_id' }]).limit(batchSize) // the pending index's order: no sort
+        .select('r.contact_id', 'r.email', 'r.variant', 'r.send_id', 'c.first_name', 'c.last_name', 'c.language', 'c.timezone',
+          knex.raw(`(exists (select 1 from suppressions s where s.email = lower(c.email))
+            or not exists (select 1 from contact_consents cc where cc.contact_id = c.id and cc.channel = 'email' and cc.status = 'granted')) as blocked`));
+      if (window) q.whereRaw(inWindow, [window.startHour, window.endHour]);
+      const rows = await q;
+      // Consent or suppression can change between resolve and send: checked again now.
+      const blocked = rows.filter((r) => r.blocked).map((r) => r.send_id);
+      if (blocked.length) {
+        result.suppressed = await knex('campaign_recipients').where({ campaign_id: input.campaignId, status: 'pending' }).whereIn('send_id', blocked).update({ status: 'suppressed' });
+      }
+      const ready = rows.filter((r) => !r.blocked);
 
-      if (claimed.length) {
+      if (ready.length) {
+        // Rendered before anything is claimed: a template that fails to render strands nobody.
         const variants = new Map((c.variants as Array<{ name: string; templateId: string }>).map((v) => [v.name, v.templateId]));
         const rendered = new Map<string, RenderedTemplate>();
-        for (const name of new Set(claimed.map((r) => r.variant as string))) rendered.set(name, await deps.renderTemplate(variants.get(name)!));
-        const messages: EmailMessage[] = claimed.map((r) => {
+        for (const name of new Set(ready.map((r) => r.variant as string))) {
+          try {
+            rendered.set(name, await deps.renderTemplate(variants.get(name)!));
+          } catch (err) {
+            throw ApplicationFailure.retryable(`variant ${name} of campaign ${input.campaignId} does not render (nothing was claimed): ${(err as Error).message}`, 'TemplateRender');
+          }
+        }
+        const messages: EmailMessage[] = ready.map((r) => {
           const t = rendered.get(r.variant)!;
           return {
             sendId: r.send_id, kind: t.kind, to: { email: r.email, name: [r.first_name, r.last_name].filter(Boolean).join(' ') || undefined },
             from: deps.from, subject: t.subject, html: t.html, text: t.text, categories: ['campaign', `campaign-${input.campaignId}`, `variant-${r.variant}`],
-            substitutions: { first_name: escapeHtml(r.first_name ?? ''), last_name: escapeHtml(r.last_name ?? ''), email: escapeHtml(r.email) },
+            // Raw values: the provider escapes them for the HTML part only.
+            substitutions: { first_name: r.first_name ?? '', last_name: r.last_name ?? '', email: r.email },
             unsubscribeUrl: unsubscribeUrl(deps.publicUrl, signUnsubscribeToken(r.contact_id, deps.linkSecret)),
           };
         });
-        const provider = deps.provider();
-        for (let i = 0; i < messages.length; i += provider.maxBatch) {
-          const chunk = messages.slice(i, i + provider.maxBatch);
-          heartbeat();
-          let answers;
-          try {
-            answers = await provider.send(chunk);
-          } catch (err) {
-            // The provider took nothing (network error or 5xx before acceptance): these go back
-            // in line, as do the chunks not tried yet, and the activity is retried.
-            await knex('campaign_recipients').whereIn('send_id', messages.slice(i).map((m) => m.sendId)).where({ status: 'claimed' }).update({ status: 'pending', claimed_at: null });
-            if (err instanceof EmailConfigurationError) throw ApplicationFailure.nonRetryable(err.message, 'EmailConfiguration');
-            throw err;
-          }
-          const by = { sent: [] as Array<{ id: string; ref?: string }>, failed: [] as Array<{ id: string; error: string }>, retry: [] as string[] };
-          for (const a of answers) {
-            if (a.status === 'accepted') by.sent.push({ id: a.sendId, ref: a.providerMessageId });
-            else if (a.status === 'rejected') by.failed.push({ id: a.sendId, error: a.error ?? 'rejected' });
-            else {
-              by.retry.push(a.sendId);
-              result.retryAfterMs = Math.max(result.retryAfterMs, a.retryAfterMs ?? 1000);
-            }
-          }
-          await knex.transaction(async (trx) => {
-            if (by.sent.length) {
-              await trx.raw(`update campaign_recipients r set status = 'sent', sent_at = now(), provider_message_id = v.ref
-                from (select unnest(?::uuid[]) as id, unnest(?::text[]) as ref) v where r.send_id = v.id and r.status = 'claimed'`,
-              [by.sent.map((s) => s.id), by.sent.map((s) => s.ref ?? '')]);
-            }
-            if (by.failed.length) {
-              await trx.raw(`update campaign_recipients r set status = 'failed', error = v.error
-                from (select unnest(?::uuid[]) as id, unnest(?::text[]) as error) v where r.send_id = v.id and r.status = 'claimed'`,
-              [by.failed.map((f) => f.id), by.failed.map((f) => f.error.slice(0, 250))]);
-            }
-            if (by.retry.length) await trx('campaign_recipients').whereIn('send_id', by.retry).where({ status: 'claimed' }).update({ status: 'pending', claimed_at: null });
-          });
-          result.sent += by.sent.length;
-          result.failed += by.failed.length;
-          if (by.retry.length) {
-            // Throttled: the rest of this batch goes back in line too, for the next batch after the pause.
-            const rest = messages.slice(i + chunk.length).map((m) => m.sendId);
-            if (rest.length) await knex('campaign_recipients').whereIn('send_id', rest).where({ status: 'claimed' }).update({ status: 'pending', claimed_at: null });
-            break;
-          }
-        }
+        const contacts = new Map(ready.map((r) => [r.send_id as string, r.contact_id as string]));
+        const sent = await claimAndSend(deps.provider(), messages, campaignClaims(knex, input.campaignId, contacts), { heartbeat, configurationErrors: 'release' });
+        if (sent.configurationError) throw ApplicationFailure.nonRetryable(sent.configurationError, 'EmailConfiguration');
+        result.claimed = sent.claimed;
+        result.sent = sent.sent;
+        result.failed = sent.failed;
+        result.unknown += sent.unknown;
+        result.retryAfterMs = sent.retryAfterMs;
       }
-
       // A full batch leaves more to do: counting what is left (tens of ms over a big campaign, every
       // batch) waits until a batch comes back short. Two counts, each from its partial index.
-      if (claimed.length === 0 || claimed.length + result.suppressed < batchSize) {
+      if (rows.length < batchSize) {
         const { rows: [{ remaining }] } = await knex.raw(`select (select count(*) from campaign_recipients where campaign_id = :id and status = 'pending')
           + (select count(*) from campaign_recipients where campaign_id = :id and status = 'claimed') as remaining`, { id: input.campaignId });
         result.remaining = Number(remaining);
-        if (result.claimed === 0 && window && result.remaining > 0) result.waitingForWindow = result.remaining;
+        if (result.claimed === 0 && window && result.remaining > 0) {
+          // Only rows this phase may send wait for their window: during an A/B test, the rest
+          // ('*', waiting for the winner) must not keep the test from ending.
+          const [{ n }] = await knex('campaign_recipients').where({ campaign_id: input.campaignId, status: 'pending' }).whereNot('variant', '*').count<{ n: number }[]>('* as n');
+          result.waitingForWindow = Number(n);
+        }
       } else {
         result.remaining = null;
       }
@@ -213,9 +218,12 @@ export function createCampaignActivities(deps: CampaignActivityDeps) {
     },
 
     /** The end: unknown sends settled from events where possible, the campaign's final status and counts. */
-    async settleCampaign(input: { campaignId: string; status: 'sent' | 'cancelled' }) {
+    async settleCampaign(input: { campaignId: string; status: 'sent' | 'cancelled'; ratePerSecond?: number }) {
       await reconcileUnknownSends(knex, input.campaignId);
-      await knex('campaigns').where({ id: input.campaignId }).update({ status: input.status, finished_at: knex.fn.now(), updated_at: knex.fn.now() });
+      await knex('campaigns').where({ id: input.campaignId }).update({
+        status: input.status, finished_at: knex.fn.now(), updated_at: knex.fn.now(),
+        ...(input.ratePerSecond ? { sent_rate_per_second: Math.round(input.ratePerSecond) } : {}),
+      });
       return campaignCounts(knex, input.campaignId);
     },
   };

@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 import type { Client } from '@temporalio/client';
 import { taskQueue, taskQueues } from '../temporal.config';
 import { enrollDueContacts } from './automation';
+import { wakeMessageDispatcher } from './messaging/booking-messages';
 
 export interface HousekeepingDeps {
   knex: Knex;
@@ -41,6 +42,12 @@ export function createHousekeepingActivities({ knex, temporal, startBookingWorkf
     async enrollDueContacts(options: { withInactive: boolean }): Promise<Record<string, number>> {
       if (!temporal) throw new Error('this worker has no Temporal client for starting workflows');
       return enrollDueContacts(knex, temporal, taskQueue(taskQueues.marketing), options);
+    },
+    /** The message dispatcher's safety net: wakes it when an email is due (a wake lost when it was queued). */
+    async wakeMessageDispatcherIfDue(): Promise<boolean> {
+      if (!temporal) throw new Error('this worker has no Temporal client for starting workflows');
+      const due = await knex('outbox_messages').where({ status: 'queued', channel: 'email' }).where('next_attempt_at', '<=', knex.fn.now()).first('id');
+      return due ? wakeMessageDispatcher(temporal, 10_000) : false;
     },
   };
 }

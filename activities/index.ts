@@ -17,6 +17,7 @@ import { emailLinkSecret } from '../platform/secrets';
 import { createHousekeepingActivities } from './housekeeping';
 import { activityRegistry, type ActivityGroup, type ActivityRegistry } from './registry';
 import { taskQueues } from '../temporal.config';
+import { createBookingMessageActivities } from './messaging/booking-messages';
 
 export interface ActivityDeps {
   knex: Knex;
@@ -65,7 +66,6 @@ export function createActivityGroups(deps: ActivityDeps): ActivityGroup[] {
         timeScale: deps.timeScale ?? config.bookingTimeScale,
         temporal: deps.temporal,
         startBookingWorkflow: deps.startBookingWorkflow,
-        email: { provider, from: config.email.from },
       }),
     },
     {
@@ -88,6 +88,8 @@ export function createActivityGroups(deps: ActivityDeps): ActivityGroup[] {
       activities: createAutomationActivities({ knex: deps.knex, provider, renderTemplate, publicUrl, linkSecret, from: config.email.from }),
     },
     { name: 'housekeeping', queue: taskQueues.platform, activities: createHousekeepingActivities(deps) },
+    // Booking emails and WhatsApp messages, delivered by the message dispatcher (marketing queue), never inside a saga.
+    { name: 'bookingmessage', queue: taskQueues.marketing, activities: createBookingMessageActivities({ knex: deps.knex, provider, from: config.email.from, publicUrl }) },
   ];
 }
 

@@ -219,8 +219,8 @@ function lookup(variables: TemplateVariables, name: string): string | undefined 
 }
 
 /**
- * Subject, HTML and text with the variables filled in: HTML-escaped in the HTML, as they are in
- * the subject and text. `keep` names tokens left in place for the provider's per-recipient
+ * Subject, HTML and text with the variables filled in: HTML-escaped in the HTML only, raw in the
+ * text, raw in the subject but for line breaks (a header line: CR/LF become a space). `keep` names tokens left in place for the provider's per-recipient
  * substitution (always `unsubscribe_url`).
  */
 export async function renderTemplate(template: TemplateSource, variables: TemplateVariables = {}, options: { keep?: string[] } = {}): Promise<RenderedTemplate> {

@@ -14,9 +14,11 @@ export interface CampaignProgress {
   suppressed: number;
   unknown: number;
   remaining: number;
-  /** Messages per second over the last batches. */
+  /** Messages per second the campaign has run at so far: sent over the time spent sending (not paused or waiting). */
   ratePerSecond: number;
   winner: string | null;
+  /** Set when the campaign paused itself: why its batches could not be handed over (bad key, a template that does not render). */
+  pausedBecause?: string;
 }
 
 /** What a run hands to the next when it continues as new. */
@@ -27,6 +29,8 @@ export interface CampaignCarry {
   resolved: boolean;
   winnerChosen: boolean;
   batches: number;
+  /** Sent and milliseconds spent sending, for the rate (absent in runs carried before it existed). */
+  pace?: { sent: number; ms: number };
 }
 
 export const pauseUpdate = defineUpdate<CampaignProgress, []>('pause');

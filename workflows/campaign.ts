@@ -7,7 +7,7 @@
  * every few hundred batches, carrying its counters.
  */
 import {
-  ApplicationFailure, condition, continueAsNew, proxyActivities, setHandler, sleep, workflowInfo, allHandlersFinished,
+  ActivityFailure, ApplicationFailure, condition, continueAsNew, patched, proxyActivities, setHandler, sleep, workflowInfo, allHandlersFinished,
 } from '@temporalio/workflow';
 import type { CampaignActivities } from '../activities/campaign';
 import {
@@ -26,6 +26,19 @@ const sender = proxyActivities<CampaignActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
 
+/**
+ * The same batches with a deadline: a batch that cannot be handed over for half an hour (a
+ * template that does not render, the database down), or that the provider refuses our
+ * configuration for (bad key: not retried), pauses the campaign with the reason; nothing was
+ * claimed or every claim was given back, so a resume carries on where it stopped.
+ */
+const deadlineSender = proxyActivities<CampaignActivities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
+  scheduleToCloseTimeout: '30 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute', nonRetryableErrorTypes: ['EmailConfiguration', 'CampaignMissing'] },
+});
+
 const BATCHES_PER_RUN = 200;
 
 export async function campaignWorkflow(input: { campaignId: string; carry?: CampaignCarry }): Promise<CampaignProgress> {
@@ -39,6 +52,9 @@ export async function campaignWorkflow(input: { campaignId: string; carry?: Camp
   let resolved = carry?.resolved ?? false;
   let winnerChosen = carry?.winnerChosen ?? false;
   let batches = carry?.batches ?? 0;
+  // What was sent and how long the sending took (batches and the rate's own waits, not pauses or
+  // the A/B wait): the rate the campaign ran at.
+  const pace = carry?.pace ?? { sent: 0, ms: 0 };
 
   const refuse = (message: string): never => {
     throw ApplicationFailure.create({ type: 'CampaignStateRefused', message, nonRetryable: true });
@@ -53,6 +69,7 @@ export async function campaignWorkflow(input: { campaignId: string; carry?: Camp
   setHandler(resumeUpdate, async () => {
     paused = false;
     progress.status = resolved ? 'sending' : 'scheduled';
+    delete progress.pausedBecause;
     await db.setCampaignStatus({ campaignId, status: progress.status });
     return progress;
   }, { validator: () => { if (!paused || cancelled) refuse('only a paused campaign can be resumed'); } });
@@ -65,7 +82,7 @@ export async function campaignWorkflow(input: { campaignId: string; carry?: Camp
   const campaign = await db.loadCampaign(campaignId);
 
   const end = async (status: 'sent' | 'cancelled') => {
-    const counts = await db.settleCampaign({ campaignId, status });
+    const counts = await db.settleCampaign({ campaignId, status, ratePerSecond: progress.ratePerSecond });
     Object.assign(progress, counts, { status, phase: 'done' });
     await condition(allHandlersFinished);
     return progress;
@@ -96,7 +113,21 @@ export async function campaignWorkflow(input: { campaignId: string; carry?: Camp
     const testing = campaign.abTest !== null && !winnerChosen;
     progress.phase = testing ? 'testing' : 'sending';
     const started = Date.now();
-    const batch = await sender.sendBatch({ campaignId, onlyTestVariants: testing });
+    let batch;
+    if (patched('campaign-batch-deadline')) {
+      try {
+        batch = await deadlineSender.sendBatch({ campaignId, onlyTestVariants: testing });
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        paused = true;
+        progress.status = 'paused';
+        progress.pausedBecause = (err.cause?.message ?? err.message).slice(0, 500);
+        await db.setCampaignStatus({ campaignId, status: 'paused' });
+        continue;
+      }
+    } else {
+      batch = await sender.sendBatch({ campaignId, onlyTestVariants: testing });
+    }
     batches++;
     progress.sent += batch.sent;
     progress.failed += batch.failed;
@@ -105,7 +136,6 @@ export async function campaignWorkflow(input: { campaignId: string; carry?: Camp
     // Exact when the batch counted it; else what the batch settled leaves pending or claimed (this workflow is the campaign's only sender).
     progress.remaining = batch.remaining ?? Math.max(0, progress.remaining - batch.sent - batch.failed - batch.suppressed - batch.unknown);
     const elapsed = Math.max(1, Date.now() - started);
-    progress.ratePerSecond = Math.round((batch.sent * 1000) / elapsed);
 
     if (batch.claimed === 0) {
       if (batch.retryAfterMs) {
@@ -129,12 +159,15 @@ export async function campaignWorkflow(input: { campaignId: string; carry?: Camp
       // The provider's rate: a batch of n at r per second takes at least n / r seconds.
       const minimumMs = Math.ceil((batch.claimed * 1000) / campaign.ratePerSecond);
       if (minimumMs > elapsed) await condition(() => cancelled || paused, minimumMs - elapsed);
+      pace.sent += batch.sent;
+      pace.ms += Math.max(1, Date.now() - started);
+      progress.ratePerSecond = Math.round((pace.sent * 1000) / pace.ms);
       if (batch.retryAfterMs) await condition(() => cancelled, batch.retryAfterMs);
     }
 
     if (batches % BATCHES_PER_RUN === 0 || workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      return continueAsNew<typeof campaignWorkflow>({ campaignId, carry: { progress, paused, cancelled, resolved, winnerChosen, batches } });
+      return continueAsNew<typeof campaignWorkflow>({ campaignId, carry: { progress, paused, cancelled, resolved, winnerChosen, batches, pace } });
     }
   }
 }

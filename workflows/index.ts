@@ -7,3 +7,4 @@ export * from './booking';
 export * from './automation';
 export * from './campaign';
 export * from './housekeeping';
+export * from './message-dispatch';

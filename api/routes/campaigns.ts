@@ -45,6 +45,22 @@ const campaignBody = z.object({
 type Row = Record<string, any>;
 const iso = (v: Date | string | null) => (v ? new Date(v).toISOString() : null);
 
+/** A campaign without a running workflow: its phase from its status. */
+const PHASE_BY_STATUS: Record<string, string> = { draft: 'draft', sent: 'done', cancelled: 'done' };
+
+/**
+ * The rate a finished campaign ran at: the one its workflow measured, else (finished before it
+ * was kept) its sends over the time from the first to the last.
+ */
+async function finishedRate(ctx: Koa.Context, c: Row): Promise<number> {
+  if (!['sent', 'cancelled'].includes(c.status)) return 0;
+  if (c.sent_rate_per_second) return c.sent_rate_per_second;
+  const row = await ctx.knex('campaign_recipients').where({ campaign_id: c.id, status: 'sent' })
+    .first(ctx.knex.raw('count(*)::int as n'), ctx.knex.raw('extract(epoch from max(sent_at) - min(sent_at)) as seconds'));
+  if (!row?.n) return 0;
+  return Math.round(row.n / Math.max(1, Number(row.seconds ?? 0)));
+}
+
 async function report(ctx: Koa.Context, c: Row) {
   const counts = await campaignCounts(ctx.knex, c.id);
   const events = await ctx.knex('campaign_recipients as r').join('email_events as e', 'e.send_id', 'r.send_id').where('r.campaign_id', c.id)
@@ -66,7 +82,10 @@ async function report(ctx: Koa.Context, c: Row) {
     object: 'campaign', id: c.id, name: c.name, status: c.status, segmentId: c.segment_id, variants: c.variants, abTest: c.ab_test,
     winnerVariant: c.winner_variant, provider: c.provider, ratePerSecond: c.rate_per_second, sendWindow: c.send_window,
     scheduledAt: iso(c.scheduled_at), startedAt: iso(c.started_at), finishedAt: iso(c.finished_at),
-    progress: { ...counts, ratePerSecond: live?.ratePerSecond ?? 0, phase: live?.phase ?? null },
+    progress: {
+      ...counts, ratePerSecond: live?.ratePerSecond ?? await finishedRate(ctx, c), phase: live?.phase ?? PHASE_BY_STATUS[c.status] ?? null,
+      ...(live?.pausedBecause ? { pausedBecause: live.pausedBecause } : {}),
+    },
     report: variants,
   };
 }

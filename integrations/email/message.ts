@@ -62,10 +62,22 @@ export function substitutionsOf(message: EmailMessage): Record<string, string> {
 }
 
 /** Replaces `{{key}}` for the keys given; unknown tokens stay as they are (as SendGrid leaves them). */
-export function substitute(template: string, values: Record<string, string>): string {
+export function substitute(template: string, values: Record<string, string>, encode: (value: string, key: string) => string = (v) => v): string {
   if (!template.includes('{{')) return template;
-  return template.replace(/\{\{([^{}]+)\}\}/g, (token, key: string) => (Object.prototype.hasOwnProperty.call(values, key) ? values[key] : token));
+  return template.replace(/\{\{([^{}]+)\}\}/g, (token, key: string) => (Object.prototype.hasOwnProperty.call(values, key) ? encode(values[key], key) : token));
 }
+
+export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+/**
+ * How a raw value is written into each part. The unsubscribe URL is ours (no characters HTML
+ * would read) and stays as it is, so its link is found and left alone by the link rewriting.
+ */
+export const encodeFor = {
+  html: (value: string, key: string) => (key === 'unsubscribe_url' ? value : escapeHtml(value)),
+  subject: (value: string) => value.replace(/[\r\n]+/g, ' '),
+  text: (value: string) => value,
+};
 
 /** The message's own headers plus the RFC 8058 pair when it has an unsubscribe URL. */
 export function headersOf(message: EmailMessage): Record<string, string> {
@@ -89,9 +101,9 @@ export interface RenderedMessage {
 export function renderMessage(message: EmailMessage): RenderedMessage {
   const values = substitutionsOf(message);
   return {
-    subject: substitute(message.subject, values),
-    html: substitute(message.html, values),
-    text: substitute(message.text, values),
+    subject: substitute(message.subject, values, encodeFor.subject),
+    html: substitute(message.html, values, encodeFor.html),
+    text: substitute(message.text, values, encodeFor.text),
     headers: headersOf(message),
   };
 }

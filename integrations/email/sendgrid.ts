@@ -8,20 +8,26 @@
  * SendGrid refuses a request that names the same address twice, so a repeated address goes in
  * another request.
  *
+ * Substitution values are raw (see types.ts): SendGrid substitutes one value for a token in
+ * every part, so the HTML part's tokens are renamed `{{key|html}}` and carry the HTML-escaped
+ * value, and the subject's `{{key|subject}}` (only when a value has a line break) the value
+ * without CR/LF; the text part keeps `{{key}}` with the raw value.
+ *
  * Outcomes per request: 2xx → accepted (providerMessageId = X-Message-Id); 429 → retry, after
  * X-RateLimit-Reset (unix seconds) or Retry-After, and the requests of this call not yet made
  * are not made; 400 → rejected with SendGrid's error messages, except that when every error
  * names a personalization, only those recipients are rejected and the rest is sent again once;
- * 401/403 → EmailConfigurationError; network errors and 5xx → thrown when nothing in the call
- * was accepted, else `retry` for the requests that failed (so an activity retry never sends
- * an accepted request twice).
+ * 401/403 → EmailConfigurationError; 5xx and network errors before the request was written
+ * (connection refused, DNS) → not handed over: thrown when nothing in the call was accepted or
+ * ambiguous, else `retry` for those requests; a timeout or a reset AFTER the request was written
+ * → `unknown` (SendGrid may have taken it; never sent again).
  *
  * Also `parseSendGridEvents`: the Signed Event Webhook (ECDSA P-256 / SHA-256 over timestamp +
  * raw body), mapped to EmailEvent.
  */
 import crypto from 'node:crypto';
 import { MailService } from '@sendgrid/mail';
-import { headersOf, messageProblem, substitutionsOf, UNSUBSCRIBE_TOKEN } from './message';
+import { encodeFor, headersOf, messageProblem, substitutionsOf, UNSUBSCRIBE_TOKEN } from './message';
 import {
   EmailConfigurationError, EmailWebhookRejected,
   type EmailEvent, type EmailEventType, type EmailMessage, type EmailProvider, type SendResult,
@@ -66,6 +72,43 @@ function errorItems(body: unknown): SendGridErrorItem[] {
 function describeErrors(items: SendGridErrorItem[], fallback: string): string {
   if (items.length === 0) return fallback;
   return items.map((e) => (e.field ? `${e.message} (${e.field})` : String(e.message))).join('; ');
+}
+
+/**
+ * Whether a request that failed without an answer had been written out completely (axios keeps
+ * the Node request, behind follow-redirects' wrapper): then SendGrid may have taken it.
+ */
+function requestWritten(err: unknown): boolean {
+  const request = (err as { request?: { _currentRequest?: { writableFinished?: boolean }; writableFinished?: boolean } }).request;
+  return Boolean(request?._currentRequest?.writableFinished ?? request?.writableFinished);
+}
+
+/** Thrown inside a chunk when the request was written but no answer came: ambiguous. */
+class AmbiguousHandOver extends Error {}
+
+/** Per-recipient substitutions for the three parts (see the top of this file). */
+function tokenizeParts(html: string, subject: string, messages: EmailMessage[]) {
+  const keys = new Set<string>();
+  for (const m of messages) for (const k of Object.keys(m.substitutions ?? {})) if (k !== 'unsubscribe_url') keys.add(k);
+  const inSubject = [...keys].filter((k) => messages.some((m) => /[\r\n]/.test(m.substitutions?.[k] ?? '')) && subject.includes(`{{${k}}}`));
+  const rename = (body: string, names: Iterable<string>, suffix: string) => {
+    let out = body;
+    for (const k of names) out = out.split(`{{${k}}}`).join(`{{${k}|${suffix}}}`);
+    return out;
+  };
+  const htmlKeys = [...keys].filter((k) => html.includes(`{{${k}}}`));
+  return {
+    html: rename(html, htmlKeys, 'html'),
+    subject: rename(subject, inSubject, 'subject'),
+    substitutions(message: EmailMessage): Record<string, string> {
+      const values = substitutionsOf(message);
+      const own = message.substitutions ?? {};
+      // A recipient without the value keeps the token as written (as SendGrid leaves unknown tokens).
+      for (const k of htmlKeys) values[`${k}|html`] = k in own ? encodeFor.html(own[k], k) : `{{${k}}}`;
+      for (const k of inSubject) values[`${k}|subject`] = k in own ? encodeFor.subject(own[k]) : `{{${k}}}`;
+      return values;
+    },
+  };
 }
 
 function header(headers: Record<string, unknown> | undefined, name: string): string | undefined {
@@ -165,12 +208,13 @@ export function createSendGridProvider(options: SendGridProviderOptions): EmailP
 
   function requestBody(group: Group, messages: EmailMessage[]) {
     const first = group.messages[0];
+    const parts = tokenizeParts(group.html, first.subject, messages);
     return {
       from: first.from,
       ...(first.replyTo ? { replyTo: first.replyTo } : {}),
-      subject: first.subject,
+      subject: parts.subject,
       ...(group.text ? { text: group.text } : {}),
-      ...(group.html ? { html: exemptUnsubscribeFromClickTracking(group.html) } : {}),
+      ...(group.html ? { html: exemptUnsubscribeFromClickTracking(parts.html) } : {}),
       ...(first.categories?.length ? { categories: first.categories } : {}),
       trackingSettings: {
         clickTracking: { enable: tracking, enableText: false },
@@ -179,7 +223,7 @@ export function createSendGridProvider(options: SendGridProviderOptions): EmailP
       hideWarnings: true,
       personalizations: messages.map((message) => {
         const headers = headersOf(message);
-        const substitutions = substitutionsOf(message);
+        const substitutions = parts.substitutions(message);
         return {
           to: [message.to],
           customArgs: { send_id: message.sendId },
@@ -201,7 +245,12 @@ export function createSendGridProvider(options: SendGridProviderOptions): EmailP
       for (const i of indexes) results.set(group.positions[i], { sendId: group.messages[i].sendId, status: 'accepted', providerMessageId });
       return results;
     } catch (err) {
-      if (!isHttpError(err)) throw err;
+      if (!isHttpError(err)) {
+        // No answer: written out completely, SendGrid may have it (a timeout, a reset while we
+        // waited); not written, it never left (refused, DNS, a reset on connect).
+        if (requestWritten(err)) throw new AmbiguousHandOver(`no answer from SendGrid after the request was written (${(err as Error).message}): it may have been accepted, so it is not sent again`, { cause: err });
+        throw err;
+      }
       const body = err.response?.body;
       const items = errorItems(body);
       if (err.code === 429) {
@@ -285,16 +334,19 @@ export function createSendGridProvider(options: SendGridProviderOptions): EmailP
       const failed = outcomes.filter((o): o is Extract<Outcome, { status: 'failed' }> => o.status === 'failed');
       const configuration = failed.find((o) => o.error instanceof EmailConfigurationError);
       if (configuration) throw configuration.error;
-      // Requests failed and nothing was accepted: throw, so the activity retries the whole call.
+      // Requests failed before they were handed over and nothing was accepted or ambiguous:
+      // throw, so the caller knows none of it left and may send it all again later.
       const accepted = outcomes.some((o) => o.status === 'done' && [...o.results.values()].some((r) => r.status === 'accepted'));
-      if (failed.length > 0 && !accepted) throw failed[0].error;
+      const ambiguous = failed.some((o) => o.error instanceof AmbiguousHandOver);
+      if (failed.length > 0 && !accepted && !ambiguous) throw failed[0].error;
       outcomes.forEach((outcome, n) => {
         if (outcome.status === 'done') {
           for (const [position, result] of outcome.results) results[position] = result;
         } else {
           const { group, indexes } = chunks[n];
-          const error = `not sent: ${(outcome.error as Error)?.message ?? String(outcome.error)}`;
-          for (const i of indexes) results[group.positions[i]] = { sendId: group.messages[i].sendId, status: 'retry', error };
+          const unknown = outcome.error instanceof AmbiguousHandOver;
+          const error = unknown ? (outcome.error as Error).message : `not sent: ${(outcome.error as Error)?.message ?? String(outcome.error)}`;
+          for (const i of indexes) results[group.positions[i]] = { sendId: group.messages[i].sendId, status: unknown ? 'unknown' : 'retry', error };
         }
       });
       return results;

@@ -9,14 +9,20 @@
  * (the relay does not track for us); the unsubscribe link is never rewritten.
  *
  * Outcomes per message: 2xx → accepted; a permanent SMTP reply (5xx) → rejected with the
- * server's words; a transient one (4xx) → retry; a lost connection or timeout → retry, or thrown
- * when no message of the call went through; failed authentication → EmailConfigurationError.
+ * server's words; a transient one (4xx) → retry; a lost connection or timeout BEFORE the whole
+ * message was written (refused, DNS, greeting, MAIL/RCPT, mid-body: a server never takes a
+ * message without its final dot) → retry, or thrown when no message of the call went through
+ * and none is ambiguous; lost AFTER the whole message was written (waiting for the final reply)
+ * → unknown, never sent again; failed authentication → EmailConfigurationError.
+ * "Written" is seen by a stream plugin on each message's body: nodemailer reads the body only
+ * after the server's 354, and to its end only when all of it went to the socket.
  */
+import { Transform } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type { NodemailerError } from 'nodemailer';
 import { rewriteLinks } from './links';
 import { messageProblem, renderMessage } from './message';
-import { EmailConfigurationError, type EmailAddress, type EmailMessage, type EmailProvider, type SendResult } from './types';
+import { EmailConfigurationError, EmailNotSent, type EmailAddress, type EmailMessage, type EmailProvider, type SendResult } from './types';
 
 export interface SmtpTracking {
   /** Base of our public URLs (PUBLIC_URL), where /e/o and /e/c are served. */
@@ -40,6 +46,10 @@ export interface SmtpProviderOptions {
   tracking?: SmtpTracking;
   /** Body transfer encoding (SMTP_TRANSFER_ENCODING; default quoted-printable). */
   transferEncoding?: 'quoted-printable' | 'base64';
+  /** To connect and to get the greeting (default 15 s). */
+  connectionTimeoutMs?: number;
+  /** Silence on an open connection, e.g. waiting for the final reply (default 60 s). */
+  socketTimeoutMs?: number;
 }
 
 function address(value: EmailAddress): { name: string; address: string } | string {
@@ -66,8 +76,24 @@ export function createSmtpProvider(options: SmtpProviderOptions): EmailProvider 
     maxConnections,
     maxMessages: options.maxMessages ?? 100,
     ...(options.rateLimit ? { rateLimit: options.rateLimit, rateDelta: 1000 } : {}),
+    // Bounded waits (nodemailer's default socket timeout is 10 minutes, longer than any activity).
+    connectionTimeout: options.connectionTimeoutMs ?? 15_000,
+    greetingTimeout: options.connectionTimeoutMs ?? 15_000,
+    socketTimeout: options.socketTimeoutMs ?? 60_000,
   });
   let closed = false;
+  /** Message-IDs whose whole body nodemailer has read (so wrote out): a loss after that is ambiguous. */
+  const written = new Set<string>();
+  transport.use('stream', (mail, done) => {
+    const id = (mail.data as { messageId?: string }).messageId;
+    if (id) {
+      mail.message.transform(() => new Transform({
+        transform(chunk, _encoding, callback) { callback(null, chunk); },
+        flush(callback) { written.add(id); callback(); },
+      }));
+    }
+    done();
+  });
 
   async function sendOne(message: EmailMessage): Promise<SendResult | { failed: NodemailerError; sendId: string }> {
     const rendered = renderMessage(message);
@@ -75,6 +101,7 @@ export function createSmtpProvider(options: SmtpProviderOptions): EmailProvider 
     const html = rendered.html && options.tracking
       ? rewriteLinks(rendered.html, { ...options.tracking, sendId: message.sendId, unsubscribeUrl: message.unsubscribeUrl })
       : rendered.html;
+    const messageId = smtpMessageId(message.sendId, domain);
     try {
       const info = await transport.sendMail({
         from: address(message.from),
@@ -85,7 +112,7 @@ export function createSmtpProvider(options: SmtpProviderOptions): EmailProvider 
         // (the biggest share of a campaign worker's CPU, measured with bench/campaign-smtp.ts --cpu-prof).
         ...(rendered.text ? { text: { content: rendered.text, contentTransferEncoding: transferEncoding } } : {}),
         ...(html ? { html: { content: html, contentTransferEncoding: transferEncoding } } : {}),
-        messageId: smtpMessageId(message.sendId, domain),
+        messageId,
         headers: { ...rendered.headers, 'X-Spirit-Send-Id': message.sendId },
       });
       if (info.rejected.length > 0) {
@@ -100,7 +127,12 @@ export function createSmtpProvider(options: SmtpProviderOptions): EmailProvider 
           ? { sendId: message.sendId, status: 'rejected', error: smtpError(error) }
           : { sendId: message.sendId, status: 'retry', error: smtpError(error) };
       }
+      if (written.has(messageId)) {
+        return { sendId: message.sendId, status: 'unknown', error: `the connection was lost after the message was written (${error.message}): it may have been accepted, so it is not sent again` };
+      }
       return { failed: error, sendId: message.sendId };
+    } finally {
+      written.delete(messageId);
     }
   }
 
@@ -108,7 +140,7 @@ export function createSmtpProvider(options: SmtpProviderOptions): EmailProvider 
     name: 'smtp',
     maxBatch: options.maxBatch ?? 500,
     async send(messages) {
-      if (closed) throw new Error('the SMTP provider is closed');
+      if (closed) throw new EmailNotSent('the SMTP provider is closed');
       // A few messages per pooled connection in flight, not the whole batch: nodemailer queues the
       // rest anyway, and 500 rendered messages waiting in its queue only cost memory.
       const outcomes: Array<SendResult | { failed: NodemailerError; sendId: string }> = new Array(messages.length);
@@ -122,9 +154,9 @@ export function createSmtpProvider(options: SmtpProviderOptions): EmailProvider 
       };
       await Promise.all(Array.from({ length: Math.min(messages.length, maxConnections * 4) }, lane));
       const lost = outcomes.filter((o): o is { failed: NodemailerError; sendId: string } => 'failed' in o);
-      // Connections failed and nothing was accepted: throw, so the activity retries the call
-      // (with something accepted, a retry would send it twice: the rest is marked `retry` instead).
-      if (lost.length > 0 && !outcomes.some((o) => 'status' in o && o.status === 'accepted')) throw lost[0].failed;
+      // Connections failed before anything was handed over, nothing accepted or ambiguous: throw,
+      // so the caller knows none of it left (otherwise the rest is marked `retry`).
+      if (lost.length > 0 && !outcomes.some((o) => 'status' in o && (o.status === 'accepted' || o.status === 'unknown'))) throw lost[0].failed;
       return outcomes.map((o) => ('failed' in o ? { sendId: o.sendId, status: 'retry', error: `not sent: ${o.failed.message}` } : o));
     },
     async close() {

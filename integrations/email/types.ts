@@ -9,13 +9,23 @@
  *
  * Per-recipient values go in `substitutions` and are written in subject, html and text as
  * `{{key}}` tokens: SendGrid substitutes them server-side (so one request carries up to 1,000
- * recipients of the same content), SMTP and the outbox substitute locally. Values are inserted
- * verbatim (as SendGrid does), so a value shown in HTML must already be escaped by the caller.
+ * recipients of the same content), SMTP and the outbox substitute locally. Values are RAW (a
+ * contact's name as it is, `O'Neil&Co`): every provider HTML-escapes them in the HTML part only,
+ * puts them unchanged in the text part, and in the subject with CR/LF replaced by a space (a
+ * header line). The caller never escapes.
  *
  * Results: `accepted` (the provider took it), `rejected` (retrying cannot help: a bad address,
- * a malformed request; `error` says why), `retry` (throttled or a transient failure: send again,
- * after `retryAfterMs` when given). When nothing in a call could be handed over because of a
- * network error or a provider 5xx, `send` throws instead, so a Temporal activity retries it.
+ * a malformed request; `error` says why), `retry` (NOT handed over: throttled, a 5xx answer, the
+ * connection refused, DNS, a reset before the request was written; send again, after
+ * `retryAfterMs` when given), `unknown` (the hand-over was ambiguous: a timeout or a connection
+ * reset after the request was written; the provider may have taken it, so it must never be
+ * sent again; its events settle it).
+ *
+ * `send` throws only (a) EmailConfigurationError: retrying the call cannot succeed, nothing was
+ * handed over; or (b) when NOTHING in the call was handed over and nothing is ambiguous (every
+ * request refused before the write, or answered 5xx): the thrown error then means "not sent,
+ * all of it", so a caller may release its claims and try again later. A provider never throws
+ * after an ambiguous hand-over.
  */
 
 export type EmailProviderName = 'sendgrid' | 'smtp' | 'outbox';
@@ -54,14 +64,14 @@ export interface EmailMessage {
   unsubscribeUrl?: string;
 }
 
-export type SendStatus = 'accepted' | 'rejected' | 'retry';
+export type SendStatus = 'accepted' | 'rejected' | 'retry' | 'unknown';
 
 export interface SendResult {
   sendId: string;
   status: SendStatus;
   /** The provider's id for the message or request (SendGrid's X-Message-Id, the SMTP Message-ID). */
   providerMessageId?: string;
-  /** Why it was rejected or must be retried, in the provider's words where it gave any. */
+  /** Why it was rejected, must be retried or is unknown, in the provider's words where it gave any. */
   error?: string;
   /** For `retry`: how long to wait before sending again, when the provider said. */
   retryAfterMs?: number;
@@ -71,7 +81,7 @@ export interface EmailProvider {
   readonly name: EmailProviderName;
   /** The most messages one `send` call should carry (SendGrid: 1,000 personalizations per request). */
   readonly maxBatch: number;
-  /** One result per message, in order. Throws on network errors and provider 5xx (see top). */
+  /** One result per message, in order. Throws only as described at the top of this file. */
   send(messages: EmailMessage[]): Promise<SendResult[]>;
   /** Releases connections (the SMTP pool); safe to call twice. */
   close(): Promise<void>;
@@ -114,5 +124,13 @@ export class EmailConfigurationError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'EmailConfigurationError';
+  }
+}
+
+/** Nothing of the call was handed over (e.g. the provider is closed): safe to send again later. */
+export class EmailNotSent extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EmailNotSent';
   }
 }

@@ -4,7 +4,9 @@
  * and a JSON body; 202 with an `X-Message-Id` when the body is valid; 400 with SendGrid's error
  * envelope `{ errors: [{ message, field, help }] }` naming each offending field
  * (`personalizations.3.to.0.email`) when it is not; 401 for a wrong key; 413 past 30 MB; 429
- * with X-RateLimit-Limit/Remaining/Reset when a configured throttle is exceeded.
+ * with X-RateLimit-Limit/Remaining/Reset when a configured throttle is exceeded. For the
+ * hand-over's failure modes: `dropNext` reads a request and resets the connection unanswered
+ * (ambiguous), `down`/`up` refuse connections and take them again (not handed over).
  *
  * It records every request, and the personalizations of accepted ones, so a test can count
  * every recipient exactly; `render` applies a personalization's substitutions the way SendGrid
@@ -69,6 +71,16 @@ export interface FakeSendGrid {
   setThrottle(throttle: { limit: number; windowMs: number } | null): void;
   /** Answer the next `times` requests with this status (e.g. 500, 503) and SendGrid's error body. */
   failNext(status: number, times?: number): void;
+  /**
+   * Read the next `times` requests to the end (recorded, and their send ids in `droppedSendIds`),
+   * then reset the connection without answering: the ambiguous hand-over.
+   */
+  dropNext(times?: number): void;
+  /** Send ids of requests read and then dropped (see dropNext). */
+  droppedSendIds: Map<string, number>;
+  /** Stop listening (connections refused) until `up()`, on the same port. */
+  down(): Promise<void>;
+  up(): Promise<void>;
   /** Subject, bodies and headers as this personalization's recipient would receive them. */
   render(personalization: ReceivedPersonalization): { subject: string; html?: string; text?: string; headers: Record<string, string> };
   reset(): void;
@@ -164,6 +176,7 @@ export async function startFakeSendGrid(options: FakeSendGridOptions = {}): Prom
   let windowStart = 0;
   let windowCount = 0;
   let failures: { status: number; times: number } | null = null;
+  let drops = 0;
 
   const fake: Omit<FakeSendGrid, 'url'> & { url: string } = {
     url: '',
@@ -180,6 +193,12 @@ export async function startFakeSendGrid(options: FakeSendGridOptions = {}): Prom
     failNext(status, times = 1) {
       failures = { status, times };
     },
+    dropNext(times = 1) {
+      drops = times;
+    },
+    droppedSendIds: new Map(),
+    down: async () => undefined,
+    up: async () => undefined,
     render(p) {
       const body = fake.requests[p.request].body;
       const apply = (value: string) => Object.entries(p.substitutions).reduce((s, [token, v]) => s.split(token).join(v), value);
@@ -200,6 +219,8 @@ export async function startFakeSendGrid(options: FakeSendGridOptions = {}): Prom
       fake.acceptedSendIds.clear();
       fake.setThrottle(null);
       failures = null;
+      drops = 0;
+      fake.droppedSendIds.clear();
     },
     close: async () => undefined,
   };
@@ -241,6 +262,19 @@ export async function startFakeSendGrid(options: FakeSendGridOptions = {}): Prom
           answer(429, { errors: [error('too many requests', null)] }, limits);
           return;
         }
+      }
+      if (drops > 0) {
+        drops--;
+        try {
+          const dropped = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          if (record) entry.body = dropped;
+          for (const p of dropped.personalizations ?? []) {
+            const id = p.custom_args?.send_id;
+            if (id) fake.droppedSendIds.set(id, (fake.droppedSendIds.get(id) ?? 0) + 1);
+          }
+        } catch { /* not JSON: dropped all the same */ }
+        req.socket.destroy(); // read to the end, never answered
+        return;
       }
       if (failures && failures.times > 0) {
         failures.times--;
@@ -287,9 +321,24 @@ export async function startFakeSendGrid(options: FakeSendGridOptions = {}): Prom
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const port = (server.address() as AddressInfo).port;
+  fake.url = `http://127.0.0.1:${port}`;
+  fake.down = () => new Promise<void>((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+  fake.up = () => new Promise<void>((resolve, reject) => {
+    if (server.listening) return resolve();
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   fake.close = () => new Promise<void>((resolve) => {
     server.closeAllConnections();
+    if (!server.listening) return resolve();
     server.close(() => resolve());
   });
   return fake;

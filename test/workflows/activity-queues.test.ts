@@ -22,6 +22,7 @@ const WORKFLOW_QUEUES: Record<string, TaskQueueName> = {
   campaignWorkflow: taskQueues.marketing,
   automationWorkflow: taskQueues.marketing,
   housekeepingWorkflow: taskQueues.platform,
+  messageDispatchWorkflow: taskQueues.marketing,
 };
 
 describe('activity registry (activities per task queue, names unique across groups)', () => {
