@@ -6,15 +6,25 @@
  */
 import type Koa from 'koa';
 import type { Knex } from 'knex';
+import prom from 'prom-client';
 import { z } from 'zod';
 import { placeHold, HoldRefused, type HoldRefusal } from '../../models/holds';
 import { amendUpdate, cancelUpdate, decideApprovalUpdate, payUpdate, viewQuery, bookingWorkflowId } from '../../workflows/booking-messages';
 import type { Principal } from '../auth';
 import { startBookingWorkflow, steerBooking } from '../booking-workflows';
+import { registry } from '../metrics';
 import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem } from '../http/problem';
 import { route } from '../http/routes';
 import { cursor, dateOrDateTime, idParams, language, limit, uuid } from '../schemas';
+
+/** The hold's own start of its workflow, after the answer: started (or already running) / failed (housekeeping relays it). */
+export const bookingWorkflowStarts = new prom.Counter({
+  name: 'spirit_booking_workflow_starts_total',
+  help: 'Booking workflow starts the API made right after a hold, by outcome (failed: left to the housekeeping relay)',
+  labelNames: ['outcome'],
+  registers: [registry],
+});
 
 const STATUSES = ['held', 'awaiting_payment', 'confirmed', 'paid_in_full', 'in_progress', 'completed', 'expired', 'failed', 'cancelled', 'no_show'] as const;
 const e164 = z.string().regex(/^\+[1-9][0-9]{6,14}$/, 'must be an E.164 phone number such as +34600111222');
@@ -154,9 +164,20 @@ export const bookingRoutes = [
         }
         throw err;
       }
-      // The hold is committed; the lifecycle starts now (and is retried by the schedule if this fails).
-      ctx.temporalClient().then((client) => startBookingWorkflow(client, hold.bookingId)).catch((err) => {
-        ctx.state.log.warn({ err: (err as Error).message, bookingId: hold.bookingId }, 'booking workflow not started yet; the schedule will retry');
+      // The hold is committed and its row is the outbox: the answer does not wait for the workflow.
+      // The start begins once the answer is written (its gRPC work is not on this request's path);
+      // one that fails is logged and counted, and housekeeping starts it (startPendingBookingWorkflows).
+      // A `pay` before the workflow exists starts it itself (update-with-start); a start is by
+      // booking id, so the three can never start two workflows for one booking.
+      const log = ctx.state.log;
+      ctx.res.once('close', () => {
+        ctx.temporalClient().then((client) => startBookingWorkflow(client, hold.bookingId)).then(
+          () => bookingWorkflowStarts.inc({ outcome: 'started' }),
+          (err) => {
+            bookingWorkflowStarts.inc({ outcome: 'failed' });
+            log.warn({ err: (err as Error).message, bookingId: hold.bookingId }, 'booking workflow not started yet; housekeeping will start it');
+          },
+        );
       });
       // Answered from the rows the hold wrote (no payments or refunds yet): six round trips fewer per hold.
       const { booking, passengers, items, events } = hold.rows;
