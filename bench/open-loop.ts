@@ -44,6 +44,8 @@ export interface OpenLoopResult {
   statusCodes: Record<string, number>;
   /** From the moment each request was due to its last byte, 2xx answers only. */
   latencyMs: ReturnType<typeof percentiles>;
+  /** From the moment each was written (so without the generator's own lateness), 2xx only. */
+  latencyFromSendMs: ReturnType<typeof percentiles>;
   /** How late the generator wrote requests (its own CPU starvation), ms. */
   sendLagMs: { p99: number; max: number };
   maxInFlight: number;
@@ -57,6 +59,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   let socketsOpened = 0;
   const arrivals = o.arrivals ?? 'uniform';
   const latencies: number[] = [];
+  const fromSend: number[] = [];
   const lags: number[] = [];
   const statusCodes: Record<string, number> = {};
   const errorSamples: Array<{ status: number; body: string }> = [];
@@ -73,7 +76,8 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     if (r.body !== undefined) headers['content-length'] = String(Buffer.byteLength(r.body));
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
-    lags.push(performance.now() - due);
+    const sentAt = performance.now();
+    lags.push(sentAt - due);
     const done = new Promise<void>((resolve) => {
       const req = http.request({ host: url.hostname, port: url.port, method: o.method, path: r.path, headers, agent }, (res) => {
         const chunks: Buffer[] = [];
@@ -85,6 +89,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
           if (status >= 200 && status < 300) {
             ok++;
             latencies.push(ms);
+            fromSend.push(performance.now() - sentAt);
           } else {
             non2xx++;
             if (errorSamples.length < 5) errorSamples.push({ status, body: Buffer.concat(chunks).toString('utf8').slice(0, 300) });
@@ -143,6 +148,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     timeouts,
     statusCodes,
     latencyMs: percentiles(latencies),
+    latencyFromSendMs: percentiles(fromSend),
     sendLagMs: { p99: round1(lagSorted[Math.max(0, Math.ceil(0.99 * lagSorted.length) - 1)] ?? 0), max: round1(lagSorted[lagSorted.length - 1] ?? 0) },
     maxInFlight,
     socketsOpened,
