@@ -30,7 +30,13 @@ export function createHousekeepingActivities({ knex, temporal, startBookingWorkf
         .orWhere('used_at', '<', knex.raw(`now() - interval '1 day'`))
         .delete();
     },
-    /** Bookings whose workflow is not known to run, held for longer than `graceSeconds`. */
+    /**
+     * The outbox relay: bookings whose workflow is not known to run (workflow_started_at is set by
+     * the workflow's own markWorkflowStarted), held for longer than `graceSeconds`. The API starts
+     * each right after its hold and a `pay` starts it by update-with-start; every start is by the
+     * booking's workflow id with REJECT_DUPLICATE, so one that already runs (or ran) is refused and
+     * skipped here: however these race, a booking never gets a second workflow.
+     */
     async startPendingBookingWorkflows(graceSeconds: number): Promise<number> {
       if (!startBookingWorkflow) throw new Error('this worker has no Temporal client for starting workflows');
       const pending = await knex('bookings').whereNull('workflow_started_at')

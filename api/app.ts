@@ -14,7 +14,7 @@ import { catalogMicrocache } from './http/microcache';
 import { config, hardening } from '../platform/config';
 import { AnyRoute, mountRoutes } from './http/routes';
 import { authRoutes } from './routes/auth';
-import { catalogRoutes, departureAdminRoutes } from './routes/catalog';
+import { catalogAudience, catalogRoutes, departureAdminRoutes } from './routes/catalog';
 import { healthRoute, mountSystemRoutes } from './routes/system';
 import { bookingRoutes } from './routes/bookings';
 import { marketingRoutes } from './routes/marketing';
@@ -81,7 +81,7 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(requestTimeout(hardening.requestTimeoutMs, /^\/api\/v1\/contacts\/import$/)); // a 50 MB upload streams for longer
   app.use(bodyReader());
   app.use(authenticate(app.context.sessions));
-  app.use(catalogMicrocache({ ttlMs: config.catalogCacheMs, paths: /^\/api\/v1\/(tours|departures)(\/[^/]+)?$/ }));
+  app.use(catalogMicrocache({ ttlMs: config.catalogCacheMs, paths: /^\/api\/v1\/(tours|departures)(\/[^/]+)?$/, audience: (ctx) => catalogAudience(ctx.state.principal) }));
   app.use(router.routes());
   app.use(router.allowedMethods()); // sets 405 + Allow (or 501); problemRenderer writes the body
   return app;

@@ -7,7 +7,13 @@
  *   npm run bench -- hold [--connections 50] [--duration 15] [--warmup 2] [--departures 200]
  *     [--capacity 1000] [--pax 2] [--contention-duration 8] [--no-contention] [--drain 60]
  *     [--rate N] [--idempotency-keys] [--pool-max 10] [--log-level warn] [--fast] [--no-worker] [--cpu-prof]
+ *     [--open-rate 20[,10,...]] [--open-duration 20] [--arrivals uniform|poisson] [--no-closed-loop]
  *
+ * Phase "openLoop" (first, on the spread departures): holds OFFERED at --open-rate per second for
+ * --open-duration seconds, each sent when due whatever the earlier ones are doing (bench/open-loop.ts),
+ * latency counted from when each was due. This is how clients arrive in production, and the figure
+ * the issue's goal is about (p99 < 100 ms at 20/s, with the worker running every workflow).
+ * A comma list runs one open-loop phase per rate. --open-rate 0 skips it.
  * Phase "spread": bodies rotate over `departures` departures of a bench tour (no row contention).
  * Phase "oneDeparture": every request on ONE departure (all holds serialize on its row lock).
  * After each phase the bench waits (up to --drain s) for the booking workflows the API started to
@@ -26,6 +32,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Client, Connection } from '@temporalio/client';
 import { cpuMsPer, cpuPercent, cpuSnapshot, createBenchTour, holdBody, login, round1, sleep, summarizeProfiles } from './booking-support';
+import { openLoop } from './open-loop';
 import { makeTempDir, peakRssMb, say, startStack, type BenchStack } from './stack';
 
 interface PhaseOptions {
@@ -171,6 +178,46 @@ async function phase(stack: BenchStack, client: Client, o: PhaseOptions, warmup:
   };
 }
 
+/** Holds offered open loop at `rate` per second; then the drain, as for the closed-loop phases. */
+async function openPhase(stack: BenchStack, o: { name: string; departureIds: string[]; tourId: string; pax: number; token: string; rate: number; duration: number; arrivals: 'uniform' | 'poisson'; drainSeconds: number; warmup: number }) {
+  const bodies = o.departureIds.map((id) => JSON.stringify(holdBody(id, o.pax)));
+  const offer = (rate: number, durationSeconds: number) => openLoop({
+    baseUrl: stack.baseUrl, method: 'POST', rate, durationSeconds, arrivals: o.arrivals,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${o.token}` },
+    request: (i) => ({ path: '/api/v1/bookings', body: bodies[i % bodies.length] }),
+  });
+  if (o.warmup > 0) {
+    say(`[${o.name}] warmup: ${o.warmup} s at ${o.rate}/s (not measured), then drain`);
+    await offer(o.rate, o.warmup);
+    await drain(stack, o.tourId, o.drainSeconds);
+  }
+  const before = await counts(stack, o.tourId);
+  say(`[${o.name}] measuring: holds offered open loop at ${o.rate}/s (${o.arrivals}) for ${o.duration} s`);
+  const cpu0 = cpuSnapshot(stack);
+  const result = await offer(o.rate, o.duration);
+  const cpu1 = cpuSnapshot(stack);
+  const atEnd = await counts(stack, o.tourId);
+  const l = result.latencyMs;
+  say(`[${o.name}] offered ${o.rate}/s, achieved ${result.achievedRate}/s: p50 ${l?.p50} ms, p90 ${l?.p90} ms, p99 ${l?.p99} ms, max ${l?.max} ms; non-2xx ${result.non2xx}, errors ${result.errors}, max in flight ${result.maxInFlight}`);
+  const drained = await drain(stack, o.tourId, o.drainSeconds);
+  const cpu2 = cpuSnapshot(stack);
+  const cpuLoad = cpuPercent(cpu0, cpu1, 'benchLoadGenerator');
+  say(`[${o.name}] CPU during load (% of one core): ${JSON.stringify(cpuLoad)}`);
+  const holds = drained.holds - before.holds;
+  return {
+    ...result,
+    holdsCommitted: holds,
+    workflows: {
+      markedStartedAtLoadEnd: atEnd.started - before.started,
+      markedStartedAfterDrain: drained.started - before.started,
+      drainSeconds: drained.seconds,
+    },
+    cpuPercentOfOneCoreDuringLoad: cpuLoad,
+    cpuMsPerHoldIncludingDrain: cpuMsPer(cpu0, cpu2, Math.max(1, holds)),
+    goal: { p99Ms: 100, met: (l?.p99 ?? Infinity) < 100 && result.non2xx === 0 && result.errors === 0 && result.timeouts === 0 },
+  };
+}
+
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const { values: o } = parseArgs({
     args,
@@ -191,9 +238,16 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       fast: { type: 'boolean', default: false },
       'no-worker': { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      'open-rate': { type: 'string', default: '20' },
+      'open-duration': { type: 'string', default: '20' },
+      arrivals: { type: 'string', default: 'uniform' },
+      'no-closed-loop': { type: 'boolean', default: false },
     },
     strict: true,
   });
+  const openRates = o['open-rate']!.split(',').map(Number).filter((r) => r > 0);
+  const arrivals = o.arrivals as 'uniform' | 'poisson';
+  if (!['uniform', 'poisson'].includes(arrivals)) throw new Error(`--arrivals must be uniform or poisson (got ${o.arrivals})`);
   const connections = Number(o.connections);
   const pax = Number(o.pax);
   const drainSeconds = o['no-worker'] ? 0 : Number(o.drain);
@@ -224,10 +278,17 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const workerRssIdleMb = stack.pids.worker ? stack.rssOf(stack.pids.worker) : undefined;
     const apiRssIdleMb = stack.rssOf(stack.pids.api);
 
+    const openLoopResults = [];
+    for (const openRate of openRates) {
+      openLoopResults.push(await openPhase(stack, {
+        name: `openLoop ${openRate}/s`, departureIds: spread.departureIds, tourId: spread.tourId, pax, token, rate: openRate,
+        duration: Number(o['open-duration']), arrivals, drainSeconds, warmup: openLoopResults.length === 0 ? Number(o.warmup) + 1 : 0,
+      }));
+    }
     const common = { connections, pax, token, rate, idempotencyKeys: o['idempotency-keys'] };
-    const spreadResult = await phase(stack, client, { ...common, name: 'spread', departureIds: spread.departureIds, tourId: spread.tourId, duration: Number(o.duration) }, Number(o.warmup), drainSeconds);
+    const spreadResult = o['no-closed-loop'] ? undefined : await phase(stack, client, { ...common, name: 'spread', departureIds: spread.departureIds, tourId: spread.tourId, duration: Number(o.duration) }, Number(o.warmup), drainSeconds);
     let oneDeparture: Record<string, unknown> | undefined;
-    if (!o['no-contention']) {
+    if (!o['no-contention'] && !o['no-closed-loop']) {
       oneDeparture = await phase(stack, client, { ...common, name: 'oneDeparture', departureIds: single.departureIds, tourId: single.tourId, duration: Number(o['contention-duration']) }, 0, drainSeconds);
       const seats = await stack.knex('departures').where({ id: single.departureIds[0] }).first('capacity', 'seats_held', 'seats_sold');
       oneDeparture.departureSeats = seats;
@@ -241,7 +302,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       apiLogLevel: o['log-level'],
       databasePoolMax: Number(o['pool-max'] ?? process.env.DATABASE_POOL_MAX ?? 10),
       postgres: process.env.DATABASE_URL ? 'external' : o.fast ? 'embedded-fast' : 'embedded-durable',
-      spread: { ...spreadResult, departuresSoldOut: Number(soldOut[0].count) },
+      openLoop: openLoopResults,
+      spread: spreadResult && { ...spreadResult, departuresSoldOut: Number(soldOut[0].count) },
       oneDeparture,
       apiRssIdleMb,
       apiRssHighWaterMb: peakRssMb(stack.pids.api),

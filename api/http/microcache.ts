@@ -1,9 +1,13 @@
 /**
- * A one-second cache for anonymous catalog reads (micro-caching). Availability is the hottest
- * read of the platform; a burst of identical anonymous requests is answered from one query,
- * and concurrent misses share that query. A token bypasses it (staff and partner answers
- * differ). Seats shown may be up to `ttlMs` old, which is why a hold never trusts them: it
- * checks seats in the database, in its own transaction.
+ * A one-second cache for catalog reads (micro-caching). Availability is the hottest read of the
+ * platform; a burst of identical requests is answered from one query, and concurrent misses share
+ * that query. Entries are kept per AUDIENCE: callers whose answers are byte for byte the same
+ * (`audience(ctx)` returns the same string; the route module knows who that is), so a signed-in
+ * customer is served the anonymous answer while a partner only ever sees entries made for that
+ * partner. `undefined` bypasses the cache (staff, who see live seat counts). Only the 'public'
+ * audience's answers are marked `public` for shared caches; the others are `private`.
+ * Seats shown may be up to `ttlMs` old, which is why a hold never trusts them: it checks seats in
+ * the database, in its own transaction.
  *
  * Bounded: a least-recently-used cache limited by entries AND by bytes, keyed by the path, the
  * query parameters in a fixed order and the language the answer is in (negotiated from
@@ -11,6 +15,11 @@
  * cache, never grow it.
  */
 import type Koa from 'koa';
+
+/** Who shares one cached answer; undefined: not cached. Default: anonymous callers only. */
+export type CacheAudience = (ctx: Koa.Context) => string | undefined;
+export const PUBLIC_AUDIENCE = 'public';
+const anonymousOnly: CacheAudience = (ctx) => (ctx.state.principal ? undefined : PUBLIC_AUDIENCE);
 
 interface Entry {
   expires: number;
@@ -70,6 +79,8 @@ export interface MicrocacheOptions {
   maxBytes?: number;
   /** Languages the answers come in, first the default (default ['en', 'es']). */
   languages?: string[];
+  /** Who shares an answer (default: anonymous callers only). */
+  audience?: CacheAudience;
 }
 
 /** The cache key: path, query parameters sorted by name (then value), and the negotiated language. */
@@ -84,28 +95,33 @@ export function catalogMicrocache(options: MicrocacheOptions): Koa.Middleware & 
   const cache = new BoundedLru<Entry>(options.maxEntries ?? 5000, options.maxBytes ?? 32 * 1024 * 1024, (e) => e.body.length * 2 + e.route.length + 64);
   const inflight = new Map<string, Promise<Entry | undefined>>();
   const languages = options.languages ?? ['en', 'es'];
+  const audienceOf = options.audience ?? anonymousOnly;
+  const cacheControl = (audience: string) => `${audience === PUBLIC_AUDIENCE ? 'public' : 'private'}, max-age=${Math.max(1, Math.round(options.ttlMs / 1000))}`;
 
-  const serve = (ctx: Koa.Context, entry: Entry, state: 'hit' | 'shared') => {
+  const serve = (ctx: Koa.Context, entry: Entry, state: 'hit' | 'shared', audience: string) => {
     ctx.state.route = entry.route;
     ctx.status = 200;
     ctx.type = 'application/json';
     ctx.set('Content-Language', entry.contentLanguage);
-    ctx.set('Cache-Control', `public, max-age=${Math.max(1, Math.round(options.ttlMs / 1000))}`);
+    ctx.set('Cache-Control', cacheControl(audience));
     ctx.set('X-Cache', state);
     ctx.vary('Accept-Language');
+    ctx.vary('Authorization');
     ctx.body = entry.body;
   };
 
   const middleware: Koa.Middleware = async (ctx, next) => {
-    if (options.ttlMs <= 0 || ctx.method !== 'GET' || ctx.state.principal || !options.paths.test(ctx.path)) return next();
-    const key = microcacheKey(ctx, languages);
+    if (options.ttlMs <= 0 || ctx.method !== 'GET' || !options.paths.test(ctx.path)) return next();
+    const audience = audienceOf(ctx);
+    if (audience === undefined) return next();
+    const key = `${audience}|${microcacheKey(ctx, languages)}`;
     const cached = cache.get(key);
-    if (cached && cached.expires > Date.now()) return serve(ctx, cached, 'hit');
+    if (cached && cached.expires > Date.now()) return serve(ctx, cached, 'hit', audience);
     if (cached) cache.delete(key);
     const pending = inflight.get(key);
     if (pending) {
       const shared = await pending;
-      return shared ? serve(ctx, shared, 'shared') : next();
+      return shared ? serve(ctx, shared, 'shared', audience) : next();
     }
     let settle!: (entry: Entry | undefined) => void;
     inflight.set(key, new Promise((resolve) => (settle = resolve)));
@@ -121,6 +137,8 @@ export function catalogMicrocache(options: MicrocacheOptions): Koa.Middleware & 
         ctx.body = entry.body;
         ctx.type = 'application/json';
         ctx.set('X-Cache', 'miss');
+        ctx.set('Cache-Control', cacheControl(audience));
+        ctx.vary('Authorization');
       }
     } finally {
       inflight.delete(key);

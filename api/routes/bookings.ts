@@ -6,6 +6,7 @@
  */
 import type Koa from 'koa';
 import type { Knex } from 'knex';
+import prom from 'prom-client';
 import { z } from 'zod';
 import { placeHold, HoldRefused, type HoldRefusal } from '../../models/holds';
 import { auditActor, recordAudit } from '../../models/audit';
@@ -16,6 +17,7 @@ import { settleManualRefund } from '../../models/approvals';
 import { config } from '../../platform/config';
 import { updateIdFor } from '../http/idempotency';
 import { BOOKING_STATUSES, isTerminalStatus, PAX_TYPES, PAYMENT_PROVIDERS } from '../../domain/bookings';
+import { registry } from '../metrics';
 import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem, REFUSAL_STATUS } from '../http/problem';
 import { HOLD_REFUSALS, type HoldRefusalCode } from '../../domain/refusals';
@@ -23,6 +25,13 @@ import { holdRateLimits } from '../http/rate-limit';
 import { route } from '../http/routes';
 import { cursor, dateOrDateTime, idParams, language, limit, uuid } from '../schemas';
 
+/** The hold's own start of its workflow, after the answer: started (or already running) / failed (housekeeping relays it). */
+export const bookingWorkflowStarts = new prom.Counter({
+  name: 'spirit_booking_workflow_starts_total',
+  help: 'Booking workflow starts the API made right after a hold, by outcome (failed: left to the housekeeping relay)',
+  labelNames: ['outcome'],
+  registers: [registry],
+});
 const e164 = z.string().regex(/^\+[1-9][0-9]{6,14}$/, 'must be an E.164 phone number such as +34600111222');
 const name = z.string().trim().min(1, 'is required').max(80);
 
@@ -162,9 +171,20 @@ export const bookingRoutes = [
         }
         throw err;
       }
-      // The hold is committed; the lifecycle starts now (and is retried by the schedule if this fails).
-      ctx.temporalClient().then((client) => startBookingWorkflow(client, hold.bookingId)).catch((err) => {
-        ctx.state.log.warn({ err: (err as Error).message, bookingId: hold.bookingId }, 'booking workflow not started yet; the schedule will retry');
+      // The hold is committed and its row is the outbox: the answer does not wait for the workflow.
+      // The start begins once the answer is written (its gRPC work is not on this request's path);
+      // one that fails is logged and counted, and housekeeping starts it (startPendingBookingWorkflows).
+      // A `pay` before the workflow exists starts it itself (update-with-start); a start is by
+      // booking id, so the three can never start two workflows for one booking.
+      const log = ctx.state.log;
+      ctx.res.once('close', () => {
+        ctx.temporalClient().then((client) => startBookingWorkflow(client, hold.bookingId)).then(
+          () => bookingWorkflowStarts.inc({ outcome: 'started' }),
+          (err) => {
+            bookingWorkflowStarts.inc({ outcome: 'failed' });
+            log.warn({ err: (err as Error).message, bookingId: hold.bookingId }, 'booking workflow not started yet; housekeeping will start it');
+          },
+        );
       });
       // Answered from the rows the hold wrote (no payments or refunds yet): six round trips fewer per hold.
       const { booking, passengers, items, events } = hold.rows;

@@ -8,6 +8,7 @@ import { Partner, Tour } from '../../models';
 import { isValidTimeZone } from '../../platform/time';
 import type { Principal } from '../auth';
 import { decodeCursor, page } from '../http/cursor';
+import { PUBLIC_AUDIENCE } from '../http/microcache';
 import { notFound, Problem } from '../http/problem';
 import { route } from '../http/routes';
 import { cursor, dateOrDateTime, idParams, isoDateTime, language, limit, listOf, uuid } from '../schemas';
@@ -76,6 +77,22 @@ function negotiateLanguage(ctx: Koa.Context, requested: Language | undefined): L
   return chosen;
 }
 
+const isStaff = (principal: Principal | undefined) => !!principal && ['admin', 'operator'].includes(principal.role);
+
+/**
+ * Whose catalog answers are the same, for the micro-cache (api/http/microcache.ts). An answer
+ * depends on the caller in two ways only: staff (admin, operator) also see seats held and sold,
+ * and a partner sees net rates at ITS commission (partnerCommissionBp). Everyone else (anonymous,
+ * customers, accountants, marketers) gets the public answer. Staff are not cached (live counts);
+ * a partner's answers are cached under its own id, so one partner never sees another's rates.
+ */
+export function catalogAudience(principal: Principal | undefined): string | undefined {
+  if (!principal) return PUBLIC_AUDIENCE;
+  if (isStaff(principal)) return undefined;
+  if (principal.role === 'partner') return principal.partnerId ? `partner:${principal.partnerId}` : undefined;
+  return PUBLIC_AUDIENCE;
+}
+
 const commissionCache = new Map<string, { bp: number; at: number }>();
 async function partnerCommissionBp(principal: Principal | undefined): Promise<number | undefined> {
   if (principal?.role !== 'partner' || !principal.partnerId) return undefined;
@@ -112,7 +129,7 @@ function tourItem(row: Row, commissionBp: number | undefined) {
 }
 
 function departureItem(row: Row, principal: Principal | undefined, commissionBp: number | undefined) {
-  const staff = principal && ['admin', 'operator'].includes(principal.role);
+  const staff = isStaff(principal);
   return {
     object: 'departure' as const, id: row.id,
     tour: { id: row.tour_id, code: row.code, title: row.title, category: row.category,

@@ -155,7 +155,7 @@ describe('catalog', () => {
 });
 
 describe('catalog cache', () => {
-  it('answers repeated anonymous reads from a one-second cache, and never caches for a token', async () => {
+  it('answers repeated anonymous reads from a one-second cache, and never caches for staff', async () => {
     const from = new Date(Date.now() + Math.floor(Math.random() * 1000)).toISOString();
     const url = `/api/v1/departures?country=AE&limit=3&from=${encodeURIComponent(from)}`;
     const first = await api('GET', url);
