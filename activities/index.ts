@@ -89,7 +89,7 @@ export function createActivityGroups(deps: ActivityDeps): ActivityGroup[] {
     },
     { name: 'housekeeping', queue: taskQueues.platform, activities: createHousekeepingActivities(deps) },
     // Booking emails and WhatsApp messages, delivered by the message dispatcher (marketing queue), never inside a saga.
-    { name: 'bookingmessage', queue: taskQueues.marketing, activities: createBookingMessageActivities({ knex: deps.knex, provider, from: config.email.from, publicUrl }) },
+    { name: 'bookingmessage', queue: taskQueues.marketing, prefix: 'messages.', activities: createBookingMessageActivities({ knex: deps.knex, provider, from: config.email.from, publicUrl }) },
   ];
 }
 

@@ -11,7 +11,7 @@ import { allHandlersFinished, condition, continueAsNew, proxyActivities, setHand
 import type { BookingMessageActivities } from '../activities/messaging/booking-messages';
 import { messagesQueuedSignal } from './message-dispatch-messages';
 
-const { dispatchBookingMessages } = proxyActivities<BookingMessageActivities>({
+const { 'messages.dispatchBookingMessages': dispatchBookingMessages } = proxyActivities<BookingMessageActivities>({
   // A claim older than this is stale (STALE_SENDING_SECONDS, 3 minutes, is longer).
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '30 seconds',

@@ -220,11 +220,12 @@ export interface BookingMessageDeps {
   publicUrl: string;
 }
 
+/** Named with the `messages.` prefix (activities/registry.ts: groups after the first release are kept apart by a prefix). */
 export function createBookingMessageActivities(deps: BookingMessageDeps) {
   const { knex } = deps;
   return {
     /** Delivers the booking emails that are due (at most `limit`); see the top of this file. */
-    async dispatchBookingMessages(input: { limit?: number } = {}): Promise<DispatchResult> {
+    async 'messages.dispatchBookingMessages'(input: { limit?: number } = {}): Promise<DispatchResult> {
       const heartbeat = () => { try { Context.current().heartbeat(); } catch { /* outside an activity (tests) */ } };
       const limit = Math.min(Math.max(1, input.limit ?? 200), 1000);
       const result: DispatchResult = { sent: 0, failed: 0, unknown: 0, deferred: 0, more: false, nextDueInMs: null };

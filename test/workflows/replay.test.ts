@@ -61,9 +61,11 @@ describe('workflow replay', function () {
       const amended = await withEvent(['amended']);
       const amendedRun = amended ? await closedRun(bookingWorkflowId(amended), 'ContinuedAsNew') : undefined;
       if (amended && amendedRun) await saveRun('booking-amended', bookingWorkflowId(amended), amendedRun);
-      for await (const wf of temporal.workflow.list({ query: `WorkflowType = 'housekeepingWorkflow' AND ExecutionStatus = 'Completed'` })) {
-        await saveRun('housekeeping-run', wf.workflowId, wf.runId);
-        break;
+      for (const [type, name] of [['housekeepingWorkflow', 'housekeeping-run'], ['messageDispatchWorkflow', 'message-dispatch']]) {
+        for await (const wf of temporal.workflow.list({ query: `WorkflowType = '${type}' AND ExecutionStatus = 'Completed'` })) {
+          await saveRun(name, wf.workflowId, wf.runId);
+          break;
+        }
       }
       const campaign = await knex('campaigns').where({ status: 'sent' }).orderBy('updated_at', 'desc').first('id');
       if (campaign) await save('campaign-sent', campaignWorkflowId(campaign.id));
