@@ -21,7 +21,7 @@ import { jwtKeys } from '../platform/secrets';
 import { RefreshToken, Role, User } from '../models';
 import { authFailures } from './metrics';
 import { Problem } from './http/problem';
-import { verifyPassword } from '../platform/passwords';
+import { verifyPassword } from '../services/passwords';
 
 export interface Principal {
   userId: string;
@@ -197,10 +197,12 @@ function signOptions(): { keyid: string } {
   return { keyid: jwtKeys().current.id };
 }
 function verifyingKey(token: string): crypto.KeyObject {
-  const header = jwt.decode(token, { complete: true })?.header;
+  return keyForKid(jwt.decode(token, { complete: true })?.header?.kid);
+}
+function keyForKid(kid: string | undefined): crypto.KeyObject {
   const ring = jwtKeys();
-  if (!header?.kid) return keyObject(ring.current.secret);
-  const key = ring.accepted.find((k) => k.id === header.kid);
+  if (!kid) return keyObject(ring.current.secret);
+  const key = ring.accepted.find((k) => k.id === kid);
   return keyObject(key?.secret ?? ring.current.secret); // an unknown kid fails on the signature
 }
 
@@ -244,16 +246,18 @@ function verify<T>(token: string, expectedType: string): T & jwt.JwtPayload {
  * token (deactivated, demoted) come after this and run on every request.
  */
 const VERIFIED_MAX = 10_000;
-const verifiedAccess = new Map<string, { key: crypto.KeyObject; claims: AccessClaims & jwt.JwtPayload }>();
+const verifiedAccess = new Map<string, { kid: string | undefined; key: crypto.KeyObject; claims: AccessClaims & jwt.JwtPayload }>();
 
 function verifyAccessToken(token: string): AccessClaims & jwt.JwtPayload {
-  const key = jwtKey();
   const hit = verifiedAccess.get(token);
-  if (hit && hit.key === key && typeof hit.claims.exp === 'number' && Date.now() < hit.claims.exp * 1000) return hit.claims;
+  // Still good only while the key that verified it is still accepted for its kid (a dropped previous key misses).
+  if (hit && keyForKid(hit.kid) === hit.key && typeof hit.claims.exp === 'number' && Date.now() < hit.claims.exp * 1000) return hit.claims;
   if (hit) verifiedAccess.delete(token);
+  const kid = jwt.decode(token, { complete: true })?.header?.kid;
+  const key = keyForKid(kid);
   const claims = verify<AccessClaims>(token, 'access');
   if (verifiedAccess.size >= VERIFIED_MAX) verifiedAccess.delete(verifiedAccess.keys().next().value!);
-  verifiedAccess.set(token, { key, claims });
+  verifiedAccess.set(token, { kid, key, claims });
   return claims;
 }
 

@@ -5,7 +5,7 @@
  * and never overwrites what an operator edited. Never runs with NODE_ENV=production.
  */
 import type { Knex } from 'knex';
-import { hashPassword } from '../platform/passwords';
+import { hashPassword } from '../services/passwords';
 import { addDays, zonedTimeToUtc } from '../platform/time';
 
 export const DEMO_PASSWORD = 'spirit-demo';

@@ -144,8 +144,10 @@ export async function renderBookingMessage(knex: Knex, publicUrl: string, from: 
 async function render(knex: Knex, publicUrl: string, from: EmailAddress, row: OutboxRow): Promise<{ message: EmailMessage } | { problem: string }> {
   const template = await findTransactionalTemplate(knex, row.template, row.language) ?? await findTransactionalTemplate(knex, row.template, 'en');
   if (!template) return { problem: `no transactional template "${row.template}" in ${row.language} or en` };
-  if (!row.booking_id) return { problem: 'the message names no booking' };
-  const variables = await bookingVariables(knex, publicUrl, row.booking_id, row.data ?? {});
+  // A message of no booking (an account's password reset) carries its variables in its data.
+  const variables = row.booking_id
+    ? await bookingVariables(knex, publicUrl, row.booking_id, row.data ?? {})
+    : Object.fromEntries(Object.entries(row.data ?? {}).map(([k, v]) => [k, String(v ?? '')]));
   if (!variables) return { problem: `booking ${row.booking_id} does not exist` };
   let rendered;
   try {

@@ -19,7 +19,7 @@ import { authFailures } from '../metrics';
 import { Problem } from '../http/problem';
 import { limiterFor, tooMany } from '../http/rate-limit';
 import { route } from '../http/routes';
-import { assertPasswordPolicy, hashPassword, verifyPassword } from '../../platform/passwords';
+import { assertPasswordPolicy, hashPassword, verifyPassword } from '../../services/passwords';
 import { uuid } from '../schemas';
 
 const userSchema = z.object({
@@ -33,7 +33,7 @@ const tokensSchema = z.object({
 const publicUser = (u: User) => ({ id: u.id, email: u.email, name: u.name, role: u.role, branchId: u.branchId, partnerId: u.partnerId, customerId: u.customerId });
 
 const email = z.email({ error: 'must be an email address' }).max(254);
-// Long enough for any passphrase; the policy (platform/passwords.ts) says what a new one must be.
+// Long enough for any passphrase; the policy (services/passwords.ts) says what a new one must be.
 const password = z.string().min(1, 'is required').max(200);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -11,7 +11,7 @@ import { endAllSessions } from '../auth';
 import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem } from '../http/problem';
 import { route } from '../http/routes';
-import { assertPasswordPolicy, hashPassword } from '../../platform/passwords';
+import { assertPasswordPolicy, hashPassword } from '../../services/passwords';
 import { cursor, idParams, limit, listOf, uuid } from '../schemas';
 
 const ADMIN = ['admin'] as const;
@@ -42,6 +42,7 @@ function constraintProblem(err: unknown): Problem | undefined {
       users_partner_scope: ['partnerId', 'The partner role needs partnerId, and only that role may have one.'],
       users_customer_scope: ['customerId', 'The customer role needs customerId, and only that role may have one.'],
       users_operator_branch: ['branchId', 'The operator role needs branchId.'],
+      users_accountant_branch: ['branchId', 'The accountant role needs branchId.'],
     };
     const [param, message] = rule[e.constraint ?? ''] ?? ['role', 'This role and scope do not go together.'];
     return new Problem(422, 'role_scope_invalid', message, { param });

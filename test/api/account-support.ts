@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type ApiDeps } from '../../api/app';
-import { hashPassword } from '../../platform/passwords';
+import { hashPassword } from '../../services/passwords';
 import { logger } from '../../platform/logger';
 import { lazyTemporal } from '../../platform/temporal';
 import type { Role } from '../../models';
@@ -17,7 +17,7 @@ export async function createUser(role: Role = 'marketer', extra: Record<string, 
   const { knex } = stack();
   const email = `${role}-${crypto.randomBytes(4).toString('hex')}@accounts.test`;
   const scope: Record<string, unknown> = {};
-  if (role === 'operator') scope.branch_id = (await knex('branches').first('id')).id;
+  if (role === 'operator' || role === 'accountant') scope.branch_id = (await knex('branches').first('id')).id; // both belong to a branch
   if (role === 'partner') scope.partner_id = (await knex('partners').first('id')).id;
   if (role === 'customer') {
     const [c] = await knex('customers').insert({ first_name: 'Test', last_name: 'Account', email, language: 'es' }).returning('id');

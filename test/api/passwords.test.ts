@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { hashPassword, isCommonPassword, passwordRuleBroken, verifyPassword } from '../../platform/passwords';
-import { COMMON_PASSWORDS } from '../../platform/common-passwords';
+import { hashPassword, isCommonPassword, passwordRuleBroken, verifyPassword } from '../../services/passwords';
+import { COMMON_PASSWORDS } from '../../services/common-passwords';
 import { config } from '../../platform/config';
 
 describe('password hashing and policy', () => {

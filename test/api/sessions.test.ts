@@ -137,7 +137,9 @@ describe('sessions that can end', () => {
       expect(await resetRows('nobody-here@accounts.test')).to.have.length(0);
 
       const [row] = await resetRows(user.email);
-      expect(row).to.include({ channel: 'email', status: 'queued', language: 'es' }); // the customer's language
+      expect(row).to.include({ channel: 'email', language: 'es' }); // the customer's language
+      // The message dispatcher may already have taken it (it delivers account messages from their data); never failed.
+      expect(['queued', 'sending', 'sent']).to.include(row.status);
       const token = tokenOf(row);
       expect(token).to.have.length.greaterThan(40);
       const stored = await stack().knex('password_reset_tokens').where({ user_id: user.id });

@@ -10,7 +10,7 @@
  *
  * Policy (NIST SP 800-63B style: length and a breached list, no composition rules): at least
  * PASSWORD_MIN_LENGTH characters, at most 72 bytes (bcrypt ignores the rest), not a common
- * password (platform/common-passwords.ts), not the email or its local part.
+ * password (services/common-passwords.ts), not the email or its local part.
  */
 import crypto from 'node:crypto';
 import { hash, verify } from '@node-rs/bcrypt';

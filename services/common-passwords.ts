@@ -1,5 +1,5 @@
 /**
- * Common passwords refused by the password policy (platform/passwords.ts): the 17950 entries of 8 or more
+ * Common passwords refused by the password policy (services/passwords.ts): the 17950 entries of 8 or more
  * characters, lowercased, from the ranked list shipped in @zxcvbn-ts/language-common 4.1.3 (src/passwords.json),
  * which comes from zxcvbn (Dropbox) and the public leaked-password frequency lists it was built from.
  * Licence of that list: MIT, Copyright (c) 2012-2016 Dan Wheeler and Dropbox, Inc.; Copyright (c) 2021 @zxcvbn-ts.
