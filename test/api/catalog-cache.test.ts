@@ -5,7 +5,7 @@
  */
 import crypto from 'node:crypto';
 import { expect } from 'chai';
-import bcrypt from 'bcryptjs';
+import { hashPassword } from '../../services/passwords';
 import { stack } from '../support/stack';
 import { api, loginAs } from '../support/http';
 
@@ -26,7 +26,7 @@ async function secondPartner(): Promise<{ token: string; partnerId: string; comm
   }).returning('id');
   const password = `pw-${tag}-long-enough`;
   const email = `partner-${tag}@cache.test`;
-  await knex('users').insert({ email, name: 'Second Partner', role: 'partner', password_hash: bcrypt.hashSync(password, 4), partner_id: partner.id });
+  await knex('users').insert({ email, name: 'Second Partner', role: 'partner', password_hash: await hashPassword(password), partner_id: partner.id });
   const login = await api('POST', '/api/v1/auth/login', { body: { email, password } });
   expect(login.status, JSON.stringify(login.body)).to.equal(200);
   return { token: login.body.accessToken, partnerId: partner.id, commissionBp: 1200 };
