@@ -459,13 +459,15 @@ export async function bookingWorkflow(input: { bookingId: string; carry?: Bookin
   };
   const hasWork = () => commands.some((c) => !c.done) || paymentSignals.length > 0;
 
-  /** Deadlines that run beside the calendar (corrected path): a customer action, an approval. */
+  /** Deadlines that run beside the calendar (corrected path): a customer action, an approval (its own deadline, or the departure). */
   const nextSideDeadline = (): number | undefined => {
     const at = [pendingPayment?.expiresAtMs, pendingApproval?.expiresAtMs].filter((x): x is number => x !== undefined);
+    if (pendingApproval) at.push(Date.now() + clock.msUntil(booking.departureAt));
     return at.length ? Math.min(...at) : undefined;
   };
   const runSideDeadlines = async () => {
     if (pendingPayment?.expiresAtMs !== undefined && Date.now() >= pendingPayment.expiresAtMs) await abandonPendingPayment();
+    if (pendingApproval && clock.msUntil(booking.departureAt) === 0) await expireApproval('the trip started before anyone decided', 'reject');
     if (pendingApproval?.expiresAtMs !== undefined && Date.now() >= pendingApproval.expiresAtMs) await expireApproval(`nobody decided within ${booking.rules.approvalTimeoutHours} hours`);
   };
 

@@ -137,6 +137,30 @@ describe('booking money (the ledger decides)', function () {
     expect(await ledger(booking.id)).to.include({ netPaidMinor: 10000 });
   });
 
+  it('refuses to decide an approval once the trip has started; it expires and the booking goes on', async () => {
+    // A day is 8.6 s here: departure in ~21 s, the approval's own deadline (200 h) long after it.
+    const s = await scenario({ daysAhead: 2.5, adultMinor: 10000, rules: { timeScale: 1e-4, holdMinutes: 60 * 24, approvalTimeoutHours: 200 } });
+    const token = await loginAs('customer');
+    const booking = await hold(token, s.departureId, 1);
+    expect((await api('POST', `/api/v1/bookings/${booking.id}/payments`, { token, body: { paymentMethod: 'pm_card_visa' } })).status).to.equal(201);
+    const pending = await api('POST', `/api/v1/bookings/${booking.id}/cancel`, { token, body: { reason: 'last-minute change' } });
+    expect(pending.status, JSON.stringify(pending.body)).to.equal(202);
+    // Business time runs 10,000 times faster than the wall clock: wait until the departure has passed on the booking's calendar.
+    const departsAtWall = Date.now() + (+s.departureAt - Date.now()) * 1e-4;
+    await new Promise((r) => setTimeout(r, Math.max(0, departsAtWall - Date.now()) + 1500));
+    const late = await api('POST', `/api/v1/approvals/${pending.body.approvalId}/approve`, { token: await loginAs('admin'), body: {} });
+    expect(late.status, JSON.stringify(late.body)).to.equal(409);
+    // Refused by the workflow (trip_started), or already expired by it at the departure (approval_not_pending).
+    expect(['trip_started', 'approval_not_pending']).to.include(late.body.code);
+    const expired = await eventually(async () => {
+      const row = await stack().knex('approvals').where({ id: pending.body.approvalId }).first();
+      return row.status === 'expired' ? row : undefined;
+    }, 30_000, 250);
+    expect(expired.decision_note).to.match(/trip started/);
+    await eventually(async () => (await bookingStatus(booking.id)) === 'in_progress', 30_000, 250);
+    expect(await ledger(booking.id)).to.include({ netPaidMinor: 10000 });
+  });
+
   it('gives up a customer action nobody finishes: voided, and the hold can still be paid', async () => {
     const s = await scenario({ daysAhead: 20, rules: { paymentActionTimeoutMinutes: 0.03, holdMinutes: 60 } }); // 1.8 s
     const token = await loginAs('customer');
