@@ -40,6 +40,8 @@ export interface PendingApproval {
   expiresAtMs?: number;
 }
 
+const PURPOSE = { deposit: 'deposit', full: 'full payment', balance: 'balance' } as const;
+
 export const refuse = (type: string, message: string, details?: unknown[]): never => {
   throw ApplicationFailure.create({ type, message, nonRetryable: true, details });
 };
@@ -140,7 +142,7 @@ export class BookingLifecycle {
 /** Registers the updates (validators refuse before anything is recorded), the payment signal and the view query. */
 export function registerHandlers(s: BookingLifecycle): void {
   setHandler(payUpdate, (req) => s.enqueue<PayCommand>({ kind: 'pay', input: req, done: false }), {
-    validator: (req) => {
+    validator: (req: PayRequest) => {
       if (!isPaymentProvider(req.provider)) refuse('InvalidProvider', `unknown payment provider "${req.provider}"`);
       if (!req.paymentMethod) refuse('InvalidPaymentMethod', 'paymentMethod is required');
       if (isTerminalStatus(s.status)) refuse('BookingClosed', `the booking is ${s.status}; it takes no payment`);
@@ -153,7 +155,7 @@ export function registerHandlers(s: BookingLifecycle): void {
       if (s.snap && (req.purpose !== undefined || req.amountMinor !== undefined)) {
         const now = s.due();
         if ((req.purpose !== undefined && req.purpose !== now.purpose) || (req.amountMinor !== undefined && req.amountMinor !== now.amountMinor)) {
-          refuse('PaymentMismatch', `what is due now is the ${now.purpose} of ${now.amountMinor} (minor units), not ${req.purpose ?? now.purpose} of ${req.amountMinor ?? now.amountMinor}`, [now]);
+          refuse('PaymentMismatch', `The ${PURPOSE[now.purpose]} of ${now.amountMinor} is due now, not the ${PURPOSE[req.purpose ?? now.purpose]} of ${req.amountMinor ?? now.amountMinor} (amounts in minor units).`, [now]);
         }
       }
     },
