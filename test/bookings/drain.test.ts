@@ -3,35 +3,18 @@
  * timeout, no retry), it takes no new work, and the process exits cleanly; another worker
  * carries on from there.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { expect } from 'chai';
 import { placeHold } from '../../models/holds';
 import { payUpdate, bookingWorkflowId } from '../../workflows/booking-messages';
-import { projectRoot } from '../../platform/config';
 import { stack } from '../support/stack';
+import { killAllWorkerProcesses, startWorkerProcess } from '../support/worker-process';
 import { runId } from '../support/env';
 import { bookingStatus, eventually, scenario } from '../support/bookings';
 
-/** Worker processes this file started: none outlives a failed test. */
-const children = new Set<ChildProcess>();
-
-function startWorker(prefix: string): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'workers', 'main.ts')], {
-    cwd: projectRoot,
-    env: {
-      ...process.env, DATABASE_URL: stack().databaseUrl, TEMPORAL_ADDRESS: stack().temporalAddress, TEMPORAL_TASK_QUEUE_PREFIX: prefix,
-      WORKER_TASK_QUEUES: 'bookings', SUPPLIER_LATENCY_MS: '3000', LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
-  children.add(child);
-  return child;
-}
 
 describe('worker drain on SIGTERM', function () {
   this.timeout(120_000);
-  after(() => { for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  after(killAllWorkerProcesses);
 
   it('finishes the supplier reservation in flight, takes nothing new, exits 0; the next worker completes the saga once', async () => {
     const { knex, temporal } = stack();
@@ -45,7 +28,7 @@ describe('worker drain on SIGTERM', function () {
       departureId: s.departureId, passengers: [{ type: 'adult', firstName: 'Dr', lastName: 'Ain' }], contact: { name: 'Dr Ain', email: 'drain@example.com' },
       language: 'en', customerId: customer.customer_id, partnerId: null, onAccount: false, createdByUserId: customer.id,
     });
-    let worker = startWorker(prefix);
+    let worker = startWorkerProcess(prefix, { SUPPLIER_LATENCY_MS: '3000' });
     const handle = await temporal.workflow.start('bookingWorkflow', { workflowId: bookingWorkflowId(held.bookingId), taskQueue: `${prefix}bookings`, args: [{ bookingId: held.bookingId }] });
     const payment = handle.executeUpdate(payUpdate, { args: [{ provider: 'sandbox', paymentMethod: 'pm_card_visa', actor: null }] });
     payment.catch(() => undefined);
@@ -73,7 +56,7 @@ describe('worker drain on SIGTERM', function () {
     const started = history.find((e) => e.activityTaskStartedEventAttributes && Number(e.activityTaskStartedEventAttributes.scheduledEventId) === Number(scheduled[0].eventId))!;
     expect(started.activityTaskStartedEventAttributes!.attempt).to.equal(1);
 
-    worker = startWorker(prefix);
+    worker = startWorkerProcess(prefix, { SUPPLIER_LATENCY_MS: '3000' });
     try {
       expect((await payment).outcome).to.equal('succeeded');
     } finally {

@@ -1,29 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { expect } from 'chai';
 import { placeHold } from '../../models/holds';
 import { payUpdate, bookingWorkflowId, BookingStatusAttribute } from '../../workflows/booking-messages';
-import { projectRoot } from '../../platform/config';
 import { stack } from '../support/stack';
+import { killAllWorkerProcesses, startWorkerProcess } from '../support/worker-process';
 import { runId } from '../support/env';
 import { bookingStatus, eventually, hold, scenario } from '../support/bookings';
 import { api, loginAs } from '../support/http';
 
-/** A worker in its own process, so the test can kill it like a crash would. */
-function startWorkerProcess(prefix: string): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'workers', 'main.ts')], {
-    cwd: projectRoot,
-    env: {
-      ...process.env, DATABASE_URL: stack().databaseUrl, TEMPORAL_ADDRESS: stack().temporalAddress, TEMPORAL_TASK_QUEUE_PREFIX: prefix,
-      WORKER_TASK_QUEUES: 'bookings', SUPPLIER_LATENCY_MS: '1500', LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return child;
-}
 
 describe('booking durability', function () {
   this.timeout(120_000);
+  after(killAllWorkerProcesses);
 
   it('finishes with exactly one charge when the worker is SIGKILLed in the middle of the saga', async () => {
     const { knex, temporal } = stack();
@@ -41,7 +28,7 @@ describe('booking durability', function () {
       departureId: s.departureId, passengers: [{ type: 'adult', firstName: 'K', lastName: 'Ill' }], contact: { name: 'K Ill', email: 'k@example.com' },
       language: 'en', customerId: customer.customer_id, partnerId: null, onAccount: false, createdByUserId: customer.id,
     });
-    let worker = startWorkerProcess(prefix);
+    let worker = startWorkerProcess(prefix, { SUPPLIER_LATENCY_MS: '1500' }, 'pipe');
     const handle = await temporal.workflow.start('bookingWorkflow', {
       workflowId: bookingWorkflowId(held.bookingId), taskQueue: `${prefix}bookings`, args: [{ bookingId: held.bookingId }],
     });
@@ -54,7 +41,7 @@ describe('booking durability', function () {
     const atKill = await knex('booking_events').where({ booking_id: held.bookingId }).pluck('type');
     expect(atKill).to.not.include('payment_captured');
 
-    worker = startWorkerProcess(prefix);
+    worker = startWorkerProcess(prefix, { SUPPLIER_LATENCY_MS: '1500' }, 'pipe');
     try {
       const result = await payment;
       expect(result.outcome).to.equal('succeeded');

@@ -5,31 +5,15 @@
  * recorded). Each time a new worker finishes the saga, and the provider's ledger shows one
  * PaymentIntent and one capture, ours one payment and one sale.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { expect } from 'chai';
 import { placeHold } from '../../models/holds';
 import { payUpdate, bookingWorkflowId } from '../../workflows/booking-messages';
-import { projectRoot } from '../../platform/config';
 import { stack } from '../support/stack';
+import { killAllWorkerProcesses, startWorkerProcess } from '../support/worker-process';
 import { runId } from '../support/env';
 import { bookingStatus, eventually, scenario, seats } from '../support/bookings';
 
-/** Worker processes this file started: none outlives a failed test. */
-const children = new Set<ChildProcess>();
-
-function startWorker(prefix: string): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'workers', 'main.ts')], {
-    cwd: projectRoot,
-    env: {
-      ...process.env, DATABASE_URL: stack().databaseUrl, TEMPORAL_ADDRESS: stack().temporalAddress, TEMPORAL_TASK_QUEUE_PREFIX: prefix,
-      WORKER_TASK_QUEUES: 'bookings', STRIPE_SECRET_KEY: 'sk_test_spirit', STRIPE_API_BASE: stack().stripe.url, LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
-  children.add(child);
-  return child;
-}
 
 const exited = (child: ChildProcess) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve)));
 
@@ -48,7 +32,7 @@ async function bookingOnOwnQueue(name: string) {
     departureId: s.departureId, passengers: [{ type: 'adult', firstName: 'Cr', lastName: 'Ash' }], contact: { name: 'Cr Ash', email: `crash.${name}@example.com` },
     language: 'en', customerId: customer.customer_id, partnerId: null, onAccount: false, createdByUserId: customer.id,
   });
-  const worker = startWorker(prefix);
+  const worker = startWorkerProcess(prefix, { STRIPE_SECRET_KEY: 'sk_test_spirit', STRIPE_API_BASE: stack().stripe.url });
   const handle = await temporal.workflow.start('bookingWorkflow', { workflowId: bookingWorkflowId(held.bookingId), taskQueue: `${prefix}bookings`, args: [{ bookingId: held.bookingId }] });
   await eventually(async () => (await knex('bookings').where({ id: held.bookingId }).first()).workflow_started_at, 60_000, 100);
   return { s, bookingId: held.bookingId, handle, worker, prefix };
@@ -78,7 +62,7 @@ function stripeLedger(bookingId: string) {
 
 describe('payments when the worker dies', function () {
   this.timeout(180_000);
-  after(() => { for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  after(killAllWorkerProcesses);
 
   it('SIGKILL during authorize (Stripe created the intent, the answer was lost): the retry gets the same intent, one charge', async () => {
     const { stripe } = stack();
@@ -94,7 +78,7 @@ describe('payments when the worker dies', function () {
     expect(stripeLedger(b.bookingId).intents).to.have.length(1);
     expect((await stack().knex('payments').where({ booking_id: b.bookingId }).first()).status).to.equal('pending');
 
-    worker = startWorker(b.prefix);
+    worker = startWorkerProcess(b.prefix, { STRIPE_SECRET_KEY: 'sk_test_spirit', STRIPE_API_BASE: stack().stripe.url });
     try {
       const result = await payment;
       expect(result.outcome, JSON.stringify(result)).to.equal('succeeded');
@@ -127,7 +111,7 @@ describe('payments when the worker dies', function () {
     expect(intent.status).to.equal('succeeded');
     expect((await stack().knex('payments').where({ booking_id: b.bookingId }).first()).status).to.equal('authorized');
 
-    worker = startWorker(b.prefix);
+    worker = startWorkerProcess(b.prefix, { STRIPE_SECRET_KEY: 'sk_test_spirit', STRIPE_API_BASE: stack().stripe.url });
     try {
       expect((await payment).outcome).to.equal('succeeded');
     } finally {
@@ -163,7 +147,7 @@ describe('payments when the worker dies', function () {
     expect(await knex('booking_events').where({ booking_id: b.bookingId, type: 'payment_recorded' })).to.have.length(0);
     expect(await seats(b.s.departureId)).to.deep.equal({ held: 1, sold: 0 });
 
-    worker = startWorker(b.prefix);
+    worker = startWorkerProcess(b.prefix, { STRIPE_SECRET_KEY: 'sk_test_spirit', STRIPE_API_BASE: stack().stripe.url });
     try {
       expect((await payment).outcome).to.equal('succeeded');
     } finally {
