@@ -9,7 +9,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { parseBookingRules, type BookingRules } from '../domain/booking-rules';
 import { allocateRefund, type Ledger } from '../domain/ledger';
-import { bookingLedger } from '../models/ledger';
+import { bookingLedger, refundMade } from '../models/ledger';
 import { isTerminalStatus } from '../domain/bookings';
 import type { PaymentProvider, ProviderName } from '../integrations/payments/types';
 import { PaymentRefused } from '../integrations/payments/types';
@@ -139,9 +139,7 @@ export function createBookingActivities(deps: BookingActivityDeps) {
         await appendOnce(trx, refund.booking_id, `${refundKey}/refund-failed/${payment.id}`, 'refund_failed', { amountMinor: Number(refund.amount_minor), currency: payment.currency, reason });
         return;
       }
-      await trx('bookings').where({ id: refund.booking_id }).increment('amount_refunded_minor', Number(refund.amount_minor));
-      const totals = await trx('refunds').where({ payment_id: payment.id, status: 'succeeded' }).sum<{ sum: number }[]>('amount_minor as sum');
-      await trx('payments').where({ id: payment.id }).update({ status: Number(totals[0].sum) >= Number(payment.amount_minor) ? 'refunded' : 'partially_refunded' });
+      await refundMade(trx, { booking_id: refund.booking_id, payment_id: payment.id, amount_minor: refund.amount_minor });
       await appendOnce(trx, refund.booking_id, `${refundKey}/refunded/${payment.id}`, 'payment_refunded', { amountMinor: Number(refund.amount_minor), currency: payment.currency, reason: refund.reason });
     });
     return reason;

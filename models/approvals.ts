@@ -5,6 +5,7 @@
  */
 import type { Knex } from 'knex';
 import { Refused } from '../domain/refusals';
+import { refundMade } from './ledger';
 
 export async function settleManualRefund(knex: Knex, approvalId: string, made: boolean, userId: string, note?: string): Promise<{ status: 'approved' | 'rejected'; amountMinor: number }> {
   return knex.transaction(async (trx) => {
@@ -19,12 +20,7 @@ export async function settleManualRefund(knex: Knex, approvalId: string, made: b
         status: made ? 'succeeded' : 'rejected', provider_ref: made ? `manual:${userId}` : refund.provider_ref,
         failure_reason: made ? refund.failure_reason : `not made: ${note ?? 'rejected'}`, updated_at: trx.fn.now(),
       });
-      if (made) {
-        await trx('bookings').where({ id: refund.booking_id }).increment('amount_refunded_minor', Number(refund.amount_minor));
-        const payment = await trx('payments').where({ id: refund.payment_id }).first('amount_minor');
-        const totals = await trx('refunds').where({ payment_id: refund.payment_id, status: 'succeeded' }).sum<{ sum: number }[]>('amount_minor as sum');
-        await trx('payments').where({ id: refund.payment_id }).update({ status: Number(totals[0].sum) >= Number(payment.amount_minor) ? 'refunded' : 'partially_refunded' });
-      }
+      if (made) await refundMade(trx, refund);
     }
     const status = made ? 'approved' : 'rejected';
     await trx('approvals').where({ id: approvalId }).update({ status, decided_by_user_id: userId, decision_note: note ?? null, decided_at: trx.fn.now() });
