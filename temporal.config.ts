@@ -24,6 +24,8 @@ export const taskQueues = {
   marketing: 'marketing',
   /** housekeeping: expiring idempotency keys and refresh tokens, scheduled jobs */
   platform: 'platform',
+  /** agent runs (agentRunWorkflow), their tools and model calls */
+  agents: 'agents',
 } as const;
 
 export type TaskQueueName = (typeof taskQueues)[keyof typeof taskQueues];
