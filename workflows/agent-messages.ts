@@ -1,0 +1,73 @@
+/**
+ * The agent run workflow's messages and ids, shared by the workflow, the API, the tools and the
+ * booking workflow (which runs FraudGuardian as a child).
+ */
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+
+export type AgentRunTrigger = 'request' | 'schedule' | 'event';
+export type AgentRunStatus = 'running' | 'waiting_approval' | 'completed' | 'failed';
+export type AgentMode = 'core' | 'model';
+
+/** A run's id is its agent and its occasion: a trigger that fires twice starts one run. `prefix`: the deployment's (temporal.config). */
+export function agentRunId(agent: string, occasion: string, prefix = ''): string {
+  return `${prefix}agent-${agent}-${occasion}`;
+}
+
+export interface AgentRunInput {
+  agent: string;
+  input: unknown;
+  /** Also in the id; kept for the record. */
+  occasion: string;
+  trigger: AgentRunTrigger;
+  /** The user who asked (request), or null. */
+  requestedBy?: string | null;
+  /** Carried by continueAsNew (model mode, long conversations). */
+  carry?: unknown;
+}
+
+export interface AgentRunResult {
+  runId: string;
+  agent: string;
+  mode: AgentMode;
+  status: 'completed' | 'failed';
+  output: unknown;
+  narrative: string | null;
+  error?: string;
+}
+
+export interface AgentStep {
+  kind: 'model' | 'tool' | 'approval' | 'core' | 'wait';
+  name: string;
+  input?: unknown;
+  output?: unknown;
+  error?: string;
+  startedAt: string;
+  endedAt?: string;
+}
+
+export interface AgentRunView {
+  runId: string;
+  agent: string;
+  mode: AgentMode;
+  status: AgentRunStatus;
+  steps: AgentStep[];
+  pendingApprovals: string[];
+  usage: { inputTokens: number; outputTokens: number; cost: number };
+}
+
+export interface ActionDecision {
+  approvalId: string;
+  approve: boolean;
+  /** The deciding user's id and role (the validator checks the role may decide agent actions). */
+  by: string;
+  role: string;
+  note?: string;
+}
+
+export interface ActionDecisionResult {
+  approvalId: string;
+  status: 'approved' | 'rejected';
+}
+
+export const decideActionUpdate = defineUpdate<ActionDecisionResult, [ActionDecision]>('decideAction');
+export const agentRunViewQuery = defineQuery<AgentRunView>('view');
