@@ -71,3 +71,28 @@ export interface ActionDecisionResult {
 
 export const decideActionUpdate = defineUpdate<ActionDecisionResult, [ActionDecision]>('decideAction');
 export const agentRunViewQuery = defineQuery<AgentRunView>('view');
+
+/** The model path's conversation, as plain JSON kept in the workflow (LangChain messages are built from it in the activity). */
+export type ChatMessage =
+  | { role: 'system' | 'user'; content: string }
+  | { role: 'assistant'; content: string; toolCalls: ChatToolCall[] }
+  | { role: 'tool'; toolCallId: string; name: string; content: string };
+
+export interface ChatToolCall {
+  id: string;
+  name: string;
+  args: Record<string, unknown>;
+}
+
+/** One answer of the model (activity `agent.model`). */
+export interface ChatTurn {
+  content: string;
+  toolCalls: ChatToolCall[];
+  /** Tool calls the model made that could not be parsed (bad JSON): answered to the model as tool errors. */
+  invalidToolCalls: Array<{ id: string; name: string; error: string }>;
+  /** From the provider's answer (never counted locally). */
+  usage: { inputTokens: number; outputTokens: number };
+  /** In US dollars, from the model's price table (0 when unknown). */
+  cost: number;
+  model: string;
+}
