@@ -18,6 +18,7 @@ import { createHousekeepingActivities } from './housekeeping';
 import { activityRegistry, type ActivityGroup, type ActivityRegistry } from './registry';
 import { taskQueues } from '../temporal.config';
 import { createBookingMessageActivities } from './messaging/booking-messages';
+import { createAgentActivityGroups, type AgentModelFor, type ModelCaller } from './agents/run';
 
 export interface ActivityDeps {
   knex: Knex;
@@ -31,6 +32,9 @@ export interface ActivityDeps {
   publicUrl?: string;
   emailProvider?: EmailProvider;
   campaignBatchSize?: number;
+  /** The chat model of an agent's runs (model mode), or undefined for core mode; tests inject fake models. */
+  agentModelFor?: AgentModelFor;
+  callModel?: ModelCaller;
 }
 
 /** A template's compiled HTML (cached per version); the `{{variables}}` stay for per-recipient substitution. */
@@ -90,6 +94,11 @@ export function createActivityGroups(deps: ActivityDeps): ActivityGroup[] {
     { name: 'housekeeping', queue: taskQueues.platform, activities: createHousekeepingActivities(deps) },
     // Booking emails and WhatsApp messages, delivered by the message dispatcher (marketing queue), never inside a saga.
     { name: 'bookingmessage', queue: taskQueues.marketing, prefix: 'messages.', activities: createBookingMessageActivities({ knex: deps.knex, provider, from: config.email.from, publicUrl }) },
+    // Agent runs (agent.*) and every registered agent's tools (tool.*), on the agents queue.
+    ...createAgentActivityGroups({
+      knex: deps.knex, publicUrl, modelFor: deps.agentModelFor, callModel: deps.callModel,
+      temporal: deps.temporal ?? (() => Promise.reject(new Error('agent tools need a Temporal client (ActivityDeps.temporal)'))),
+    }),
   ];
 }
 

@@ -17,9 +17,9 @@ export function isAvailable(name: AgentName): boolean {
 }
 
 /** Every tool of every agent, once by name (two agents may share a tool; two tools may not share a name). */
-export function allTools(): AnyTool[] {
+export function allTools(agents: readonly AnyAgent[] = AGENTS): AnyTool[] {
   const byName = new Map<string, AnyTool>();
-  for (const agent of AGENTS) {
+  for (const agent of agents) {
     for (const tool of agent.tools) {
       const seen = byName.get(tool.name);
       if (seen && seen !== tool) throw new Error(`two different tools are named "${tool.name}"`);

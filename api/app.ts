@@ -29,6 +29,8 @@ import { userRoutes } from './routes/users';
 import { enabledProviders, type PaymentEnv } from '../integrations/payments';
 import type { ProviderName } from '../integrations/payments/types';
 import { auditRoutes } from './routes/audit';
+import { agentRoutes } from './routes/agents';
+import { approvalRoutes } from './routes/approvals';
 
 export interface ApiDeps {
   knex: Knex;
@@ -53,7 +55,8 @@ declare module 'koa' {
 }
 
 export function allRoutes(): AnyRoute[] {
-  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes, ...auditRoutes];
+  return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes, ...auditRoutes,
+    ...approvalRoutes, ...agentRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {

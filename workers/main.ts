@@ -10,6 +10,7 @@ import { closeDatabase, connectDatabase } from '../platform/db';
 import { logger } from '../platform/logger';
 import { taskQueues, temporalConfig, type TaskQueueName } from '../temporal.config';
 import { createWorkers, ensureSchedules } from './worker';
+import { ensureAgentSchedules } from '../services/agent-runs';
 import { describeProviders } from '../integrations/payments';
 import { describeEmailProvider } from '../integrations/email';
 
@@ -41,9 +42,12 @@ async function main() {
   const workers = await createWorkers({
     address: temporalConfig.address, knex, queues: config.workerTaskQueues as TaskQueueName[], bundle: bundlePath ? { codePath: bundlePath } : undefined,
   });
-  if (workers.queues.includes(taskQueues.platform)) {
+  if (workers.queues.includes(taskQueues.platform) || workers.queues.includes(taskQueues.agents)) {
     const connection = await Connection.connect({ address: temporalConfig.address });
-    await ensureSchedules(new Client({ connection, namespace: temporalConfig.namespace }));
+    const client = new Client({ connection, namespace: temporalConfig.namespace });
+    if (workers.queues.includes(taskQueues.platform)) await ensureSchedules(client);
+    // Periodic agents: one Temporal Schedule each, created or brought in step with their definitions.
+    if (workers.queues.includes(taskQueues.agents)) logger.info({ schedules: await ensureAgentSchedules(client) }, 'agent schedules');
     await connection.close();
   }
   logger.info({ queues: workers.queues, ms: Date.now() - started }, 'workers running');

@@ -8,3 +8,4 @@ export * from './automation';
 export * from './campaign';
 export * from './housekeeping';
 export * from './message-dispatch';
+export * from './agent-run';

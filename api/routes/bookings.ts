@@ -10,10 +10,9 @@ import prom from 'prom-client';
 import { z } from 'zod';
 import { placeHold, HoldRefused, type HoldRefusal } from '../../models/holds';
 import { auditActor, recordAudit } from '../../models/audit';
-import { amendUpdate, cancelUpdate, decideApprovalUpdate, payUpdate, viewQuery, bookingWorkflowId } from '../../workflows/booking-messages';
+import { amendUpdate, cancelUpdate, payUpdate, viewQuery, bookingWorkflowId } from '../../workflows/booking-messages';
 import type { Principal } from '../auth';
 import { startBookingWorkflow, steerBookingAs, steerBookingWithin } from '../../services/booking-workflows';
-import { settleManualRefund } from '../../models/approvals';
 import { config } from '../../platform/config';
 import { updateIdFor } from '../http/idempotency';
 import { BOOKING_STATUSES, isTerminalStatus, PAX_TYPES, PAYMENT_PROVIDERS } from '../../domain/bookings';
@@ -390,41 +389,4 @@ export const bookingRoutes = [
       return { body: { object: 'list', data: rows.map((e) => ({ object: 'waitlist_entry', id: e.id, paxCount: e.pax_count, status: e.status, offeredBookingId: e.offered_booking_id, createdAt: iso(e.created_at) })), hasMore: false, nextCursor: null } };
     },
   }),
-  route({
-    method: 'GET', path: '/api/v1/approvals', operationId: 'listApprovals', tag: 'Approvals', auth: ['admin', 'accountant', 'operator'],
-    summary: 'Approvals of your branch (all branches for admins)',
-    query: z.object({ status: z.enum(['pending', 'approved', 'rejected', 'expired']).optional(), limit }),
-    responses: { 200: { description: 'Approvals, newest first' } },
-    handler: async (ctx, { query, principal }) => {
-      const q = ctx.knex('approvals').orderBy('requested_at', 'desc').limit(query.limit);
-      if (principal!.role !== 'admin') q.where('branch_id', principal!.branchId);
-      if (query.status) q.where('status', query.status);
-      const rows = await q;
-      return { body: { object: 'list', data: rows.map((a) => ({ object: 'approval', id: a.id, bookingId: a.booking_id, kind: a.kind, status: a.status, amount: a.amount_minor, currency: a.currency, reason: a.reason, requestedAt: iso(a.requested_at), expiresAt: iso(a.expires_at), decidedAt: iso(a.decided_at), details: a.data ?? {} })), hasMore: false, nextCursor: null } };
-    },
-  }),
-  ...(['approve', 'reject'] as const).map((action) => route({
-    method: 'POST', path: `/api/v1/approvals/{id}/${action}`, operationId: `${action}Approval`, tag: 'Approvals', auth: ['admin', 'accountant'],
-    summary: action === 'approve' ? 'Approve: the booking is cancelled and refunded (a manual refund: it was made by hand)' : 'Reject: the booking stays as it was (a manual refund: it will not be made)',
-    params: idParams,
-    idempotent: true,
-    body: z.object({ note: z.string().max(500).optional() }).strict().optional().default({}),
-    responses: { 200: { description: 'Decided' }, 404: { description: 'No such approval' }, 409: { description: 'Already decided' } },
-    handler: async (ctx, { params, body, principal }) => {
-      const p = principal!;
-      const approval = await ctx.knex('approvals').where({ id: params.id }).first();
-      if (!approval || (p.role !== 'admin' && approval.branch_id !== p.branchId)) throw notFound('approval', params.id);
-      if (approval.status !== 'pending') throw new Problem(409, 'approval_not_pending', `This approval is already ${approval.status}.`);
-      if (approval.requested_by_user_id === p.userId) throw new Problem(403, 'forbidden', 'An approval must be decided by someone other than who asked for it.');
-      if (approval.kind === 'manual_refund') {
-        // A refund the provider would not make, settled (or not) by a person: the ledger is corrected, no workflow is asked.
-        const settled = await settleManualRefund(ctx.knex, approval.id, action === 'approve', p.userId, body?.note);
-        return { body: { object: 'approval', id: approval.id, kind: approval.kind, status: settled.status, bookingId: approval.booking_id, refund: { amount: settled.amountMinor, currency: approval.currency } } };
-      }
-      const client = await ctx.temporalClient();
-      const result = await steerBookingAs(client, approval.booking_id, decideApprovalUpdate, updateIdFor(ctx, p), { approvalId: approval.id, approve: action === 'approve', by: p.userId, note: body?.note });
-      await recordAudit(ctx.knex, { ...auditActor(ctx), action: `approval.${action}`, entityType: 'approval', entityId: approval.id, data: { bookingId: approval.booking_id, kind: approval.kind, amountMinor: approval.amount_minor, refundMinor: result.refundMinor, note: body?.note ?? null } });
-      return { body: { object: 'approval', id: approval.id, status: action === 'approve' ? 'approved' : 'rejected', bookingId: approval.booking_id, bookingStatus: result.bookingStatus, refund: { amount: result.refundMinor, currency: approval.currency } } };
-    },
-  })),
 ];

@@ -23,6 +23,7 @@ const WORKFLOW_QUEUES: Record<string, TaskQueueName> = {
   automationWorkflow: taskQueues.marketing,
   housekeepingWorkflow: taskQueues.platform,
   messageDispatchWorkflow: taskQueues.marketing,
+  agentRunWorkflow: taskQueues.agents,
 };
 
 describe('activity registry (activities per task queue, names unique across groups)', () => {

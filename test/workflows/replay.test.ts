@@ -71,6 +71,14 @@ describe('workflow replay', function () {
       if (campaign) await save('campaign-sent', campaignWorkflowId(campaign.id));
       const enrollment = await knex('automation_enrollments').where({ status: 'completed' }).orderBy('updated_at', 'desc').first('workflow_id');
       if (enrollment) await save('automation-completed', enrollment.workflow_id);
+      // Agent runs: one that waited for an approval, one in model mode, and the last of each real agent.
+      const picked = new Map<string, string>();
+      for (const r of await knex('agent_runs').whereIn('status', ['completed', 'failed']).orderBy('ended_at', 'desc')) {
+        const waited = (r.steps as Array<{ kind: string }>).some((s) => s.kind === 'approval');
+        const name = r.mode === 'model' ? 'agent-model' : r.agent.startsWith('Probe') ? (waited ? 'agent-approval' : null) : `agent-${r.agent}`;
+        if (name && !picked.has(name)) picked.set(name, r.id);
+      }
+      for (const [name, id] of picked) await save(name, id);
     }
     const files = fs.readdirSync(HISTORIES).filter((f) => f.endsWith('.json'));
     expect(files.length).to.be.at.least(3);
