@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { api, loginAs } from '../support/http';
 import { eventually } from '../support/bookings';
 import { stack } from '../support/stack';
-import { startProbeWorker, type ProbeWorker } from '../support/probe-worker';
+import { startProbeWorker, startProbeWorkerProcess, type ProbeWorker } from '../support/probe-worker';
 
 describe('agent runtime (core mode)', function () {
   this.timeout(90_000);
@@ -118,5 +118,32 @@ describe('agent runtime (core mode)', function () {
     const done = await finished(id);
     expect(done.status).to.equal('failed');
     expect(done.error).to.match(/input of ProbeAgent is invalid: charge/);
+  });
+});
+
+describe('agent runtime (a worker killed mid-run)', function () {
+  this.timeout(120_000);
+
+  it('resumes on another worker without repeating a completed tool call', async () => {
+    const { temporal, knex } = stack();
+    const queue = `probe-crash-${Math.random().toString(36).slice(2)}`;
+    const first = await startProbeWorkerProcess(queue);
+    const id = `agent-ProbeAgent-crash-${Math.random().toString(36).slice(2)}`;
+    // A slow gather call that completes, then a note that waits 4 s on a durable timer: the worker dies in between.
+    await temporal.workflow.start('agentRunWorkflow', { workflowId: id, taskQueue: queue, args: [{ agent: 'ProbeAgent', input: { slow: [{ ms: 300, label: 'gathered' }], note: 'after the crash', noteAfterMs: 4000 }, occasion: 'crash', trigger: 'request' }] });
+    await eventually(async () => (await knex('probe_effects').where({ run_id: id, tool: 'probe.slow' })).length === 1, 30_000);
+    first.kill('SIGKILL');
+    await new Promise((resolve) => first.once('exit', resolve));
+    const second = await startProbeWorkerProcess(queue);
+    try {
+      const result = await temporal.workflow.getHandle(id).result();
+      expect(result.status).to.equal('completed');
+      const rows = await knex('probe_effects').where({ run_id: id }).orderBy('at');
+      expect(rows.map((r) => [r.tool, r.executions])).to.deep.equal([['probe.slow', 1], ['probe.note', 1]]);
+      const run = await knex('agent_runs').where({ id }).first();
+      expect(run.steps.map((s: { kind: string; name: string }) => `${s.kind}:${s.name}`)).to.deep.equal(['tool:probe.count', 'tool:probe.slow', 'core:ProbeAgent', 'wait:probe.note', 'tool:probe.note']);
+    } finally {
+      second.kill('SIGKILL');
+    }
   });
 });

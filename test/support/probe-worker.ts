@@ -2,13 +2,17 @@
  * A worker of its own for the probe agents (test/support/probe-agents.ts), on a task queue of its
  * own, in this process: the same workflow bundle and agent runtime as production, other agents.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { projectRoot } from '../../platform/config';
 import { createAgentActivityGroups, type AgentModelFor, type ModelCaller } from '../../activities/agents/run';
 import { activityRegistry } from '../../activities/registry';
 import { taskQueues } from '../../temporal.config';
 import type { AgentRunInput } from '../../workflows/agent-messages';
 import { PROBE_AGENTS, createProbeTable } from './probe-agents';
-import { runId } from './env';
+import { runId, testDataDir } from './env';
 import { stack } from './stack';
 
 export interface ProbeWorker {
@@ -43,4 +47,22 @@ export async function startProbeWorker(options: { modelFor?: AgentModelFor; call
       await connection.close();
     },
   };
+}
+
+/** The probe worker in a child process on `taskQueue` (the test kills it); resolves once it polls. */
+export async function startProbeWorkerProcess(taskQueue: string): Promise<ChildProcess> {
+  const { bundle, databaseUrl, temporalAddress, knex } = stack();
+  await createProbeTable(knex);
+  const bundlePath = path.join(testDataDir, 'probe-workflow-bundle.js');
+  if (!fs.existsSync(bundlePath)) fs.writeFileSync(bundlePath, bundle.code);
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'test', 'support', 'probe-worker-main.ts')], {
+    cwd: projectRoot,
+    env: { ...process.env, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporalAddress, PROBE_TASK_QUEUE: taskQueue, WORKFLOW_BUNDLE_PATH: bundlePath },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
+    child.once('exit', (code) => reject(new Error(`the probe worker exited with ${code}`)));
+  });
+  return child;
 }
