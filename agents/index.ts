@@ -4,8 +4,10 @@
  */
 import type { AnyAgent, AnyTool } from './types';
 import type { AgentName } from './catalog';
+import { revenueMaximizer } from './revenue-maximizer';
 
 export const AGENTS: readonly AnyAgent[] = [
+  revenueMaximizer,
 ];
 
 export function agentDefinition(name: string): AnyAgent | undefined {
