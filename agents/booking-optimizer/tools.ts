@@ -89,6 +89,7 @@ export const recoverTool = defineTool({
   ].join('\n'),
   run: (ctx, input) => once(ctx, 'funnel.recoverAbandoned', async () => {
     const enrolled: string[] = [];
+    const alreadyEnrolled: string[] = [];
     const skipped: Array<{ bookingId: string; why: string }> = [];
     for (const b of input.bookings) {
       // Consent may have changed since the proposal: look again.
@@ -96,9 +97,9 @@ export const recoverTool = defineTool({
       if (!row) { skipped.push({ bookingId: b.bookingId, why: 'not an expired booking' }); continue; }
       if (!row.sendable) { skipped.push({ bookingId: b.bookingId, why: 'no email consent' }); continue; }
       // Enrollment is unique per (automation, contact, booking): a retry enrolls nobody twice.
-      await enrollBookingContact(ctx.knex, ctx.temporal, taskQueue(taskQueues.marketing), b.bookingId, 'hold_expired');
-      enrolled.push(b.bookingId);
+      const fresh = await enrollBookingContact(ctx.knex, ctx.temporal, taskQueue(taskQueues.marketing), b.bookingId, 'hold_expired');
+      (fresh > 0 ? enrolled : alreadyEnrolled).push(b.bookingId);
     }
-    return { enrolled: enrolled.length, bookingIds: enrolled, skipped };
+    return { enrolled, alreadyEnrolled, skipped };
   }),
 });
