@@ -4,8 +4,12 @@
  */
 import type { AnyAgent, AnyTool } from './types';
 import type { AgentName } from './catalog';
+import { revenueMaximizer } from './revenue-maximizer';
+import { bookingOptimizer } from './booking-optimizer';
 
 export const AGENTS: readonly AnyAgent[] = [
+  revenueMaximizer,
+  bookingOptimizer,
 ];
 
 export function agentDefinition(name: string): AnyAgent | undefined {

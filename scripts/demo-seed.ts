@@ -135,6 +135,8 @@ export async function seedDemo(knex: Knex, options: SeedOptions = {}): Promise<S
           meeting_lat: t.lat, meeting_lng: t.lng, inclusions: ['guide', ...(t.hours >= 6 ? ['lunch', 'transport'] : [])],
           accessibility: t.category === 'city' || t.category === 'culture' ? ['wheelchair_accessible'] : [],
           sustainability: { transportLegs: [{ mode: t.hours >= 6 ? 'coach' : 'walk', km: t.hours >= 6 ? 120 : 4 }], localSuppliersShare: 0.8 },
+          // Dynamic pricing (RevenueMaximizer): the published price is the floor, up to +25% when demand runs ahead of the default curve.
+          price_floor_bp: 10000, price_ceiling_bp: 12500,
         })
         .onConflict('code').ignore().returning('id');
       if (!row) continue; // already seeded: leave it as operators may have changed it
