@@ -4,8 +4,12 @@
  */
 import type { AnyAgent, AnyTool } from './types';
 import type { AgentName } from './catalog';
+import { supplyChain } from './supply-chain';
+import { riskManager } from './risk-manager';
 
 export const AGENTS: readonly AnyAgent[] = [
+  supplyChain,
+  riskManager,
 ];
 
 export function agentDefinition(name: string): AnyAgent | undefined {
