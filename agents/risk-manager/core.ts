@@ -25,6 +25,8 @@ export interface DepartureRiskFacts {
   supplier: string | null;
   lat: number | null;
   lng: number | null;
+  /** A proposal to cancel it already waits in the inbox (an earlier run's): not proposed again. */
+  cancellationPending?: boolean;
 }
 
 export interface IncidentFacts {

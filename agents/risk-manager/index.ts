@@ -32,12 +32,16 @@ export const riskManager = defineAgent({
     const facts = gathered.facts as { departures: DepartureRiskFacts[]; incidents: IncidentFacts[] };
     const risks = assessDepartures(facts.departures, facts.incidents, now);
     const noGo = risks.filter((r) => r.decision === 'no_go');
-    const proposed = noGo.slice(0, MAX_PROPOSALS);
+    const waiting = new Set(facts.departures.filter((d) => d.cancellationPending).map((d) => d.departureId));
+    const proposable = noGo.filter((r) => !waiting.has(r.departureId));
+    const proposed = proposable.slice(0, MAX_PROPOSALS);
+    const alreadyWaiting = noGo.length - proposable.length;
     const high = risks.filter((r) => r.level === 'high').length;
     return {
       output: { assessed: risks.length, noGo: noGo.length, departures: risks },
       narrative: `${risks.length} departure(s) assessed: ${high} at high risk, ${noGo.length} no-go`
-        + (noGo.length ? `; cancelling ${proposed.length} of them is proposed (each after approval)${noGo.length > proposed.length ? `, the rest in later runs` : ''}.` : '.'),
+        + (noGo.length ? `; cancelling ${proposed.length} of them is proposed (each after approval)`
+          + `${alreadyWaiting ? `, ${alreadyWaiting} already wait for a decision` : ''}${proposable.length > proposed.length ? ', the rest in later runs' : ''}.` : '.'),
       actions: proposed.map((r) => ({
         tool: 'risk.cancelDeparture',
         input: { departureId: r.departureId, tourCode: r.tourCode, startsAt: r.startsAt, bookings: r.bookings, reason: cancellationReason(r) },

@@ -34,7 +34,9 @@ export async function riskFacts(knex: Knex, input: { departureId?: string; days:
       knex.raw('coalesce(d.supplier, t.supplier) as supplier'), knex.raw(`${coords.lat} as lat`), knex.raw(`${coords.lng} as lng`),
       knex.raw(`(select coalesce(sum(b.pax_count), 0) from bookings b where b.departure_id = d.id and b.status = any(?)) as firm_pax`, [FIRM]),
       knex.raw(`(select coalesce(sum(b.pax_count), 0) from bookings b where b.departure_id = d.id and b.status = any(?)) as pending_pax`, [PENDING]),
-      knex.raw(`(select count(*) from bookings b where b.departure_id = d.id and b.status = any(?)) as bookings`, [[...FIRM, ...PENDING]]))
+      knex.raw(`(select count(*) from bookings b where b.departure_id = d.id and b.status = any(?)) as bookings`, [[...FIRM, ...PENDING]]),
+      knex.raw(`exists (select 1 from approvals a where a.status = 'pending' and a.kind = 'agent_action' and a.data->>'tool' = 'risk.cancelDeparture'
+        and a.data->'input'->>'departureId' = d.id::text) as cancellation_pending`))
     .orderBy([{ column: 'd.starts_at' }, { column: 'd.id' }]);
   if (input.departureId) q.where('d.id', input.departureId);
   else q.where('d.starts_at', '>', now).where('d.starts_at', '<', new Date(+now + input.days * DAY)).where('t.status', 'active');
@@ -43,6 +45,7 @@ export async function riskFacts(knex: Knex, input: { departureId?: string; days:
     departureId: r.id, tourCode: r.code, startsAt: isoOf(r.starts_at), endsAt: isoOf(new Date(+new Date(r.starts_at) + r.duration_minutes * 60_000)),
     guaranteeDeadline: r.guarantee_deadline ? isoOf(r.guarantee_deadline) : null, minPax: r.min_departure_pax ?? null, capacity: r.capacity,
     firmPax: Number(r.firm_pax), pendingPax: Number(r.pending_pax), bookings: Number(r.bookings), supplier: r.supplier ?? null, lat: num(r.lat), lng: num(r.lng),
+    ...(r.cancellation_pending ? { cancellationPending: true } : {}),
   }));
   if (!departures.length) return { departures, incidents: [] };
   const first = departures[0].startsAt;

@@ -59,22 +59,25 @@ describe('RiskManager core', () => {
     expect(Math.round(distanceKm(40.4168, -3.7038, 41.3874, 2.1686))).to.equal(505);
   });
 
-  it('orders the riskiest first and proposes cancelling only the no-gos', async () => {
+  it('orders the riskiest first and proposes cancelling only the no-gos not already waiting for a decision', async () => {
     const facts = {
-      departures: [dep({ departureId: 'ok' }), dep({ departureId: 'short', firmPax: 1, guaranteeDeadline: at(-0.5), bookings: 1 }), dep({ departureId: 'watch', firmPax: 4 })],
+      departures: [
+        dep({ departureId: 'ok' }), dep({ departureId: 'short', firmPax: 1, guaranteeDeadline: at(-0.5), bookings: 1 }), dep({ departureId: 'watch', firmPax: 4 }),
+        dep({ departureId: 'asked', firmPax: 0, guaranteeDeadline: at(-1), bookings: 0, cancellationPending: true }),
+      ],
       incidents: [],
     };
     expect(assessDepartures(facts.departures, [], NOW).map((r) => [r.departureId, r.score, r.decision])).to.deep.equal([
-      ['short', 53, 'no_go'], ['watch', 23, 'go'], ['ok', 0, 'go'],
+      ['asked', 60, 'no_go'], ['short', 53, 'no_go'], ['watch', 23, 'go'], ['ok', 0, 'go'],
     ]);
     const result = await riskManager.compute({ days: 14 }, { facts }, NOW);
-    expect(result.output).to.deep.include({ assessed: 3, noGo: 1 });
+    expect(result.output).to.deep.include({ assessed: 4, noGo: 2 });
     expect(result.actions).to.deep.equal([{
       tool: 'risk.cancelDeparture',
       input: { departureId: 'short', tourCode: 'T-A', startsAt: at(10), bookings: 1, reason: 'departure cancelled by the operator: 1 of the 8 passengers it needs at its guarantee deadline' },
       reason: 'no-go (risk 53): 1 of the 8 passengers it needs at its guarantee deadline',
     }]);
-    expect(result.narrative).to.equal('3 departure(s) assessed: 0 at high risk, 1 no-go; cancelling 1 of them is proposed (each after approval).');
+    expect(result.narrative).to.equal('4 departure(s) assessed: 1 at high risk, 2 no-go; cancelling 1 of them is proposed (each after approval), 1 already wait for a decision.');
   });
 });
 
@@ -185,6 +188,19 @@ describe('RiskManager agent (no-go → approval → departure cancelled with ful
     for (const id of paid) expect((await knex('bookings').where({ id }).first('status')).status).to.equal('paid_in_full');
     expect((await knex('bookings').where({ id: held }).first('status')).status).to.equal('held');
     expect(Number((await knex('refunds').whereIn('booking_id', paid).count({ n: '*' }).first())!.n)).to.equal(0);
+  });
+
+  it('is periodic (every day) and its schedule can be paused', async () => {
+    const res = await api('GET', '/api/v1/agents/RiskManager', { token: operator });
+    expect(res.status).to.equal(200);
+    expect(res.body).to.deep.include({ available: true, audience: 'operations' });
+    expect(res.body.trigger).to.include({ kind: 'schedule', every: '1 day' });
+    expect(res.body.tools.map((t: { name: string; effect: string; needsApproval: boolean }) => [t.name, t.effect, t.needsApproval])).to.deep.equal([
+      ['risk.departureFacts', 'read', false], ['risk.cancelDeparture', 'act', true],
+    ]);
+    const paused = await api('POST', '/api/v1/agents/RiskManager/schedule/pause', { token: operator, body: { note: 'test' } });
+    expect(paused.status, JSON.stringify(paused.body)).to.equal(200);
+    expect(paused.body.paused).to.equal(true);
   });
 
   it('says go, and proposes nothing, for a departure at its minimum', async () => {
