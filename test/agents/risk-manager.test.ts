@@ -178,6 +178,13 @@ describe('RiskManager agent (no-go → approval → departure cancelled with ful
   it('changes nothing when the cancellation is rejected', async () => {
     const { s, paid, held, runId } = await shortDeparture();
     const approval = await pendingApproval(runId);
+    // Asked again while the proposal waits: assessed, not proposed twice.
+    const second = await api('POST', '/api/v1/agents/RiskManager/runs', { token: operator, body: { input: { departureId: s.departureId } } });
+    const again = await finished(second.body.id);
+    expect(again.status).to.equal('completed');
+    expect(again.output.noGo).to.equal(1);
+    expect(again.output.actions).to.equal(undefined);
+    expect(again.narrative).to.equal('1 departure(s) assessed: 0 at high risk, 1 no-go; cancelling 0 of them is proposed (each after approval), 1 already wait for a decision.');
     const rejected = await api('POST', `/api/v1/approvals/${approval.id}/reject`, { token: admin, body: { reason: 'two more are about to book' } });
     expect(rejected.status, JSON.stringify(rejected.body)).to.equal(200);
     const done = await finished(runId);
