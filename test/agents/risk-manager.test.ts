@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import { assessDeparture, assessDepartures, distanceKm, type DepartureRiskFacts, type IncidentFacts } from '../../agents/risk-manager/core';
-import { cancelDeparture } from '../../agents/risk-manager/tools';
+import { cancelDeparture, riskFacts } from '../../agents/risk-manager/tools';
 import { riskManager } from '../../agents/risk-manager';
 import type { ToolContext } from '../../agents/types';
 import { bookingLedger } from '../../models/ledger';
@@ -195,6 +195,27 @@ describe('RiskManager agent (no-go → approval → departure cancelled with ful
     for (const id of paid) expect((await knex('bookings').where({ id }).first('status')).status).to.equal('paid_in_full');
     expect((await knex('bookings').where({ id: held }).first('status')).status).to.equal('held');
     expect(Number((await knex('refunds').whereIn('booking_id', paid).count({ n: '*' }).first())!.n)).to.equal(0);
+  });
+
+  it('on the demo catalog: a Toledo day trip needs 4 by two days before it starts, and is a no-go short of them after that', async () => {
+    const { knex } = stack();
+    const toledo = await knex('tours').where({ code: 'MAD-TOLEDO' }).first('id');
+    const d = await knex('departures').where({ tour_id: toledo.id, status: 'scheduled' }).where('starts_at', '>', new Date(Date.now() + 3 * DAY)).orderBy('starts_at').first('id', 'starts_at');
+    const facts = await riskFacts(knex, { departureId: d.id, days: 14 }, new Date());
+    expect(facts.departures).to.have.length(1);
+    const f = facts.departures[0];
+    const startsAt = new Date(d.starts_at).toISOString();
+    expect(f).to.deep.include({
+      departureId: d.id, tourCode: 'MAD-TOLEDO', startsAt, endsAt: new Date(+d.starts_at + 8 * 3_600_000).toISOString(),
+      guaranteeDeadline: new Date(+d.starts_at - 2 * DAY).toISOString(), minPax: 4, capacity: 35, supplier: 'Autocares Castilla', lat: 39.8628, lng: -4.0273,
+    });
+    const firm = f.firmPax;
+    const afterDeadline = new Date(+d.starts_at - 2 * DAY + 60_000);
+    const r = assessDeparture(f, [], afterDeadline);
+    if (firm < 4) expect(r).to.deep.include({ score: Math.round(((4 - firm) / 4) * 60), decision: 'no_go' });
+    else expect(r).to.deep.include({ score: 0, decision: 'go' });
+    // A week before the deadline it is only watched.
+    expect(assessDeparture(f, [], new Date(+d.starts_at - 9 * DAY)).decision).to.equal('go');
   });
 
   it('is periodic (every day) and its schedule can be paused', async () => {

@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import { expect } from 'chai';
 import { planAlternatives, supplyNarrative, type AffectedBooking, type CandidateDeparture } from '../../agents/supply-chain/core';
-import { rebookBooking } from '../../agents/supply-chain/tools';
+import { rebookBooking, supplyFacts } from '../../agents/supply-chain/tools';
 import type { ToolContext } from '../../agents/types';
 import { bookingLedger } from '../../models/ledger';
 import { api, loginAs } from '../support/http';
@@ -178,6 +178,32 @@ describe('SupplyChain agent (incident → approval → rebooking)', function () 
     expect(await seats(later)).to.deep.equal({ held: 0, sold: 0 });
     expect(await bookingLedger(stack().knex, bookingId)).to.include({ capturedMinor: 20000, refundedMinor: 0, netPaidMinor: 20000 });
     expect(await stack().knex('booking_events').where({ booking_id: bookingId, type: 'amended' })).to.have.length(0);
+  });
+
+  it('on the demo catalog: a Riviera Maya Transportes failure on one Cenotes morning moves its party to the nearest other Cenotes departure', async () => {
+    const { knex } = stack();
+    const tour = await knex('tours').where({ code: 'CUN-CENOTES' }).first('id', 'supplier');
+    expect(tour.supplier).to.equal('Riviera Maya Transportes');
+    const deps = await knex('departures').where({ tour_id: tour.id, status: 'scheduled' }).where('starts_at', '>', new Date(Date.now() + 86_400_000)).orderBy('starts_at').limit(3).select('id', 'starts_at');
+    const [before, hit, after] = deps; // every 2 days: the one before and the one after are equally near; the earlier wins
+    const b = await hold(customer, hit.id, 2);
+    try {
+      const window = { supplier: 'riviera maya transportes', from: new Date(+hit.starts_at - 3_600_000).toISOString(), to: new Date(+hit.starts_at + 3_600_000).toISOString() };
+      const facts = await supplyFacts(knex, window, new Date());
+      const mine = facts.affected.filter((a) => a.bookingId === b.id);
+      expect(mine).to.deep.equal([{
+        bookingId: b.id, reference: b.reference, status: 'held', branchId: mine[0].branchId, departureId: hit.id, tourId: tour.id, tourCode: 'CUN-CENOTES',
+        startsAt: new Date(hit.starts_at).toISOString(), paxCount: 2, category: 'adventure', destinationCity: 'Tulum', destinationCountry: 'MX',
+      }]);
+      expect(facts.candidates.map((c) => c.departureId)).to.include.members([before.id, after.id]).and.not.include(hit.id);
+      const plan = planAlternatives({ affected: mine, candidates: facts.candidates });
+      expect(plan.rebook).to.deep.equal([{
+        bookingId: b.id, reference: b.reference, tourCode: 'CUN-CENOTES', paxCount: 2, fromDepartureId: hit.id, fromStartsAt: new Date(hit.starts_at).toISOString(),
+        toDepartureId: before.id, toStartsAt: new Date(before.starts_at).toISOString(),
+      }]);
+    } finally {
+      await api('POST', `/api/v1/bookings/${b.id}/cancel`, { token: customer, body: { reason: 'test over' } });
+    }
   });
 
   it('lists a booking with no alternative for a person and proposes nothing', async () => {
