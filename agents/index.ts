@@ -6,10 +6,14 @@ import type { AnyAgent, AnyTool } from './types';
 import type { AgentName } from './catalog';
 import { revenueMaximizer } from './revenue-maximizer';
 import { bookingOptimizer } from './booking-optimizer';
+import { supplyChain } from './supply-chain';
+import { riskManager } from './risk-manager';
 
 export const AGENTS: readonly AnyAgent[] = [
   revenueMaximizer,
   bookingOptimizer,
+  supplyChain,
+  riskManager,
 ];
 
 export function agentDefinition(name: string): AnyAgent | undefined {

@@ -7,7 +7,17 @@ import type { Knex } from 'knex';
 
 type InputFor = (knex: Knex) => Promise<unknown>;
 
+const DAY = 86_400_000;
+
 const INPUTS: Record<string, InputFor> = {
+  // A supplier failure over the coming week (the demo's Madrid guides).
+  SupplyChain: async () => ({ supplier: 'Guías de Madrid', from: new Date(Date.now() + DAY).toISOString(), to: new Date(Date.now() + 8 * DAY).toISOString() }),
+  // One departure of a tour with no departure minimum: assessed, nothing to approve (`{}` would propose the demo's no-go departures).
+  RiskManager: async (knex) => {
+    const d = await knex('departures as d').join('tours as t', 't.id', 'd.tour_id').whereNull('t.min_departure_pax').where('d.status', 'scheduled')
+      .where('d.starts_at', '>', new Date()).orderBy('d.starts_at').first('d.id');
+    return d ? { departureId: d.id } : {};
+  },
 };
 
 export async function benchInputFor(agent: string, knex: Knex): Promise<unknown> {
