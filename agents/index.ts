@@ -4,8 +4,10 @@
  */
 import type { AnyAgent, AnyTool } from './types';
 import type { AgentName } from './catalog';
+import { crisisManager } from './crisis-manager';
 
 export const AGENTS: readonly AnyAgent[] = [
+  crisisManager,
 ];
 
 export function agentDefinition(name: string): AnyAgent | undefined {

@@ -31,6 +31,7 @@ import type { ProviderName } from '../integrations/payments/types';
 import { auditRoutes } from './routes/audit';
 import { agentRoutes } from './routes/agents';
 import { approvalRoutes } from './routes/approvals';
+import { crisisRoutes, mountCrisisPages } from './routes/crisis';
 
 export interface ApiDeps {
   knex: Knex;
@@ -56,7 +57,7 @@ declare module 'koa' {
 
 export function allRoutes(): AnyRoute[] {
   return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes, ...auditRoutes,
-    ...approvalRoutes, ...agentRoutes];
+    ...approvalRoutes, ...agentRoutes, ...crisisRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {
@@ -74,6 +75,7 @@ export function createApp(deps: ApiDeps): Koa {
   mountRoutes(router, routes);
   mountSandboxPage(router, app.context.paymentProviders.includes('sandbox'));
   mountUnsubscribePages(router);
+  mountCrisisPages(router);
   mountTrackingRoutes(router);
   mountOutboxPages(router);
 
