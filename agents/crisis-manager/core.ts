@@ -16,7 +16,7 @@ export interface CrisisInput {
   lat: number;
   lng: number;
   radiusKm: number;
-  /** ISO date-times. */
+  /** ISO date-times, or ISO dates (a date means the whole day, UTC: see incidentWindow). */
   from: string;
   to: string;
   message: string;
@@ -76,6 +76,15 @@ export function latitudeBand(lat: number, radiusKm: number): { min: number; max:
   return { min: Math.max(-90, lat - deg - 1e-6), max: Math.min(90, lat + deg + 1e-6) };
 }
 
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+
+/** The incident's time as instants: a date-only `from` starts its day, a date-only `to` ends its day (UTC). */
+export function incidentWindow(input: Pick<CrisisInput, 'from' | 'to'>): { from: string; to: string } {
+  const from = DATE_ONLY.test(input.from) ? `${input.from}T00:00:00.000Z` : new Date(input.from).toISOString();
+  const to = DATE_ONLY.test(input.to) ? new Date(Date.parse(`${input.to}T00:00:00.000Z`) + 86_400_000).toISOString() : new Date(input.to).toISOString();
+  return { from, to };
+}
+
 /** Half-open intervals [aFrom, aTo) and [bFrom, bTo) share an instant. */
 export function overlaps(aFrom: number, aTo: number, bFrom: number, bTo: number): boolean {
   return aFrom < bTo && bFrom < aTo;
@@ -83,8 +92,9 @@ export function overlaps(aFrom: number, aTo: number, bFrom: number, bTo: number)
 
 /** Who is there: each booking that counts, once, nearest first (then by reference). */
 export function selectTravellers(input: CrisisInput, candidates: Candidate[]): Pick<CrisisOutput, 'travellers' | 'excluded'> {
-  const from = Date.parse(input.from);
-  const to = Date.parse(input.to);
+  const window = incidentWindow(input);
+  const from = Date.parse(window.from);
+  const to = Date.parse(window.to);
   const travellers: Traveller[] = [];
   const excluded: CrisisOutput['excluded'] = [];
   const seen = new Set<string>();

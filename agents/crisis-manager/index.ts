@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { defineAgent } from '../types';
 import { crisisTools } from './tools';
-import { planCrisis, type Candidate, type CrisisInput } from './core';
+import { incidentWindow, planCrisis, type Candidate, type CrisisInput } from './core';
 
 const DEFAULT_ESCALATE_AFTER_MS = 2 * 3_600_000;
 const DEFAULT_APPROVAL_TIMEOUT_MINUTES = 15;
@@ -28,17 +28,18 @@ export function crisisSettings(env: NodeJS.ProcessEnv = process.env): { escalate
   };
 }
 
-const isoDateTime = z.iso.datetime({ offset: true });
+/** An instant with its offset, or a date (the whole day, UTC). */
+const isoMoment = z.union([z.iso.datetime({ offset: true }), z.iso.date()]);
 
 const input = z.object({
   incidentId: z.string().min(1).max(120),
   lat: z.number().min(-90).max(90),
   lng: z.number().min(-180).max(180),
   radiusKm: z.number().positive().max(20_000),
-  from: isoDateTime,
-  to: isoDateTime,
+  from: isoMoment,
+  to: isoMoment,
   message: z.string().min(1).max(4000),
-}).strict().refine((i) => Date.parse(i.from) < Date.parse(i.to), { message: 'from must be before to', path: ['to'] });
+}).strict().refine((i) => { const w = incidentWindow(i); return Date.parse(w.from) < Date.parse(w.to); }, { message: 'must be after from', path: ['to'] });
 
 const traveller = z.object({
   bookingId: z.string(), reference: z.string(), tourCode: z.string(), startsAt: z.string(), contactName: z.string(), distanceKm: z.number(), channel: z.enum(['email', 'whatsapp']),
@@ -67,7 +68,7 @@ export const crisisManager = defineAgent({
     'Finish with a short summary: how many travellers were told, and when the silent will be escalated.',
   ].join(' '),
   occasion: (i: CrisisInput) => `incident-${i.incidentId}`,
-  gather: (i: CrisisInput) => [{ tool: 'crisis.findCandidates', input: { lat: i.lat, lng: i.lng, radiusKm: i.radiusKm, from: i.from, to: i.to }, as: 'candidates' }],
+  gather: (i: CrisisInput) => [{ tool: 'crisis.findCandidates', input: { lat: i.lat, lng: i.lng, radiusKm: i.radiusKm, ...incidentWindow(i) }, as: 'candidates' }],
   compute: (i: CrisisInput, gathered) => planCrisis(i, (gathered.candidates ?? []) as Candidate[], crisisSettings().escalateAfterMs),
   get approval() {
     return { timeoutHours: crisisSettings().approvalTimeoutMinutes / 60, onTimeout: 'approve' as const };

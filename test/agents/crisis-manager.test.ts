@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { api, loginAs } from '../support/http';
 import { eventually } from '../support/bookings';
 import { stack } from '../support/stack';
-import { haversineKm, latitudeBand, overlaps, planCrisis, selectTravellers, type Candidate, type CrisisInput } from '../../agents/crisis-manager/core';
+import { haversineKm, incidentWindow, latitudeBand, overlaps, planCrisis, selectTravellers, type Candidate, type CrisisInput } from '../../agents/crisis-manager/core';
 import { notifyTravellers } from '../../agents/crisis-manager/tools';
 import { startAgentRun } from '../../services/agent-runs';
 import type { ToolContext } from '../../agents/types';
@@ -36,6 +36,11 @@ describe('CrisisManager core', () => {
     expect(band.max).to.be.closeTo(1, 1e-5);
     expect(band.min).to.be.below(-1);
     expect(latitudeBand(89.9, 100)).to.deep.include({ max: 90 });
+  });
+
+  it('reads a date-only window as whole days (UTC)', () => {
+    expect(incidentWindow({ from: '2027-01-01', to: '2027-01-01' })).to.deep.equal({ from: '2027-01-01T00:00:00.000Z', to: '2027-01-02T00:00:00.000Z' });
+    expect(incidentWindow({ from: '2027-01-01T10:00:00+02:00', to: '2027-01-03' })).to.deep.equal({ from: '2027-01-01T08:00:00.000Z', to: '2027-01-04T00:00:00.000Z' });
   });
 
   it('overlaps half-open intervals: touching ends do not overlap', () => {
