@@ -19,46 +19,52 @@ export function ackUrl(publicUrl: string, token: string): string {
   return `${publicUrl.replace(/\/+$/, '')}/a/${token}`;
 }
 
-export interface CrisisNotice {
+export interface CrisisNotices {
   incidentId: string;
-  bookingId: string;
+  bookingIds: string[];
   runId: string | null;
   message: string;
   publicUrl: string;
 }
 
 /**
- * Records the notice to one booking's contact and its outbox message, once per incident and
- * booking: false when it was already recorded (a retry, or an earlier run for the incident).
+ * Records the notice to each booking's contact and its outbox message, once per incident and
+ * booking, in one transaction: a booking already told (a retry, or an earlier run for the
+ * incident) is left alone, as is one with no address (unreachable) or none at all. Answers the bookings told now.
  */
-export async function recordCrisisNotice(knex: Knex, notice: CrisisNotice): Promise<{ recorded: boolean; channel?: 'email' | 'whatsapp' }> {
+export async function recordCrisisNotices(knex: Knex, notice: CrisisNotices): Promise<{ told: string[]; unreachable: number }> {
+  if (!notice.bookingIds.length) return { told: [], unreachable: 0 };
   return knex.transaction(async (trx) => {
-    const b = await trx('bookings as b').join('departures as d', 'd.id', 'b.departure_id').join('tours as t', 't.id', 'd.tour_id')
+    const bookings = await trx('bookings as b').join('departures as d', 'd.id', 'b.departure_id').join('tours as t', 't.id', 'd.tour_id')
       .leftJoin('tour_translations as tl', (j) => j.on('tl.tour_id', 't.id').andOn('tl.language', 'b.language'))
       .leftJoin('tour_translations as te', (j) => j.on('te.tour_id', 't.id').andOnVal('te.language', 'en'))
-      .where('b.id', notice.bookingId)
-      .first('b.id', 'b.reference', 'b.contact', 'b.language', 'd.starts_at', 'd.timezone', trx.raw('coalesce(tl.title, te.title, t.code) as tour_name'));
-    if (!b) return { recorded: false };
-    const channel: 'email' | 'whatsapp' | null = b.contact?.email ? 'email' : b.contact?.phone ? 'whatsapp' : null;
-    if (!channel) return { recorded: false };
-    const recipient = channel === 'email' ? b.contact.email : b.contact.phone;
-    const token = newAckToken();
-    const inserted = await trx('crisis_notifications').insert({
-      incident_id: notice.incidentId, booking_id: b.id, run_id: notice.runId, channel, recipient, token_hash: hashAckToken(token), message: notice.message,
-    }).onConflict(['incident_id', 'booking_id']).ignore().returning('id');
-    if (!inserted.length) return { recorded: false };
-    const language = b.language === 'es' ? 'es' : 'en';
-    const when = new Intl.DateTimeFormat(language === 'es' ? 'es-ES' : 'en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: b.timezone }).format(new Date(b.starts_at));
-    // No booking_id on the row: the template is filled from `data` (as a password reset), which carries the link.
-    await trx('outbox_messages').insert({
-      channel, recipient, template: 'crisis_alert', language,
-      data: JSON.stringify({
-        reference: b.reference, first_name: String(b.contact.name ?? '').split(/\s+/)[0] ?? '', tour_name: b.tour_name, departure_date: when,
-        message: notice.message, ack_url: ackUrl(notice.publicUrl, token), incident_id: notice.incidentId,
-      }),
-      dedupe_key: `crisis-${notice.incidentId}/${b.id}/${channel}`,
-    }).onConflict('dedupe_key').ignore();
-    return { recorded: true, channel };
+      .whereIn('b.id', notice.bookingIds)
+      .select('b.id', 'b.reference', 'b.contact', 'b.language', 'd.starts_at', 'd.timezone', trx.raw('coalesce(tl.title, te.title, t.code) as tour_name'));
+    const planned = bookings.flatMap((b) => {
+      const channel: 'email' | 'whatsapp' | null = b.contact?.email ? 'email' : b.contact?.phone ? 'whatsapp' : null;
+      return channel ? [{ b, channel, recipient: channel === 'email' ? b.contact.email as string : b.contact.phone as string, token: newAckToken() }] : [];
+    });
+    const unreachable = notice.bookingIds.length - planned.length;
+    if (!planned.length) return { told: [], unreachable };
+    const inserted: Array<{ booking_id: string }> = await trx('crisis_notifications').insert(planned.map((p) => ({
+      incident_id: notice.incidentId, booking_id: p.b.id, run_id: notice.runId, channel: p.channel, recipient: p.recipient, token_hash: hashAckToken(p.token), message: notice.message,
+    }))).onConflict(['incident_id', 'booking_id']).ignore().returning('booking_id');
+    const fresh = new Set(inserted.map((r) => r.booking_id));
+    const messages = planned.filter((p) => fresh.has(p.b.id)).map(({ b, channel, recipient, token }) => {
+      const language = b.language === 'es' ? 'es' : 'en';
+      const when = new Intl.DateTimeFormat(language === 'es' ? 'es-ES' : 'en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: b.timezone }).format(new Date(b.starts_at));
+      // No booking_id on the row: the template is filled from `data` (as a password reset), which carries the link.
+      return {
+        channel, recipient, template: 'crisis_alert', language,
+        data: JSON.stringify({
+          reference: b.reference, first_name: String(b.contact.name ?? '').split(/\s+/)[0] ?? '', tour_name: b.tour_name, departure_date: when,
+          message: notice.message, ack_url: ackUrl(notice.publicUrl, token), incident_id: notice.incidentId,
+        }),
+        dedupe_key: `crisis-${notice.incidentId}/${b.id}/${channel}`,
+      };
+    });
+    if (messages.length) await trx('outbox_messages').insert(messages).onConflict('dedupe_key').ignore();
+    return { told: [...fresh], unreachable };
   });
 }
 

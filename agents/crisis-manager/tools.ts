@@ -7,10 +7,12 @@ import { z } from 'zod';
 import { defineTool, type ToolContext } from '../types';
 import { once } from '../outcomes';
 import { wakeMessageDispatcher } from '../../activities/messaging/booking-messages';
-import { recordCrisisNotice, silentTravellers } from '../../models/crisis';
+import { recordCrisisNotices, silentTravellers } from '../../models/crisis';
 import { latitudeBand, TRAVELLING_STATUSES, type Candidate } from './core';
 
 const isoDateTime = z.iso.datetime({ offset: true });
+/** Bookings recorded per transaction (a big incident is a few short transactions, not one long one). */
+const NOTICE_BATCH = 500;
 
 export const findCandidates = defineTool({
   name: 'crisis.findCandidates',
@@ -55,16 +57,17 @@ export const notifyTravellers = defineTool({
   input: notifyInput,
   describe: (input) => `Send the crisis notice of incident ${input.incidentId} to ${input.bookingIds.length} traveller(s) (one message per booking, each with its own acknowledgement link): "${input.message.length > 160 ? `${input.message.slice(0, 157)}...` : input.message}"`,
   run: (ctx, input) => once(ctx, 'crisis.notifyTravellers', async () => {
+    // Keyed by incident and booking (stronger than the step key: a second run for the incident sends nothing either).
     let notified = 0;
-    let already = 0;
-    for (const bookingId of input.bookingIds) {
-      // Keyed by incident and booking (stronger than the step key: a second run for the incident sends nothing either).
-      const r = await recordCrisisNotice(ctx.knex, { incidentId: input.incidentId, bookingId, runId: ctx.runId, message: input.message, publicUrl: ctx.publicUrl });
-      if (r.recorded) notified += 1;
-      else already += 1;
+    let unreachable = 0;
+    const bookingIds = [...new Set(input.bookingIds)];
+    for (let i = 0; i < bookingIds.length; i += NOTICE_BATCH) {
+      const told = await recordCrisisNotices(ctx.knex, { incidentId: input.incidentId, bookingIds: bookingIds.slice(i, i + NOTICE_BATCH), runId: ctx.runId, message: input.message, publicUrl: ctx.publicUrl });
+      notified += told.told.length;
+      unreachable += told.unreachable;
     }
     if (notified) await wakeMessageDispatcher(ctx.temporal);
-    return { incidentId: input.incidentId, notified, alreadyNotified: already };
+    return { incidentId: input.incidentId, notified, alreadyNotified: bookingIds.length - notified - unreachable, unreachable };
   }),
 });
 

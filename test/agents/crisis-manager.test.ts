@@ -224,7 +224,7 @@ describe('CrisisManager (end to end)', function () {
     expect(done.output.travellers.map((t: { reference: string }) => t.reference)).to.deep.equal(['CRI-B', 'CRI-H', 'CRI-A']);
     expect(done.output.excluded).to.deep.equal([]);
     expect(done.output.actions).to.have.length(2);
-    expect(done.output.actions[0]).to.deep.equal({ tool: 'crisis.notifyTravellers', status: 'done', result: { incidentId, notified: 3, alreadyNotified: 0 } });
+    expect(done.output.actions[0]).to.deep.equal({ tool: 'crisis.notifyTravellers', status: 'done', result: { incidentId, notified: 3, alreadyNotified: 0, unreachable: 0 } });
     expect(done.output.actions[1]).to.deep.include({ tool: 'crisis.escalateSilent', status: 'done' });
     expect(done.output.actions[1].result).to.deep.include({ incidentId, notified: 3, silent: 1, operators: 2, references: ['CRI-H'] });
     expect(done.steps.map((s: { kind: string; name: string }) => `${s.kind}:${s.name}`)).to.deep.equal([
@@ -303,16 +303,19 @@ describe('CrisisManager (end to end)', function () {
     });
     const input = { incidentId: 'sol-retry', message: 'Stay in your hotel.', bookingIds: [ids['CRI-A'], ids['CRI-H']] };
     const first = await notifyTravellers.run(ctx('crisis-test/action-0'), input);
-    expect(first).to.deep.equal({ incidentId: 'sol-retry', notified: 2, alreadyNotified: 0 });
+    expect(first).to.deep.equal({ incidentId: 'sol-retry', notified: 2, alreadyNotified: 0, unreachable: 0 });
     const retried = await notifyTravellers.run(ctx('crisis-test/action-0'), input);
     expect(retried).to.deep.equal(first);
     // The first attempt sent but died before its outcome was recorded: the unique keys hold.
     await knex('agent_tool_outcomes').where({ step_key: 'crisis-test/action-0' }).delete();
     const afterCrash = await notifyTravellers.run(ctx('crisis-test/action-0'), input);
-    expect(afterCrash).to.deep.equal({ incidentId: 'sol-retry', notified: 0, alreadyNotified: 2 });
+    expect(afterCrash).to.deep.equal({ incidentId: 'sol-retry', notified: 0, alreadyNotified: 2, unreachable: 0 });
     // Another run for the same incident (another step key) adds only who was not told yet.
     const more = await notifyTravellers.run(ctx('crisis-test-2/action-0'), { ...input, bookingIds: [ids['CRI-A'], ids['CRI-B']] });
-    expect(more).to.deep.equal({ incidentId: 'sol-retry', notified: 1, alreadyNotified: 1 });
+    expect(more).to.deep.equal({ incidentId: 'sol-retry', notified: 1, alreadyNotified: 1, unreachable: 0 });
+    // A booking that no longer exists (or has no address) is reported, not retried.
+    const unknown = await notifyTravellers.run(ctx('crisis-test-3/action-0'), { ...input, bookingIds: [ids['CRI-A'], '00000000-0000-4000-8000-000000000000'] });
+    expect(unknown).to.deep.equal({ incidentId: 'sol-retry', notified: 0, alreadyNotified: 1, unreachable: 1 });
     const rows = await notices('sol-retry');
     expect(rows.map((r) => r.recipient)).to.deep.equal(['cri-a@crisis.test', 'cri-b@crisis.test', 'cri-h@crisis.test']);
     expect(rows[0].data.ack_url).to.match(/^https:\/\/spirit\.example\/a\/[A-Za-z0-9_-]{43}$/);
