@@ -101,7 +101,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   try {
     const admin = await login(stack.baseUrl, 'admin@demo.test');
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${admin.token}` };
-    const list = await (await fetch(`${stack.baseUrl}/api/v1/agents?limit=100`, { headers })).json() as { data: Array<{ name: string; available: boolean }> };
+    const list = await (await fetch(`${stack.baseUrl}/api/v1/agents`, { headers })).json() as { data: Array<{ name: string; available: boolean }> };
     const agents = list.data.filter((a) => a.available).map((a) => a.name);
     if (!agents.length) throw new Error('no agent is available');
     say(`available agents: ${agents.join(', ')}`);
