@@ -8,12 +8,14 @@ import { revenueMaximizer } from './revenue-maximizer';
 import { bookingOptimizer } from './booking-optimizer';
 import { supplyChain } from './supply-chain';
 import { riskManager } from './risk-manager';
+import { crisisManager } from './crisis-manager';
 
 export const AGENTS: readonly AnyAgent[] = [
   revenueMaximizer,
   bookingOptimizer,
   supplyChain,
   riskManager,
+  crisisManager,
 ];
 
 export function agentDefinition(name: string): AnyAgent | undefined {

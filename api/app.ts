@@ -32,6 +32,7 @@ import { auditRoutes } from './routes/audit';
 import { agentRoutes } from './routes/agents';
 import { approvalRoutes } from './routes/approvals';
 import { incidentRoutes } from './routes/incidents';
+import { crisisRoutes, mountCrisisPages } from './routes/crisis';
 
 export interface ApiDeps {
   knex: Knex;
@@ -57,7 +58,7 @@ declare module 'koa' {
 
 export function allRoutes(): AnyRoute[] {
   return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes, ...auditRoutes,
-    ...approvalRoutes, ...agentRoutes, ...incidentRoutes];
+    ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {
@@ -75,6 +76,7 @@ export function createApp(deps: ApiDeps): Koa {
   mountRoutes(router, routes);
   mountSandboxPage(router, app.context.paymentProviders.includes('sandbox'));
   mountUnsubscribePages(router);
+  mountCrisisPages(router);
   mountTrackingRoutes(router);
   mountOutboxPages(router);
 

@@ -18,6 +18,16 @@ const INPUTS: Record<string, InputFor> = {
       .where('d.starts_at', '>', new Date()).orderBy('d.starts_at').first('d.id');
     return d ? { departureId: d.id } : {};
   },
+  // An incident at Madrid's Puerta del Sol (5 km: MAD-PRADO and MAD-TAPAS meet inside) on the day of the next MAD-PRADO departure.
+  CrisisManager: async (knex) => {
+    const d = await knex('departures as d').join('tours as t', 't.id', 'd.tour_id').where('t.code', 'MAD-PRADO').where('d.starts_at', '>', knex.fn.now())
+      .orderBy('d.starts_at').first('d.starts_at');
+    const from = d ? new Date(d.starts_at) : new Date();
+    return {
+      incidentId: `bench-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, lat: 40.4169, lng: -3.7035, radiusKm: 5,
+      from: from.toISOString(), to: new Date(from.getTime() + 12 * 3_600_000).toISOString(), message: 'Bench: a demonstration near Puerta del Sol.',
+    };
+  },
 };
 
 export async function benchInputFor(agent: string, knex: Knex): Promise<unknown> {
