@@ -10,7 +10,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { BaseChatModel } from '@langchain/core/language_models/chat_models';
-import { AIMessage, HumanMessage, SystemMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
+import type { AIMessage, BaseMessage } from '@langchain/core/messages';
 import type { z } from 'zod';
 import type { AnyTool } from '../types';
 import type { ChatMessage, ChatToolCall, ChatTurn } from '../../workflows/agent-messages';
@@ -103,7 +103,9 @@ export interface ModelCallArgs {
 
 interface ToolSpec { name: string; description: string; schema: z.ZodType }
 
-function toLangChain(system: string, messages: ChatMessage[]): BaseMessage[] {
+/** LangChain is loaded on the first model call: a worker in core mode never loads it. */
+async function toLangChain(system: string, messages: ChatMessage[]): Promise<BaseMessage[]> {
+  const { AIMessage, HumanMessage, SystemMessage, ToolMessage } = await import('@langchain/core/messages');
   const out: BaseMessage[] = [new SystemMessage(system)];
   for (const m of messages) {
     if (m.role === 'tool') out.push(new ToolMessage({ tool_call_id: m.toolCallId, name: providerToolName(m.name), content: m.content }));
@@ -165,7 +167,7 @@ export async function callModel(args: ModelCallArgs): Promise<ChatTurn> {
 
   let answer: AIMessage;
   try {
-    answer = (await bound.invoke(toLangChain(args.system, args.messages))) as AIMessage;
+    answer = (await bound.invoke(await toLangChain(args.system, args.messages))) as AIMessage;
   } catch (err) {
     throw classifyModelError(err);
   }
@@ -192,4 +194,9 @@ export async function callModel(args: ModelCallArgs): Promise<ChatTurn> {
   const usage = usageOf(answer);
   const name = modelName(model, answer);
   return { content: textOf(answer.content), toolCalls, invalidToolCalls, usage, cost: modelCost(name, usage.inputTokens, usage.outputTokens), model: name };
+}
+
+/** Which agents use the model: every one but FraudGuardian, which is on the payment path and always runs its core. */
+export function agentModelChooser(model: BaseChatModel | undefined): (agent: string) => BaseChatModel | undefined {
+  return (agent) => (agent === 'FraudGuardian' ? undefined : model);
 }

@@ -14,7 +14,7 @@ import { ScriptedChatModel, callsTools, says } from '../support/scripted-model';
 import { startFakeOpenAI, toolResults, type FakeOpenAI } from '../support/fake-openai';
 import type { ChatMessage } from '../../workflows/agent-messages';
 
-const tools = PROBE_AGENTS.find((a) => a.name === 'ProbeModel')!.tools;
+const tools = PROBE_AGENTS.find((a) => (a.name as string) === 'ProbeModel')!.tools;
 const extraTools = [CORE_TOOL];
 const conversation: ChatMessage[] = [{ role: 'user', content: 'Input of this run (JSON): {}' }];
 
