@@ -86,6 +86,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         const running = worker.run();
         try {
           const stepMs: number[] = [];
+          const modelTurnMs: number[] = [];
+          const toolCallMs: number[] = [];
           const runMs: number[] = [];
           say(`workflow: ${runs} model-mode runs of ${stepsPerRun} model turns each, one after another`);
           for (let i = 0; i < runs + 2; i++) {
@@ -97,7 +99,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
             if (i < 2) continue; // warm-up
             runMs.push(elapsed);
             const row = await stack.knex('agent_runs').where({ id: `agent-ProbeModel-bench-${i}` }).first();
-            const turnsStarted = (row.steps as AgentStep[]).filter((s) => s.kind === 'model').map((s) => Date.parse(s.startedAt));
+            const steps = row.steps as AgentStep[];
+            const took = (s: AgentStep) => Date.parse(s.endedAt!) - Date.parse(s.startedAt);
+            modelTurnMs.push(...steps.filter((s) => s.kind === 'model').map(took));
+            toolCallMs.push(...steps.filter((s) => s.kind === 'tool').map(took));
+            const turnsStarted = steps.filter((s) => s.kind === 'model').map((s) => Date.parse(s.startedAt));
             for (let t = 1; t < turnsStarted.length; t++) stepMs.push(turnsStarted[t] - turnsStarted[t - 1]);
           }
           return {
@@ -105,6 +111,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
               runs, modelTurnsPerRun: stepsPerRun,
               // A step: the model turn (activity) + the tool it asked for (activity) + the workflow tasks between.
               stepMs: rounded(stepMs),
+              // As the workflow sees them: from scheduling the activity to its result (Temporal round trip included).
+              modelTurnMs: rounded(modelTurnMs),
+              toolCallMs: rounded(toolCallMs),
               runMs: rounded(runMs),
               perStepFromRunMs: round1(runMs.reduce((a, b) => a + b, 0) / runMs.length / stepsPerRun),
             },
