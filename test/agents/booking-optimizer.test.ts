@@ -85,6 +85,8 @@ describe('BookingOptimizer (agent, through the API)', function () {
         hold_expires_at: daysAgo((o.createdDaysAgo ?? 3) - 0.01), created_at: daysAgo(o.createdDaysAgo ?? 3), workflow_started_at: new Date(),
       }).returning(['id', 'reference']);
       ids[key] = row.id;
+      // A hold holds its seat, as placeHold would have done: whatever later ends it releases one.
+      if (status === 'held') await knex('departures').where({ id: s.departureId }).increment('seats_held', 1);
       return row;
     };
     await book('completed', 'completed', { paid: 10000, createdDaysAgo: 2 });
