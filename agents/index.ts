@@ -4,8 +4,10 @@
  */
 import type { AnyAgent, AnyTool } from './types';
 import type { AgentName } from './catalog';
+import { multiChannelHub } from './multi-channel-hub';
 
 export const AGENTS: readonly AnyAgent[] = [
+  multiChannelHub,
 ];
 
 export function agentDefinition(name: string): AnyAgent | undefined {
