@@ -31,6 +31,7 @@ import type { ProviderName } from '../integrations/payments/types';
 import { auditRoutes } from './routes/audit';
 import { agentRoutes } from './routes/agents';
 import { approvalRoutes } from './routes/approvals';
+import { conversationRoutes } from './routes/conversations';
 
 export interface ApiDeps {
   knex: Knex;
@@ -56,7 +57,7 @@ declare module 'koa' {
 
 export function allRoutes(): AnyRoute[] {
   return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes, ...auditRoutes,
-    ...approvalRoutes, ...agentRoutes];
+    ...approvalRoutes, ...agentRoutes, ...conversationRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {

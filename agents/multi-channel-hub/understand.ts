@@ -357,7 +357,7 @@ export function scoreIntents(norm: string, entities: Entities): Record<Exclude<I
     scores[intent] = cues.reduce((sum, [re, w]) => sum + (re.test(norm) ? w : 0), 0);
   }
   // What a message names hints at what it asks: a date or party is about departures.
-  if (entities.dates) scores.availability += 1;
+  if (entities.dates) scores.availability += entities.destination ? 1.5 : 1;
   if (entities.partySize) { scores.availability += 0.5; scores.book += 0.5; }
   if (entities.destination) scores.browse += 0.5;
   return scores;
