@@ -115,7 +115,8 @@ const LOCALE: Record<Language, string> = { es: 'es-ES', en: 'en-GB' };
 
 export function money(minor: number, currency: string, lang: Language): string {
   const exp = currencyExponent(currency);
-  return new Intl.NumberFormat(LOCALE[lang], { style: 'currency', currency, minimumFractionDigits: exp, maximumFractionDigits: exp }).format(minor / 10 ** exp);
+  // Plain spaces: Intl puts no-break spaces before the symbol, which chat clients show oddly.
+  return new Intl.NumberFormat(LOCALE[lang], { style: 'currency', currency, minimumFractionDigits: exp, maximumFractionDigits: exp }).format(minor / 10 ** exp).replace(/[\u00a0\u202f]/g, ' ');
 }
 
 function when(iso: string, timeZone: string, lang: Language): string {

@@ -303,6 +303,8 @@ const CUES: Record<Exclude<Intent, 'other'>, Cue[]> = {
     [/\b(human|real person|agents?|representative|operator|customer service|customer support|someone from|live person|staff member)\b/, 2.5],
     [/\bcall me\b|\bput me through\b|\bconnect me\b|\btransfer me\b/, 2.5],
     [/\b(useless|inutil|no entiendes|you dont understand)\b/, 1],
+    // The one word the bot's own answers tell customers to write.
+    [/^ (una )?(persona|person|humano|human|agente|agent|operador|operator) $/, 4],
   ],
   cancel: [
     [/\b(cancel\w*|anul\w*)\b/, 4],
