@@ -12,13 +12,29 @@ import { api, loginAs } from '../support/http';
 import { eventually } from '../support/bookings';
 import { stack } from '../support/stack';
 
-const inbound = (body: unknown) => api('POST', '/api/v1/conversations/inbound', { body });
+const post = (body: unknown) => api('POST', '/api/v1/conversations/inbound', { body });
+/**
+ * A message whose decision the test needs: on a loaded machine the run may take longer than the
+ * ~2 s the endpoint waits (202); the client then asks again with the same messageId, as documented.
+ */
+async function inbound(body: unknown) {
+  const first = await post(body);
+  if (first.status !== 202) return first;
+  const again = await eventually(async () => { const r = await post(body); return r.status !== 202 && r; }, 30_000, 300);
+  return { ...again, body: { ...again.body, duplicate: first.body.duplicate } };
+}
 const handle = () => `visitor-${crypto.randomUUID()}@chat.test`;
 
 describe('MultiChannelHub (web chat, end to end)', function () {
   this.timeout(90_000);
   let operator: string;
-  before(async () => { operator = await loginAs('operator'); });
+  const limits = { ...config.rateLimits };
+  // Every test speaks from 127.0.0.1 and may ask again after a 202: the limits are off except where tested.
+  before(async () => {
+    Object.assign(config.rateLimits, { inboundMessagesPerAddressPerMinute: 0, inboundMessagesPerSenderPerMinute: 0 });
+    operator = await loginAs('operator');
+  });
+  after(() => { Object.assign(config.rateLimits, limits); });
 
   it('answers a Spanish availability question with real departures of the seeded tour, and stores the decision', async () => {
     const from = handle();
@@ -111,6 +127,7 @@ describe('MultiChannelHub (web chat, end to end)', function () {
   it('the same messageId twice: one run, one stored message, one reply, the same answer', async () => {
     const from = handle();
     const body = { channel: 'web', from, text: 'What tours do you have in Spain?', messageId: 'dup-1' };
+    // Both deliveries at once: whichever is second finds the first's message and run.
     const [a, b] = await Promise.all([inbound(body), inbound(body)]);
     const c = await inbound(body);
     for (const r of [a, b, c]) expect(r.status, JSON.stringify(r.body)).to.equal(200);
@@ -141,32 +158,31 @@ describe('MultiChannelHub (web chat, end to end)', function () {
 
   it('refuses a bad body with a 422 problem naming the field', async () => {
     for (const body of [{ channel: 'web', from: handle(), text: '' }, { channel: 'sms', from: handle(), text: 'hola' }, { from: handle(), text: 'hola', extra: 1 }, undefined]) {
-      const res = await inbound(body);
+      const res = await post(body);
       expect(res.status, JSON.stringify(body)).to.equal(422);
       expect(res.headers.get('content-type')).to.match(/^application\/problem\+json/);
       expect(res.body).to.include({ status: 422, code: 'message_invalid' });
       expect(res.body.errors[0]).to.have.keys(['location', 'param', 'message']);
     }
-    const empty = await inbound({ channel: 'web', from: handle(), text: '   ' });
+    const empty = await post({ channel: 'web', from: handle(), text: '   ' });
     expect(empty.body.param).to.equal('text');
   });
 
   describe('rate limit', () => {
-    const before = { ...config.rateLimits };
     beforeEach(() => { config.rateLimits.inboundMessagesPerSenderPerMinute = 2; });
-    afterEach(() => { Object.assign(config.rateLimits, before); });
+    afterEach(() => { config.rateLimits.inboundMessagesPerSenderPerMinute = 0; });
 
     it('per sender: past the allowance a message is refused with 429 and Retry-After before anything is stored', async () => {
       const from = handle();
-      expect((await inbound({ channel: 'web', from, text: '' })).status).to.equal(422);
-      expect((await inbound({ channel: 'web', from, text: '' })).status).to.equal(422);
-      const refused = await inbound({ channel: 'web', from, text: 'hola', messageId: 'rl-1' });
+      expect((await post({ channel: 'web', from, text: '' })).status).to.equal(422);
+      expect((await post({ channel: 'web', from, text: '' })).status).to.equal(422);
+      const refused = await post({ channel: 'web', from, text: 'hola', messageId: 'rl-1' });
       expect(refused.status).to.equal(429);
       expect(refused.body).to.include({ code: 'rate_limited', limit: 'inbound_sender' });
       expect(Number(refused.headers.get('retry-after'))).to.be.within(1, 60);
       expect(await stack().knex('conversations').where({ customer_handle: from })).to.have.length(0);
       // Another sender is not affected.
-      expect((await inbound({ channel: 'web', from: handle(), text: 'hola' })).status).to.equal(200);
+      expect((await post({ channel: 'web', from: handle(), text: 'hola' })).status).to.be.oneOf([200, 202]);
     });
   });
 });
