@@ -79,7 +79,8 @@ export const conversationRoutes = [
     method: 'POST', path: '/api/v1/conversations/inbound', operationId: 'receiveInboundMessage', tag: 'Conversations', auth: 'public',
     summary: 'A customer\'s web chat message: understood by MultiChannelHub, answered by a flow or queued for a person',
     description: 'Body: {"channel": "web", "from": handle, "text": ..., "messageId"?: the client\'s id, "timeZone"?: IANA}. Answers 200 with the decision (language, intent, entities, route, reply) when it comes within about 2 s, else 202 with the run id (ask again with the same messageId for the decision). A body that breaks these rules is a 422 with the fields; limits per address and per sender answer 429 with Retry-After.',
-    body: z.unknown(),
+    // The document shows the message's fields; anything else also reaches the handler, which answers 422 (not the usual 400) naming the fields.
+    body: inboundMessage.or(z.unknown()),
     rateLimit: inboundLimits,
     responses: {
       200: { description: 'Decided: the reply, or that a person will answer', schema: inboundAnswer },
