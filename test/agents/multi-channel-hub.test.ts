@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import crypto from 'node:crypto';
 import { config } from '../../platform/config';
 import { conversationRoute } from '../../agents/multi-channel-hub/tools';
+import { receiveInbound, waitForDecision } from '../../services/conversations';
 import { api, loginAs } from '../support/http';
 import { eventually } from '../support/bookings';
 import { stack } from '../support/stack';
@@ -154,6 +155,20 @@ describe('MultiChannelHub (web chat, end to end)', function () {
     expect(again).to.deep.equal({ conversationId: first.body.conversationId, messageId: first.body.messageId, route: 'other', status: 'bot', replyId: first.body.decision.replyId });
     const rows = await knex('conversation_messages').where({ conversation_id: first.body.conversationId });
     expect(rows.map((r) => r.text).sort()).to.deep.equal(['hola', first.body.decision.reply].sort());
+  });
+
+  it('a channel that does not wait gets the run id at once, and the decision follows (what WhatsApp calls)', async () => {
+    const { knex, temporal } = stack();
+    const msg = { channel: 'whatsapp' as const, from: '+34600111222', to: '+34910000000', text: 'Any seats on the Prado tour next week for 2?', messageId: 'wamid.test-1', verified: true, timeZone: 'Europe/Madrid' };
+    const started = await receiveInbound(temporal, knex, msg);
+    expect(started).to.deep.include({ duplicate: false, decision: null });
+    const decision = await waitForDecision(knex, started.messageId, 30_000);
+    expect(decision).to.deep.include({ language: 'en', intent: 'availability', routedTo: 'availability', conversationStatus: 'bot' });
+    expect((decision!.entities as { partySize: number }).partySize).to.equal(2);
+    expect(decision!.reply).to.match(/^Departures of Prado Masterpieces \(Madrid\)/);
+    const again = await receiveInbound(temporal, knex, msg);
+    expect(again).to.deep.include({ duplicate: true, runId: started.runId, messageId: started.messageId });
+    expect(again.decision).to.deep.equal(decision);
   });
 
   it('refuses a bad body with a 422 problem naming the field', async () => {
