@@ -4,9 +4,19 @@
  */
 import type { AnyAgent, AnyTool } from './types';
 import type { AgentName } from './catalog';
+import { revenueMaximizer } from './revenue-maximizer';
+import { bookingOptimizer } from './booking-optimizer';
+import { supplyChain } from './supply-chain';
+import { riskManager } from './risk-manager';
+import { crisisManager } from './crisis-manager';
 import { multiChannelHub } from './multi-channel-hub';
 
 export const AGENTS: readonly AnyAgent[] = [
+  revenueMaximizer,
+  bookingOptimizer,
+  supplyChain,
+  riskManager,
+  crisisManager,
   multiChannelHub,
 ];
 

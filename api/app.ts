@@ -31,6 +31,8 @@ import type { ProviderName } from '../integrations/payments/types';
 import { auditRoutes } from './routes/audit';
 import { agentRoutes } from './routes/agents';
 import { approvalRoutes } from './routes/approvals';
+import { incidentRoutes } from './routes/incidents';
+import { crisisRoutes, mountCrisisPages } from './routes/crisis';
 import { conversationRoutes } from './routes/conversations';
 
 export interface ApiDeps {
@@ -57,7 +59,7 @@ declare module 'koa' {
 
 export function allRoutes(): AnyRoute[] {
   return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes, ...auditRoutes,
-    ...approvalRoutes, ...agentRoutes, ...conversationRoutes];
+    ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes, ...conversationRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {
@@ -75,6 +77,7 @@ export function createApp(deps: ApiDeps): Koa {
   mountRoutes(router, routes);
   mountSandboxPage(router, app.context.paymentProviders.includes('sandbox'));
   mountUnsubscribePages(router);
+  mountCrisisPages(router);
   mountTrackingRoutes(router);
   mountOutboxPages(router);
 
