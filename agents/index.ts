@@ -9,6 +9,7 @@ import { bookingOptimizer } from './booking-optimizer';
 import { supplyChain } from './supply-chain';
 import { riskManager } from './risk-manager';
 import { crisisManager } from './crisis-manager';
+import { multiChannelHub } from './multi-channel-hub';
 
 export const AGENTS: readonly AnyAgent[] = [
   revenueMaximizer,
@@ -16,6 +17,7 @@ export const AGENTS: readonly AnyAgent[] = [
   supplyChain,
   riskManager,
   crisisManager,
+  multiChannelHub,
 ];
 
 export function agentDefinition(name: string): AnyAgent | undefined {

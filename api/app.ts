@@ -33,6 +33,7 @@ import { agentRoutes } from './routes/agents';
 import { approvalRoutes } from './routes/approvals';
 import { incidentRoutes } from './routes/incidents';
 import { crisisRoutes, mountCrisisPages } from './routes/crisis';
+import { conversationRoutes } from './routes/conversations';
 
 export interface ApiDeps {
   knex: Knex;
@@ -58,7 +59,7 @@ declare module 'koa' {
 
 export function allRoutes(): AnyRoute[] {
   return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes, ...auditRoutes,
-    ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes];
+    ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes, ...conversationRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {

@@ -64,6 +64,9 @@ export const config = {
     promoTriesPerUserPerHour: int('RATE_LIMIT_PROMO_TRIES_PER_HOUR', 20),
     testSendsPerUserPerHour: int('RATE_LIMIT_TEST_SENDS_PER_HOUR', 30),
     passwordResetsPerAddressPerHour: int('RATE_LIMIT_PASSWORD_RESETS_PER_HOUR', 10),
+    /** Inbound chat messages (POST /api/v1/conversations/inbound, public) per address and per sender handle. */
+    inboundMessagesPerAddressPerMinute: int('RATE_LIMIT_INBOUND_ADDRESS_PER_MINUTE', 60),
+    inboundMessagesPerSenderPerMinute: int('RATE_LIMIT_INBOUND_SENDER_PER_MINUTE', 20),
   },
   /** Compresses the booking calendar for demos and tests (0.001 = a day in 86 s); 1 in production. */
   bookingTimeScale: Number(env.BOOKING_TIME_SCALE || 1),

@@ -26,7 +26,7 @@ const BRANCHES = [
   { code: 'TLV', name: 'Spirit Tours Tel Aviv', country: 'IL', timezone: 'Asia/Jerusalem', currency: 'ILS', tax_rate_bp: 1800, tax_id_type: 'VAT', invoice_prefix: 'TLV' },
 ];
 
-interface DemoTour {
+export interface DemoTour {
   code: string; branch: string; category: string; city: string; country: string; hours: number;
   capacity: number; adult: number; time: string; everyDays: number; lat: number; lng: number;
   en: [string, string]; es: [string, string];
@@ -44,7 +44,7 @@ const SUPPLIER_OF: Record<string, string> = {
 const MIN_DEPARTURE_PAX = 4;
 const GUARANTEE_DAYS_BEFORE = 2;
 
-const TOURS: DemoTour[] = [
+export const TOURS: DemoTour[] = [
   { code: 'NYC-HARBOR', branch: 'NYC', category: 'city', city: 'New York', country: 'US', hours: 3, capacity: 40, adult: 8900, time: '10:00', everyDays: 2, lat: 40.7033, lng: -74.017,
     en: ['Harbor Lights Cruise', 'Statue of Liberty and the skyline from the water at dusk.'], es: ['Crucero Luces del Puerto', 'La Estatua de la Libertad y el skyline desde el agua al atardecer.'] },
   { code: 'NYC-FOOD', branch: 'NYC', category: 'food', city: 'New York', country: 'US', hours: 4, capacity: 14, adult: 12900, time: '11:30', everyDays: 3, lat: 40.7209, lng: -73.9961,

@@ -1,0 +1,138 @@
+/**
+ * Conversations: the public inbound endpoint for web chat (rate limited, idempotent per
+ * messageId; answers with MultiChannelHub's decision when it comes within ~2 s, else 202 with
+ * the run id), and the operators' side: the human queue, a thread, and a reply that takes the
+ * conversation over from the bot.
+ */
+import { z } from 'zod';
+import type Koa from 'koa';
+import { config } from '../../platform/config';
+import { recordAudit, auditActor } from '../../models/audit';
+import { conversationById, listConversations, operatorReply, thread, type ConversationRow, type MessageRow } from '../../models/conversations';
+import { receiveInbound } from '../../services/conversations';
+import { decodeCursor, page } from '../http/cursor';
+import { Problem, type FieldError } from '../http/problem';
+import type { RateLimitRule } from '../http/rate-limit';
+import { route } from '../http/routes';
+import { cursor, limit, listOf } from '../schemas';
+
+const OPERATORS = ['admin', 'operator'] as const;
+const iso = (v: Date | string | null | undefined) => (v ? new Date(v).toISOString() : null);
+/** How long the inbound answer waits for the hub's decision before answering 202. */
+export const INBOUND_WAIT_MS = 2_000;
+
+export const inboundMessage = z.object({
+  channel: z.literal('web').describe('web chat (WhatsApp and email arrive through their own endpoints)'),
+  from: z.string().trim().min(1).max(200).describe("The customer's handle: an email, an E.164 phone or the chat widget's visitor id"),
+  text: z.string().trim().min(1).max(4096),
+  messageId: z.string().trim().min(1).max(200).optional().describe('The chat client\'s id of this message: a retry with the same id is answered with the same decision and starts nothing new'),
+  timeZone: z.string().max(64).refine((tz) => { try { new Intl.DateTimeFormat('en', { timeZone: tz }); return true; } catch { return false; } }, 'must be an IANA time zone, e.g. Europe/Madrid').optional(),
+}).strict();
+
+const handleKey = (body: unknown): string | undefined => {
+  const from = (body as { from?: unknown } | undefined)?.from;
+  return typeof from === 'string' && from.trim() ? `web:${from.trim().toLowerCase().slice(0, 200)}` : undefined;
+};
+
+const inboundLimits: RateLimitRule<{ body: unknown; principal: unknown }>[] = [
+  { name: 'inbound_address', what: 'messages from this address', points: () => config.rateLimits.inboundMessagesPerAddressPerMinute, durationSeconds: 60, key: (ctx: Koa.Context) => `ip:${ctx.ip}` },
+  { name: 'inbound_sender', what: 'messages from this sender', points: () => config.rateLimits.inboundMessagesPerSenderPerMinute, durationSeconds: 60, key: (_ctx, { body }) => handleKey(body) },
+];
+
+const decisionSchema = z.object({
+  language: z.enum(['es', 'en']), intent: z.string(), confidence: z.number(), entities: z.unknown(), routedTo: z.string(),
+  conversationStatus: z.enum(['bot', 'waiting_human', 'with_human', 'closed']), reply: z.string().nullable(), replyId: z.string().nullable(), decidedAt: z.string(),
+});
+const inboundAnswer = z.object({
+  object: z.literal('inbound_message'), conversationId: z.string(), messageId: z.string(), channelMessageId: z.string(), runId: z.string(),
+  duplicate: z.boolean(), status: z.enum(['decided', 'processing']), decision: decisionSchema.nullable(),
+});
+const conversationItem = z.object({
+  object: z.literal('conversation'), id: z.string(), channel: z.string(), customerHandle: z.string(), businessHandle: z.string(), customerId: z.string().nullable(),
+  language: z.string().nullable(), status: z.enum(['bot', 'waiting_human', 'with_human', 'closed']), assignedUserId: z.string().nullable(),
+  lastIntent: z.string().nullable(), waitingSince: z.string().nullable(), lastMessageAt: z.string(), lastText: z.string().nullable(),
+});
+const messageItem = z.object({
+  object: z.literal('conversation_message'), id: z.string(), direction: z.enum(['in', 'out']), author: z.enum(['customer', 'bot', 'operator']), authorUserId: z.string().nullable(),
+  text: z.string(), language: z.string().nullable(), intent: z.string().nullable(), confidence: z.number().nullable(), entities: z.unknown(), routedTo: z.string().nullable(),
+  agentRunId: z.string().nullable(), replyToId: z.string().nullable(), createdAt: z.string(),
+});
+
+function toConversation(c: ConversationRow & { last_text?: string | null }): z.infer<typeof conversationItem> {
+  return {
+    object: 'conversation', id: c.id, channel: c.channel, customerHandle: c.customer_handle, businessHandle: c.business_handle, customerId: c.customer_id,
+    language: c.language, status: c.status, assignedUserId: c.assigned_user_id, lastIntent: c.last_intent, waitingSince: iso(c.waiting_since),
+    lastMessageAt: iso(c.last_message_at)!, lastText: c.last_text ?? null,
+  };
+}
+
+function toMessage(m: MessageRow): z.infer<typeof messageItem> {
+  return {
+    object: 'conversation_message', id: m.id, direction: m.direction, author: m.author, authorUserId: m.author_user_id, text: m.text, language: m.language, intent: m.intent,
+    confidence: m.confidence === null ? null : Number(m.confidence), entities: m.entities ?? null, routedTo: m.routed_to, agentRunId: m.agent_run_id, replyToId: m.reply_to_id,
+    createdAt: iso(m.created_at)!,
+  };
+}
+
+export const conversationRoutes = [
+  route({
+    method: 'POST', path: '/api/v1/conversations/inbound', operationId: 'receiveInboundMessage', tag: 'Conversations', auth: 'public',
+    summary: 'A customer\'s web chat message: understood by MultiChannelHub, answered by a flow or queued for a person',
+    description: 'Body: {"channel": "web", "from": handle, "text": ..., "messageId"?: the client\'s id, "timeZone"?: IANA}. Answers 200 with the decision (language, intent, entities, route, reply) when it comes within about 2 s, else 202 with the run id (ask again with the same messageId for the decision). A body that breaks these rules is a 422 with the fields; limits per address and per sender answer 429 with Retry-After.',
+    // The document shows the message's fields; anything else also reaches the handler, which answers 422 (not the usual 400) naming the fields.
+    body: inboundMessage.or(z.unknown()),
+    rateLimit: inboundLimits,
+    responses: {
+      200: { description: 'Decided: the reply, or that a person will answer', schema: inboundAnswer },
+      202: { description: 'Stored and being decided', schema: inboundAnswer },
+      422: { description: 'The message is not valid' }, 429: { description: 'Too many messages from this address or sender (Retry-After)' },
+    },
+    handler: async (ctx, { body }) => {
+      const parsed = inboundMessage.safeParse(body);
+      if (!parsed.success) {
+        const errors: FieldError[] = parsed.error.issues.map((i) => ({ location: 'body', param: i.path.join('.') || 'body', message: i.message }));
+        throw new Problem(422, 'message_invalid', `The message is not valid: ${errors.slice(0, 3).map((e) => `"${e.param}": ${e.message}`).join('; ')}.`, { param: errors[0].param, errors });
+      }
+      const m = parsed.data;
+      const result = await receiveInbound(await ctx.temporalClient(), ctx.knex, { channel: m.channel, from: m.from, text: m.text, messageId: m.messageId, timeZone: m.timeZone }, { waitMs: INBOUND_WAIT_MS });
+      const answer = { object: 'inbound_message' as const, ...result, status: result.decision ? 'decided' as const : 'processing' as const };
+      return result.decision ? { status: 200, body: answer } : { status: 202, body: answer, provisional: true };
+    },
+  }),
+  route({
+    method: 'GET', path: '/api/v1/conversations', operationId: 'listConversations', tag: 'Conversations', auth: OPERATORS,
+    summary: 'Conversations, newest message first; queue=human: those waiting for or with a person',
+    query: z.object({ queue: z.enum(['human']).optional(), status: z.enum(['bot', 'waiting_human', 'with_human', 'closed']).optional(), limit, cursor }),
+    responses: { 200: { description: 'Conversations', schema: listOf(conversationItem) } },
+    handler: async (ctx, { query }) => {
+      const after = query.cursor ? decodeCursor(query.cursor, ['timestamp', 'uuid']) : undefined;
+      const rows = await listConversations(ctx.knex, { queue: query.queue, status: query.status, limit: query.limit + 1, after: after ? { at: after[0] as string, id: after[1] as string } : undefined });
+      return { body: page(rows, query.limit, toConversation, (r) => [iso(r.last_message_at), r.id]) };
+    },
+  }),
+  route({
+    method: 'GET', path: '/api/v1/conversations/{id}', operationId: 'getConversation', tag: 'Conversations', auth: OPERATORS,
+    summary: 'One conversation and its thread (each inbound message with what the hub understood and where it went)',
+    params: z.object({ id: z.uuid() }),
+    responses: { 200: { description: 'The conversation', schema: conversationItem.extend({ messages: z.array(messageItem) }) }, 404: { description: 'No such conversation' } },
+    handler: async (ctx, { params }) => {
+      const c = await conversationById(ctx.knex, params.id);
+      if (!c) throw new Problem(404, 'resource_missing', `No conversation with id "${params.id}".`, { param: 'id' });
+      const messages = await thread(ctx.knex, c.id);
+      return { body: { ...toConversation({ ...c, last_text: messages.at(-1)?.text ?? null }), messages: messages.map(toMessage) } };
+    },
+  }),
+  route({
+    method: 'POST', path: '/api/v1/conversations/{id}/reply', operationId: 'replyToConversation', tag: 'Conversations', auth: OPERATORS,
+    summary: 'An operator answers: the reply is stored and the conversation is theirs (the bot stays quiet)',
+    params: z.object({ id: z.uuid() }),
+    body: z.object({ text: z.string().trim().min(1).max(4096) }).strict(),
+    idempotent: true,
+    responses: { 201: { description: 'Stored', schema: messageItem.extend({ conversationStatus: z.string() }) }, 404: { description: 'No such conversation' }, 409: { description: 'The conversation is closed' } },
+    handler: async (ctx, { params, body, principal }) => {
+      const { message, conversation } = await operatorReply(ctx.knex, { conversationId: params.id, userId: principal!.userId, text: body.text });
+      await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'conversation.reply', entityType: 'conversation', entityId: params.id, data: { messageId: message.id } });
+      return { status: 201, body: { ...toMessage(message), conversationStatus: conversation.status } };
+    },
+  }),
+];

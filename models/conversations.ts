@@ -1,0 +1,185 @@
+/**
+ * Conversations and their messages (tables `conversations`, `conversation_messages`): opening a
+ * conversation per channel and handles, storing an inbound message once per channel message id,
+ * applying MultiChannelHub's decision (one transaction, keyed by the deciding tool call), the
+ * operators' queue and thread, and an operator's reply.
+ */
+import type { Knex } from 'knex';
+import { Refused } from '../domain/refusals';
+
+export const CHANNELS = ['web', 'whatsapp', 'email'] as const;
+export type Channel = (typeof CHANNELS)[number];
+export type ConversationStatus = 'bot' | 'waiting_human' | 'with_human' | 'closed';
+
+export interface ConversationRow {
+  id: string;
+  channel: Channel;
+  customer_handle: string;
+  business_handle: string;
+  customer_id: string | null;
+  language: 'es' | 'en' | null;
+  status: ConversationStatus;
+  assigned_user_id: string | null;
+  last_intent: string | null;
+  other_streak: number;
+  waiting_since: Date | null;
+  last_message_at: Date;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface MessageRow {
+  id: string;
+  conversation_id: string;
+  direction: 'in' | 'out';
+  author: 'customer' | 'bot' | 'operator';
+  author_user_id: string | null;
+  channel_message_id: string | null;
+  text: string;
+  language: 'es' | 'en' | null;
+  intent: string | null;
+  confidence: number | null;
+  entities: unknown;
+  routed_to: string | null;
+  agent_run_id: string | null;
+  reply_to_id: string | null;
+  decided_at: Date | null;
+  created_at: Date;
+}
+
+/** The customer a handle names (an email or an E.164 phone), if we know them. */
+async function customerFor(knex: Knex, handle: string): Promise<string | null> {
+  const row = handle.includes('@')
+    ? await knex('customers').whereRaw('lower(email) = ?', [handle.toLowerCase()]).whereNull('partner_id').first('id')
+    : /^\+[1-9]\d{6,14}$/.test(handle) ? await knex('customers').where({ phone: handle }).orderBy('created_at').first('id') : undefined;
+  return row?.id ?? null;
+}
+
+/** The conversation of these handles on this channel, opened on first contact. */
+export async function openConversation(knex: Knex, c: { channel: Channel; customerHandle: string; businessHandle?: string }): Promise<ConversationRow> {
+  const key = { channel: c.channel, customer_handle: c.customerHandle, business_handle: c.businessHandle ?? '' };
+  const found = await knex('conversations').where(key).first();
+  if (found) return found;
+  const customerId = await customerFor(knex, c.customerHandle);
+  await knex('conversations').insert({ ...key, customer_id: customerId }).onConflict(['channel', 'business_handle', 'customer_handle']).ignore();
+  return knex('conversations').where(key).first();
+}
+
+/** Stores an inbound message once per channel message id; `created` says whether this call stored it. */
+export async function recordInbound(knex: Knex, m: { conversationId: string; channelMessageId: string; text: string }): Promise<{ message: MessageRow; created: boolean }> {
+  const [inserted] = await knex('conversation_messages')
+    .insert({ conversation_id: m.conversationId, direction: 'in', author: 'customer', channel_message_id: m.channelMessageId, text: m.text })
+    .onConflict(knex.raw('(conversation_id, channel_message_id) where channel_message_id is not null')).ignore().returning('*');
+  if (inserted) {
+    await knex('conversations').where({ id: m.conversationId }).update({ last_message_at: inserted.created_at, updated_at: knex.fn.now() });
+    return { message: inserted, created: true };
+  }
+  const message = await knex('conversation_messages').where({ conversation_id: m.conversationId, channel_message_id: m.channelMessageId }).first();
+  return { message, created: false };
+}
+
+export async function attachRun(knex: Knex, messageId: string, runId: string): Promise<void> {
+  await knex('conversation_messages').where({ id: messageId }).whereNull('agent_run_id').update({ agent_run_id: runId });
+}
+
+export async function messageById(knex: Knex, id: string): Promise<MessageRow | undefined> {
+  return knex('conversation_messages').where({ id }).first();
+}
+
+export async function conversationById(knex: Knex, id: string): Promise<ConversationRow | undefined> {
+  return knex('conversations').where({ id }).first();
+}
+
+/** The bot's answer to an inbound message, if it wrote one. */
+export async function replyTo(knex: Knex, messageId: string): Promise<MessageRow | undefined> {
+  return knex('conversation_messages').where({ reply_to_id: messageId, author: 'bot' }).first();
+}
+
+/** The messages before this one (newest last), for the hub's context. */
+export async function messagesBefore(knex: Knex, conversationId: string, messageId: string, limit = 10): Promise<MessageRow[]> {
+  const at = await knex('conversation_messages').where({ id: messageId }).first('created_at');
+  const rows = await knex('conversation_messages').where({ conversation_id: conversationId })
+    .where((q) => { if (at) q.where('created_at', '<', at.created_at); })
+    .whereNot({ id: messageId }).orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit);
+  return rows.reverse();
+}
+
+export interface HubDecision {
+  conversationId: string;
+  messageId: string;
+  runId: string;
+  language: 'es' | 'en';
+  intent: string;
+  confidence: number;
+  entities: unknown;
+  /** The flow (an intent's name) or 'human'. */
+  route: string;
+  /** The conversation's status after this message. */
+  status: ConversationStatus;
+  /** What the bot answers; null when it stays quiet (a person has the conversation). */
+  reply: string | null;
+}
+
+/**
+ * Writes the hub's decision on the message, the bot's reply and the conversation's new state, in
+ * one transaction. `dedupeKey` (the deciding tool call's step key) makes a repeat change nothing.
+ */
+export async function applyDecision(knex: Knex, d: HubDecision, dedupeKey: string): Promise<{ replyId: string | null; status: ConversationStatus }> {
+  return knex.transaction(async (trx) => {
+    const conversation: ConversationRow = await trx('conversations').where({ id: d.conversationId }).forUpdate().first();
+    const message: MessageRow = await trx('conversation_messages').where({ id: d.messageId }).forUpdate().first();
+    if (!conversation || !message) throw new Refused('not_found', 'conversation_missing', `No message ${d.messageId} in conversation ${d.conversationId}.`);
+    const existing = await trx('conversation_messages').where({ dedupe_key: dedupeKey }).first('id');
+    if (message.decided_at) return { replyId: existing?.id ?? null, status: conversation.status };
+    // A person took the conversation while the hub was deciding: the bot stays quiet.
+    const status = conversation.status === 'with_human' ? 'with_human' : d.status;
+    const reply = status === 'with_human' ? null : d.reply;
+    await trx('conversation_messages').where({ id: d.messageId }).update({
+      language: d.language, intent: d.intent, confidence: d.confidence, entities: JSON.stringify(d.entities), routed_to: d.route, agent_run_id: d.runId, decided_at: trx.fn.now(),
+    });
+    let replyId: string | null = null;
+    if (reply) {
+      const [row] = await trx('conversation_messages').insert({
+        conversation_id: d.conversationId, direction: 'out', author: 'bot', text: reply.slice(0, 4096), language: d.language, reply_to_id: d.messageId, dedupe_key: dedupeKey, agent_run_id: d.runId,
+      }).returning('id');
+      replyId = row.id;
+    }
+    const toHuman = status === 'waiting_human' && conversation.status !== 'waiting_human';
+    await trx('conversations').where({ id: d.conversationId }).update({
+      language: d.language, status, last_intent: d.intent,
+      other_streak: d.intent === 'other' ? conversation.other_streak + 1 : 0,
+      waiting_since: toHuman ? trx.fn.now() : status === 'waiting_human' ? conversation.waiting_since : null,
+      last_message_at: trx.fn.now(), updated_at: trx.fn.now(),
+    });
+    return { replyId, status };
+  });
+}
+
+/** Conversations for operators: the human queue (waiting first, oldest wait first) or all, newest first. */
+export async function listConversations(knex: Knex, q: { queue?: 'human'; status?: ConversationStatus; limit: number; after?: { at: string; id: string } }): Promise<Array<ConversationRow & { last_text: string | null }>> {
+  const query = knex('conversations as c').select('c.*', knex.raw(`(select text from conversation_messages m where m.conversation_id = c.id order by m.created_at desc, m.id desc limit 1) as last_text`));
+  if (q.queue === 'human') query.whereIn('c.status', ['waiting_human', 'with_human']);
+  if (q.status) query.where('c.status', q.status);
+  if (q.after) query.whereRaw('(c.last_message_at, c.id) < (?, ?)', [q.after.at, q.after.id]);
+  return query.orderBy([{ column: 'c.last_message_at', order: 'desc' }, { column: 'c.id', order: 'desc' }]).limit(q.limit);
+}
+
+export async function thread(knex: Knex, conversationId: string, limit = 200): Promise<MessageRow[]> {
+  return knex('conversation_messages').where({ conversation_id: conversationId }).orderBy([{ column: 'created_at', order: 'asc' }, { column: 'id', order: 'asc' }]).limit(limit);
+}
+
+/** An operator answers: the reply is stored and the conversation is theirs (the bot stays quiet). */
+export async function operatorReply(knex: Knex, r: { conversationId: string; userId: string; text: string }): Promise<{ message: MessageRow; conversation: ConversationRow }> {
+  return knex.transaction(async (trx) => {
+    const conversation: ConversationRow | undefined = await trx('conversations').where({ id: r.conversationId }).forUpdate().first();
+    if (!conversation) throw new Refused('not_found', 'resource_missing', `No conversation with id "${r.conversationId}".`, { param: 'id' });
+    if (conversation.status === 'closed') throw new Refused('conflict', 'conversation_closed', 'This conversation is closed.');
+    const [message] = await trx('conversation_messages').insert({
+      conversation_id: r.conversationId, direction: 'out', author: 'operator', author_user_id: r.userId, text: r.text, language: conversation.language,
+    }).returning('*');
+    const [updated] = await trx('conversations').where({ id: r.conversationId }).update({
+      status: 'with_human', assigned_user_id: r.userId, waiting_since: null, last_message_at: trx.fn.now(), updated_at: trx.fn.now(),
+    }).returning('*');
+    return { message, conversation: updated };
+  });
+}

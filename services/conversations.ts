@@ -1,0 +1,95 @@
+/**
+ * Inbound customer messages for every channel: store the message once per channel message id,
+ * start its MultiChannelHub run (one run per message, however often the channel delivers it),
+ * and wait a little for the run's decision so a chat gets its answer in the same request.
+ * Knows nothing of HTTP. WhatsApp's channel calls `receiveInbound` the same way web chat does.
+ */
+import type { Client } from '@temporalio/client';
+import type { Knex } from 'knex';
+import crypto from 'node:crypto';
+import { attachRun, conversationById, messageById, openConversation, recordInbound, replyTo, type Channel, type ConversationStatus } from '../models/conversations';
+import { startAgentRun } from './agent-runs';
+
+export interface InboundMessage {
+  channel: Channel;
+  /** The customer's handle on the channel: an email, an E.164 phone, a web chat visitor id. */
+  from: string;
+  /** The business handle it was sent to (a WhatsApp business number); '' for web chat. */
+  to?: string;
+  text: string;
+  /** The channel's id of the message; a repeat delivery with the same id is the same message. */
+  messageId?: string;
+  /** The channel vouches for `from` (a WhatsApp number): the hub may show that customer's bookings. */
+  verified?: boolean;
+  /** The customer's time zone, for "mañana" and "el viernes" (default UTC). */
+  timeZone?: string;
+}
+
+export interface HubDecisionView {
+  language: 'es' | 'en';
+  intent: string;
+  confidence: number;
+  entities: unknown;
+  /** The flow (named after the intent) or 'human'. */
+  routedTo: string;
+  /** The conversation's status after the decision. */
+  conversationStatus: ConversationStatus;
+  /** The bot's answer; null when a person has the conversation. */
+  reply: string | null;
+  replyId: string | null;
+  decidedAt: string;
+}
+
+export interface InboundResult {
+  conversationId: string;
+  messageId: string;
+  channelMessageId: string;
+  runId: string;
+  /** This delivery was seen before (same channel message id). */
+  duplicate: boolean;
+  /** Null when the run had not decided within the wait. */
+  decision: HubDecisionView | null;
+}
+
+/** The hub's decision on a stored inbound message, once it is made. */
+export async function decisionOf(knex: Knex, messageId: string): Promise<HubDecisionView | null> {
+  const m = await messageById(knex, messageId);
+  if (!m?.decided_at) return null;
+  const [reply, conversation] = await Promise.all([replyTo(knex, messageId), conversationById(knex, m.conversation_id)]);
+  return {
+    language: m.language!, intent: m.intent!, confidence: Number(m.confidence), entities: m.entities, routedTo: m.routed_to!,
+    conversationStatus: conversation!.status, reply: reply?.text ?? null, replyId: reply?.id ?? null, decidedAt: new Date(m.decided_at).toISOString(),
+  };
+}
+
+/** Polls the stored message until the run decided it, or `ms` passed. */
+export async function waitForDecision(knex: Knex, messageId: string, ms: number, everyMs = 40): Promise<HubDecisionView | null> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const decision = await decisionOf(knex, messageId);
+    if (decision || Date.now() >= until) return decision;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(everyMs, Math.max(1, until - Date.now()))));
+  }
+}
+
+/** A channel's delivery of one customer message. */
+export async function receiveInbound(client: Client, knex: Knex, msg: InboundMessage, options: { waitMs?: number } = {}): Promise<InboundResult> {
+  const conversation = await openConversation(knex, { channel: msg.channel, customerHandle: msg.from, businessHandle: msg.to });
+  const channelMessageId = msg.messageId ?? `${msg.channel}-${crypto.randomUUID()}`;
+  const { message, created } = await recordInbound(knex, { conversationId: conversation.id, channelMessageId, text: msg.text });
+  let runId = message.agent_run_id;
+  if (!runId) {
+    // Started on the first delivery; a repeat that finds no run yet (the first crashed in between) starts the same one.
+    const started = await startAgentRun(client, knex, {
+      agent: 'MultiChannelHub', occasion: `message-${conversation.id}-${channelMessageId}`, trigger: 'event', requestedBy: null,
+      input: {
+        conversationId: conversation.id, messageId: message.id, channelMessageId, channel: msg.channel, text: message.text,
+        receivedAt: new Date(message.created_at).toISOString(), verified: msg.verified ?? false, timeZone: msg.timeZone ?? 'UTC',
+      },
+    });
+    runId = started.runId;
+    await attachRun(knex, message.id, runId);
+  }
+  const decision = options.waitMs ? await waitForDecision(knex, message.id, options.waitMs) : await decisionOf(knex, message.id);
+  return { conversationId: conversation.id, messageId: message.id, channelMessageId, runId, duplicate: !created, decision };
+}
