@@ -3,13 +3,25 @@
  * over everything in scope with `{}`; an event agent gets the occasion it would get from its
  * trigger, picked from the demo data.
  */
+import crypto from 'node:crypto';
 import type { Knex } from 'knex';
+import { openConversation, recordInbound } from '../models/conversations';
 
 type InputFor = (knex: Knex) => Promise<unknown>;
 
 const DAY = 86_400_000;
 
 const INPUTS: Record<string, InputFor> = {
+  // A web-chat message asking for availability, stored as the inbound route stores it.
+  MultiChannelHub: async (knex) => {
+    const conversation = await openConversation(knex, { channel: 'web', customerHandle: `bench-${crypto.randomUUID()}@example.com`, businessHandle: 'web' });
+    const channelMessageId = `bench-${crypto.randomUUID()}`;
+    const { message } = await recordInbound(knex, { conversationId: conversation.id, channelMessageId, text: '¿Hay plazas para 2 personas en el tour de Toledo el próximo sábado?' });
+    return {
+      conversationId: conversation.id, messageId: message.id, channelMessageId, channel: 'web', text: message.text,
+      receivedAt: new Date(message.created_at).toISOString(), verified: false, timeZone: 'Europe/Madrid',
+    };
+  },
   // A supplier failure over the coming week (the demo's Madrid guides).
   SupplyChain: async () => ({ supplier: 'Guías de Madrid', from: new Date(Date.now() + DAY).toISOString(), to: new Date(Date.now() + 8 * DAY).toISOString() }),
   // One departure of a tour with no departure minimum: assessed, nothing to approve (`{}` would propose the demo's no-go departures).
