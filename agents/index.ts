@@ -4,8 +4,10 @@
  */
 import type { AnyAgent, AnyTool } from './types';
 import type { AgentName } from './catalog';
+import { cyberSentinel } from './cyber-sentinel';
 
 export const AGENTS: readonly AnyAgent[] = [
+  cyberSentinel,
 ];
 
 export function agentDefinition(name: string): AnyAgent | undefined {
