@@ -5,9 +5,11 @@
 import type { AnyAgent, AnyTool } from './types';
 import type { AgentName } from './catalog';
 import { cyberSentinel } from './cyber-sentinel';
+import { dataPrivacy } from './data-privacy';
 
 export const AGENTS: readonly AnyAgent[] = [
   cyberSentinel,
+  dataPrivacy,
 ];
 
 export function agentDefinition(name: string): AnyAgent | undefined {
