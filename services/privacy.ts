@@ -47,17 +47,16 @@ const messagesOf = (db: Knex, email: string, bookingIds: string[]) => db('outbox
 /** Everything we hold on the person with this email, as a bundle they can be given. */
 export async function personalData(db: Knex, email: string): Promise<PersonalData> {
   const s = await scopeOf(db, email);
-  const [customers, contacts, consents, bookings, travellers, messages, campaignMessages, payments, accounts] = await Promise.all([
-    db('customers').whereIn('id', s.customerIds).orderBy('id'),
-    db('contacts').whereIn('id', s.contactIds).orderBy('id'),
-    db('contact_consents').whereIn('contact_id', s.contactIds).orderBy(['contact_id', 'channel']),
-    db('bookings').whereIn('id', s.bookingIds).orderBy('created_at').orderBy('id'),
-    db('passengers').whereIn('booking_id', s.bookingIds).orderBy(['booking_id', 'last_name', 'first_name', 'id']),
-    messagesOf(db, email, s.bookingIds).orderBy('id'),
-    db('campaign_recipients').whereIn('contact_id', s.contactIds).orderBy(['campaign_id']),
-    db('payments').whereIn('booking_id', s.bookingIds).orderBy('created_at').orderBy('id'),
-    db('users').whereIn('id', s.userIds).orderBy('id'),
-  ]);
+  // One after another: `db` may be a transaction (one connection).
+  const customers = await db('customers').whereIn('id', s.customerIds).orderBy('id');
+  const contacts = await db('contacts').whereIn('id', s.contactIds).orderBy('id');
+  const consents = await db('contact_consents').whereIn('contact_id', s.contactIds).orderBy(['contact_id', 'channel']);
+  const bookings = await db('bookings').whereIn('id', s.bookingIds).orderBy('created_at').orderBy('id');
+  const travellers = await db('passengers').whereIn('booking_id', s.bookingIds).orderBy(['booking_id', 'last_name', 'first_name', 'id']);
+  const messages = await messagesOf(db, email, s.bookingIds).orderBy('id');
+  const campaignMessages = await db('campaign_recipients').whereIn('contact_id', s.contactIds).orderBy(['campaign_id']);
+  const payments = await db('payments').whereIn('booking_id', s.bookingIds).orderBy('created_at').orderBy('id');
+  const accounts = await db('users').whereIn('id', s.userIds).orderBy('id');
   return {
     email: email.trim().toLowerCase(),
     customers: customers.map((c) => ({
@@ -159,7 +158,7 @@ export interface RetentionFacts {
 }
 
 const expiredHoldsQuery = (db: Knex, before: Date) => db('bookings').whereIn('status', ['expired', 'failed']).where('amount_paid_minor', 0)
-  .where('updated_at', '<', before).whereRaw("not (contact ? 'erased')");
+  .where('updated_at', '<', before).whereRaw("(contact -> 'erased') is null");
 const oldBodiesQuery = (db: Knex, before: Date) => db('outbox_messages').whereIn('status', ['sent', 'failed']).where('created_at', '<', before).whereRaw("data <> '{}'::jsonb");
 
 export async function retentionFacts(db: Knex, holdsBefore: Date, outboxBefore: Date): Promise<RetentionFacts> {
