@@ -60,6 +60,9 @@ export interface SentinelOutput {
   alert: { severity: 'warning' | 'critical'; summary: string } | null;
 }
 
+/** What identifies a finding across runs (its kind and who or where). */
+export const findingKey = (f: Finding) => `${f.kind}:${'account' in f ? f.account : f.ip}`;
+
 const sum = (rows: EventCount[]) => rows.reduce((n, r) => n + r.count, 0);
 const uniqueSorted = (values: string[]) => [...new Set(values)].sort();
 
@@ -79,6 +82,8 @@ export function analyseSecurityEvents(args: {
   trustedAddresses: string[];
   windowMinutes: number;
   thresholds?: Partial<Thresholds>;
+  /** Keys (findingKey) of findings already alerted within the window: not alerted again every minute. */
+  alerted?: string[];
 }): CoreResult<SentinelOutput> {
   const t: Thresholds = { ...DEFAULT_THRESHOLDS, ...args.thresholds };
   const trusted = new Set(args.trustedAddresses);
@@ -125,19 +130,22 @@ export function analyseSecurityEvents(args: {
     findings.push({ kind: 'refresh_reuse', account, reuses: sum(rows), addresses: uniqueSorted(rows.map((r) => r.ip)) });
   }
 
-  const critical = findings.some((f) => f.kind === 'credential_stuffing' || f.kind === 'refresh_reuse');
-  const counts = (['brute_force', 'credential_stuffing', 'response_burst', 'refresh_reuse'] as const)
-    .map((k) => [k, findings.filter((f) => f.kind === k).length] as const).filter(([, n]) => n > 0)
+  const alerted = new Set(args.alerted ?? []);
+  const fresh = findings.filter((f) => !alerted.has(findingKey(f)));
+  const critical = fresh.some((f) => f.kind === 'credential_stuffing' || f.kind === 'refresh_reuse');
+  const count = (list: Finding[]) => (['brute_force', 'credential_stuffing', 'response_burst', 'refresh_reuse'] as const)
+    .map((k) => [k, list.filter((f) => f.kind === k).length] as const).filter(([, n]) => n > 0)
     .map(([k, n]) => `${n} ${k.replace('_', ' ')}`);
-  const alert = findings.length
-    ? { severity: critical ? 'critical' as const : 'warning' as const, summary: `${counts.join(', ')} in the last ${args.windowMinutes} min; ${blocks.length} new block(s)` }
+  const counts = count(findings);
+  const alert = fresh.length
+    ? { severity: critical ? 'critical' as const : 'warning' as const, summary: `${count(fresh).join(', ')} in the last ${args.windowMinutes} min; ${blocks.length} new block(s)` }
     : null;
 
   const actions: ProposedAction[] = blocks.map((b) => ({ tool: 'security.block', input: b, reason: b.reason }));
-  if (alert) actions.push({ tool: 'security.alert', input: { ...alert, findings }, reason: 'admins see every finding in the security inbox' });
+  if (alert) actions.push({ tool: 'security.alert', input: { ...alert, findings: fresh }, reason: 'admins see every new finding in the security inbox' });
 
   const narrative = findings.length
-    ? `In the last ${args.windowMinutes} minutes: ${counts.join(', ')}. Proposed ${blocks.length} temporary block(s) of ${t.blockMinutes} min${blocks.length ? ` (${blocks.map((b) => `${b.scope} ${b.value}`).join(', ')})` : ''} and an alert to the admins.`
+    ? `In the last ${args.windowMinutes} minutes: ${counts.join(', ')}. Proposed ${blocks.length} temporary block(s) of ${t.blockMinutes} min${blocks.length ? ` (${blocks.map((b) => `${b.scope} ${b.value}`).join(', ')})` : ''}${alert ? ' and an alert to the admins' : '; the admins were already alerted'}.`
     : `Nothing suspicious in the last ${args.windowMinutes} minutes (${sum(events)} events from untrusted addresses).`;
   return { output: { windowMinutes: args.windowMinutes, events: sum(events), findings, blocks, alert }, narrative, actions };
 }

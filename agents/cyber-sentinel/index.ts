@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { defineAgent } from '../types';
 import { analyseSecurityEvents, DEFAULT_THRESHOLDS, type ActiveBlockFact, type EventCount } from './core';
-import { securityActiveBlocks, securityAlert, securityBlock, securityEvents } from './tools';
+import { securityActiveBlocks, securityAlert, securityBlock, securityEvents, securityRecentAlerts } from './tools';
 
 const input = z.object({
   windowMinutes: z.int().min(1).max(1440).default(15),
@@ -27,15 +27,17 @@ export const cyberSentinel = defineAgent({
   audience: 'operations',
   input,
   output,
-  tools: [securityEvents, securityActiveBlocks, securityBlock, securityAlert],
+  tools: [securityEvents, securityActiveBlocks, securityRecentAlerts, securityBlock, securityAlert],
   prompt: 'You are CyberSentinel, the security watch of a tour operator\'s platform. Read the security events of the window and the active blocks; '
     + 'block an address that brute-forces an account, stuffs credentials or draws a burst of 401/403 answers; block an account only against a brute force from many addresses; '
     + 'never block a trusted address; put one alert with your findings in the admins\' inbox. Blocks are temporary and an admin can lift them.',
-  gather: (i) => [{ tool: 'security.events', input: { windowMinutes: i.windowMinutes } }, { tool: 'security.activeBlocks', input: {} }],
+  gather: (i) => [{ tool: 'security.events', input: { windowMinutes: i.windowMinutes } }, { tool: 'security.activeBlocks', input: { windowMinutes: i.windowMinutes } },
+    { tool: 'security.recentAlerts', input: { windowMinutes: i.windowMinutes } }],
   compute: (i, gathered) => {
     const seen = gathered['security.events'] as { events: EventCount[]; trustedAddresses: string[] };
     return analyseSecurityEvents({
       events: seen.events, trustedAddresses: seen.trustedAddresses, activeBlocks: gathered['security.activeBlocks'] as ActiveBlockFact[], windowMinutes: i.windowMinutes,
+      alerted: gathered['security.recentAlerts'] as string[],
       thresholds: { bruteForceFailures: i.bruteForceFailures, distributedAddresses: i.distributedAddresses, stuffingAccounts: i.stuffingAccounts, burstResponses: i.burstResponses, blockMinutes: i.blockMinutes },
     });
   },

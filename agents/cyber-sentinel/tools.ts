@@ -13,7 +13,7 @@ import { defineTool } from '../types';
 import { once } from '../outcomes';
 import { recordAudit } from '../../models/audit';
 import { placeBlock, securitySettings } from '../../services/security';
-import type { EventCount } from './core';
+import { findingKey, type EventCount, type Finding } from './core';
 
 export const securityEvents = defineTool({
   name: 'security.events', effect: 'read', needsApproval: false,
@@ -31,10 +31,29 @@ export const securityEvents = defineTool({
 
 export const securityActiveBlocks = defineTool({
   name: 'security.activeBlocks', effect: 'read', needsApproval: false,
-  description: 'The blocks in force now (address or account), so a block is not placed twice.',
-  input: z.object({}),
-  run: async (ctx) => (await ctx.knex('security_blocks').whereNull('lifted_at').where('expires_at', '>', ctx.now()).orderBy('created_at').select('scope', 'value'))
-    .map((r: any) => ({ scope: r.scope, value: r.value })),
+  description: 'The blocks in force now, and those an admin lifted within the window (a person decided: not placed again over the same events).',
+  input: z.object({ windowMinutes: z.int().min(1).max(1440) }),
+  run: async (ctx, input) => {
+    const since = new Date(ctx.now().getTime() - input.windowMinutes * 60_000);
+    const rows = await ctx.knex('security_blocks')
+      .where((q) => q.whereNull('lifted_at').where('expires_at', '>', ctx.now()))
+      .orWhere('lifted_at', '>=', since)
+      .orderBy('created_at').select('scope', 'value');
+    return rows.map((r: any) => ({ scope: r.scope, value: r.value }));
+  },
+});
+
+export const securityRecentAlerts = defineTool({
+  name: 'security.recentAlerts', effect: 'read', needsApproval: false,
+  description: 'The keys (kind:account or kind:address) of findings already alerted within the window, so admins are not alerted every minute for the same attack.',
+  input: z.object({ windowMinutes: z.int().min(1).max(1440) }),
+  run: async (ctx, input) => {
+    const since = new Date(ctx.now().getTime() - input.windowMinutes * 60_000);
+    const rows = await ctx.knex('security_alerts').where('created_at', '>=', since).select('findings');
+    const keys = new Set<string>();
+    for (const r of rows) for (const f of r.findings as Finding[]) keys.add(findingKey(f));
+    return [...keys].sort();
+  },
 });
 
 export const securityBlock = defineTool({

@@ -50,6 +50,17 @@ describe('CyberSentinel core', () => {
     expect(result.output.alert).to.deep.equal({ severity: 'critical', summary: '2 brute force, 1 credential stuffing, 2 response burst, 1 refresh reuse in the last 15 min; 4 new block(s)' });
     expect(result.actions.map((a) => a.tool)).to.deep.equal(['security.block', 'security.block', 'security.block', 'security.block', 'security.alert']);
     expect(result.output.events).to.equal(12 + 1 + 12 + 5 + 55 + 10 + 1 + 80);
+
+    // a minute later, the same findings: alerted already, so only what is new is alerted
+    const next = analyseSecurityEvents({
+      events, activeBlocks: [{ scope: 'ip', value: '198.51.100.60' }, ...result.output.blocks], trustedAddresses: ['127.0.0.1'], windowMinutes: 15,
+      alerted: ['brute_force:ana@x.test', 'brute_force:bob@x.test', 'credential_stuffing:198.51.100.30', 'response_burst:198.51.100.40', 'response_burst:198.51.100.60'],
+    });
+    expect(next.output.blocks).to.deep.equal([]);
+    expect(next.actions).to.deep.equal([{
+      tool: 'security.alert', reason: 'admins see every new finding in the security inbox',
+      input: { severity: 'critical', summary: '1 refresh reuse in the last 15 min; 0 new block(s)', findings: [{ kind: 'refresh_reuse', account: 'user:u2', reuses: 1, addresses: ['198.51.100.50'] }] },
+    }]);
   });
 
   it('proposes nothing below the thresholds', () => {
@@ -130,6 +141,11 @@ describe('CyberSentinel end to end', function () {
     await eventually(async () => (await request(instance.baseUrl, 'GET', '/api/v1/tours', { headers: from(attacker) })).status === 200, 10_000);
     expect((await api('GET', '/api/v1/security/blocks', { token: admin })).body.data.map((b: { id: string }) => b.id)).to.not.include(block.id);
     expect(await stack().knex('audit_log').where({ action: 'security.unblock', entity_id: block.id })).to.have.length(1);
+    // the next run sees the same events but an admin decided: the address is not blocked again
+    const again = await runSentinel({ windowMinutes: 5, bruteForceFailures: 6 });
+    expect(again.output.findings).to.deep.include({ kind: 'brute_force', account: victim.email, failures: 6, addresses: [attacker] });
+    expect(again.output.blocks.map((b: { value: string }) => b.value)).to.not.include(attacker);
+    expect((again.output.actions ?? []).filter((a: { tool: string }) => a.tool === 'security.alert')).to.have.length(0);
   });
 
   it('blocks an account under a brute force from several addresses (403 for its logins and its tokens)', async () => {
