@@ -172,6 +172,27 @@ describe('CyberSentinel end to end', function () {
     await eventually(async () => (await request(instance.baseUrl, 'GET', '/api/v1/me', { token, headers: from(address()) })).status === 200, 10_000);
   });
 
+  it('records a reused refresh token and refused requests (401, 403) by address and account', async () => {
+    const user = await createUser('customer');
+    const ip = address();
+    const first = await login(user.email, undefined, instance.baseUrl, from(ip));
+    const refresh = first.body.refreshToken;
+    expect((await request(instance.baseUrl, 'POST', '/api/v1/auth/refresh', { body: { refreshToken: refresh }, headers: from(ip) })).status).to.equal(200);
+    const reused = await request(instance.baseUrl, 'POST', '/api/v1/auth/refresh', { body: { refreshToken: refresh }, headers: from(ip) });
+    expect(reused.body.code).to.equal('refresh_token_reused');
+    expect((await request(instance.baseUrl, 'GET', '/api/v1/me', { headers: from(ip) })).status).to.equal(401);
+    expect((await request(instance.baseUrl, 'GET', '/api/v1/security/blocks', { token: first.body.accessToken, headers: from(ip) })).status).to.equal(403);
+    const rows = await eventually(async () => {
+      const r = await stack().knex('security_events').where({ ip }).orderBy('id').select('kind', 'account', 'path');
+      return r.length === 3 && r;
+    });
+    expect(rows).to.deep.equal([
+      { kind: 'refresh_reused', account: `user:${user.id}`, path: '/api/v1/auth/refresh' },
+      { kind: 'http_401', account: null, path: '/api/v1/me' },
+      { kind: 'http_403', account: `user:${user.id}`, path: '/api/v1/security/blocks' },
+    ]);
+  });
+
   it('places a block once per step key however often the tool is called', async () => {
     const ctx: ToolContext = {
       knex: stack().knex, runId: 'agent-CyberSentinel-test-once', agent: 'CyberSentinel', stepKey: `agent-CyberSentinel-test-once/action-0-${Date.now()}`, actor: 'agent:CyberSentinel',
