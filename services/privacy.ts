@@ -153,28 +153,36 @@ export interface RetentionFacts {
   expiredHolds: string[];
   /** Sent or failed messages created before the cutoff whose body is still kept. */
   outboxBodies: number;
+  /** Security events (addresses are personal data) recorded before their cutoff. */
+  securityEvents: number;
   holdsBefore: string;
   outboxBefore: string;
+  eventsBefore: string;
 }
 
 const expiredHoldsQuery = (db: Knex, before: Date) => db('bookings').whereIn('status', ['expired', 'failed']).where('amount_paid_minor', 0)
   .where('updated_at', '<', before).whereRaw("(contact -> 'erased') is null");
 const oldBodiesQuery = (db: Knex, before: Date) => db('outbox_messages').whereIn('status', ['sent', 'failed']).where('created_at', '<', before).whereRaw("data <> '{}'::jsonb");
 
-export async function retentionFacts(db: Knex, holdsBefore: Date, outboxBefore: Date): Promise<RetentionFacts> {
+export async function retentionFacts(db: Knex, holdsBefore: Date, outboxBefore: Date, eventsBefore: Date): Promise<RetentionFacts> {
   const holds = await expiredHoldsQuery(db, holdsBefore).orderBy('id').limit(5000).select('id');
   const bodies = await oldBodiesQuery(db, outboxBefore).count({ n: '*' }).first();
-  return { expiredHolds: holds.map((r) => r.id), outboxBodies: Number(bodies!.n), holdsBefore: holdsBefore.toISOString(), outboxBefore: outboxBefore.toISOString() };
+  const events = await db('security_events').where('at', '<', eventsBefore).count({ n: '*' }).first();
+  return {
+    expiredHolds: holds.map((r) => r.id), outboxBodies: Number(bodies!.n), securityEvents: Number(events!.n),
+    holdsBefore: holdsBefore.toISOString(), outboxBefore: outboxBefore.toISOString(), eventsBefore: eventsBefore.toISOString(),
+  };
 }
 
 /** Strips the personal data of these expired holds (still expired and unpaid) and the bodies of old messages. */
-export async function sweepRetention(knex: Knex, sweep: { holdIds: string[]; holdsBefore: string; outboxBefore: string }, actor: string): Promise<{ holds: number; travellers: number; outboxBodies: number }> {
+export async function sweepRetention(knex: Knex, sweep: { holdIds: string[]; holdsBefore: string; outboxBefore: string; eventsBefore: string }, actor: string): Promise<{ holds: number; travellers: number; outboxBodies: number; securityEvents: number }> {
   return knex.transaction(async (trx) => {
     const ids = (await expiredHoldsQuery(trx, new Date(sweep.holdsBefore)).whereIn('id', sweep.holdIds).select('id')).map((r) => r.id);
     const holds = ids.length ? await trx('bookings').whereIn('id', ids).update({ contact: JSON.stringify({ erased: true }) }) : 0;
     const travellers = ids.length ? await trx('passengers').whereIn('booking_id', ids).update({ first_name: ERASED, last_name: ERASED, birth_date: null }) : 0;
     const outboxBodies = await oldBodiesQuery(trx, new Date(sweep.outboxBefore)).update({ data: '{}' });
-    await recordAudit(trx, { action: 'privacy.retention_sweep', entityType: 'privacy_sweep', data: { by: actor, holds, travellers, outboxBodies, holdsBefore: sweep.holdsBefore, outboxBefore: sweep.outboxBefore } });
-    return { holds, travellers, outboxBodies };
+    const securityEvents = await trx('security_events').where('at', '<', new Date(sweep.eventsBefore)).delete();
+    await recordAudit(trx, { action: 'privacy.retention_sweep', entityType: 'privacy_sweep', data: { by: actor, holds, travellers, outboxBodies, securityEvents, ...sweep, holdIds: undefined } });
+    return { holds, travellers, outboxBodies, securityEvents };
   });
 }

@@ -49,32 +49,35 @@ export interface WeeklyFacts {
     messagedWithoutConsent: Array<{ contactId: string; sends: number; lastSentAt: string }>;
     consentsWithoutEvidence: Array<{ contactId: string; channel: string; source: string; recordedAt: string }>;
   };
-  retention: { expiredHolds: string[]; outboxBodies: number; holdsBefore: string; outboxBefore: string };
+  retention: { expiredHolds: string[]; outboxBodies: number; securityEvents: number; holdsBefore: string; outboxBefore: string; eventsBefore: string };
 }
 
 export interface WeeklyOutput {
   consentAudit: WeeklyFacts['consent'];
-  retention: { expiredHolds: number; outboxBodies: number; holdsBefore: string; outboxBefore: string };
+  retention: { expiredHolds: number; outboxBodies: number; securityEvents: number; holdsBefore: string; outboxBefore: string; eventsBefore: string };
   proposed: 'sweep' | 'nothing';
 }
 
 export function weeklyReview(facts: WeeklyFacts): CoreResult<WeeklyOutput> {
   const { consent, retention } = facts;
-  const sweep = retention.expiredHolds.length > 0 || retention.outboxBodies > 0;
+  const sweep = retention.expiredHolds.length > 0 || retention.outboxBodies > 0 || retention.securityEvents > 0;
   const output: WeeklyOutput = {
     consentAudit: consent,
-    retention: { expiredHolds: retention.expiredHolds.length, outboxBodies: retention.outboxBodies, holdsBefore: retention.holdsBefore, outboxBefore: retention.outboxBefore },
+    retention: { ...retention, expiredHolds: retention.expiredHolds.length },
     proposed: sweep ? 'sweep' : 'nothing',
   };
   const audit = `Consent audit: ${consent.messagedWithoutConsent.length} contact(s) messaged without email consent, ${consent.consentsWithoutEvidence.length} consent(s) without evidence.`;
   const narrative = sweep
-    ? `${audit} Retention: ${retention.expiredHolds.length} expired hold(s) and ${retention.outboxBodies} message body(ies) past retention; proposed, after approval, to erase their personal data.`
+    ? `${audit} Retention: ${retention.expiredHolds.length} expired hold(s), ${retention.outboxBodies} message body(ies) and ${retention.securityEvents} security event(s) past retention; proposed, after approval, to erase them.`
     : `${audit} Retention: nothing past retention.`;
   return {
     output, narrative,
     actions: sweep ? [{
       tool: 'privacy.sweep',
-      input: { holdIds: retention.expiredHolds, holdsBefore: retention.holdsBefore, outboxBefore: retention.outboxBefore, outboxBodies: retention.outboxBodies },
+      input: {
+        holdIds: retention.expiredHolds, holdsBefore: retention.holdsBefore, outboxBefore: retention.outboxBefore, outboxBodies: retention.outboxBodies,
+        eventsBefore: retention.eventsBefore, securityEvents: retention.securityEvents,
+      },
       reason: 'personal data kept past its retention period',
     }] : [],
   };

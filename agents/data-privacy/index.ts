@@ -10,6 +10,7 @@ const input = z.object({
   lookbackDays: z.int().min(1).max(3650).default(Number(process.env.PRIVACY_CONSENT_LOOKBACK_DAYS) || 365),
   holdRetentionDays: z.int().min(1).max(36500).default(Number(process.env.PRIVACY_HOLD_RETENTION_DAYS) || 90),
   outboxRetentionDays: z.int().min(1).max(36500).default(Number(process.env.PRIVACY_OUTBOX_RETENTION_DAYS) || 365),
+  securityEventRetentionDays: z.int().min(1).max(36500).default(Number(process.env.PRIVACY_SECURITY_EVENT_RETENTION_DAYS) || 90),
 });
 
 const output = z.union([
@@ -31,7 +32,7 @@ export const dataPrivacy = defineAgent({
   occasion: (i) => (i.requestId ? `privacy-${i.requestId}` : 'weekly'),
   gather: (i) => (i.requestId
     ? [{ tool: 'privacy.subject', input: { requestId: i.requestId } }]
-    : [{ tool: 'privacy.consentAudit', input: { lookbackDays: i.lookbackDays } }, { tool: 'privacy.retention', input: { holdRetentionDays: i.holdRetentionDays, outboxRetentionDays: i.outboxRetentionDays } }]),
+    : [{ tool: 'privacy.consentAudit', input: { lookbackDays: i.lookbackDays } }, { tool: 'privacy.retention', input: { holdRetentionDays: i.holdRetentionDays, outboxRetentionDays: i.outboxRetentionDays, securityEventRetentionDays: i.securityEventRetentionDays } }]),
   compute: (i, gathered) => (i.requestId
     ? decideRequest(gathered['privacy.subject'] as SubjectFacts)
     : weeklyReview({ consent: gathered['privacy.consentAudit'] as WeeklyFacts['consent'], retention: gathered['privacy.retention'] as WeeklyFacts['retention'] })),

@@ -42,9 +42,12 @@ export const privacyConsentAudit = defineTool({
 
 export const privacyRetention = defineTool({
   name: 'privacy.retention', effect: 'read', needsApproval: false,
-  description: 'Personal data past retention: expired unpaid holds untouched for holdRetentionDays, sent message bodies older than outboxRetentionDays.',
-  input: z.object({ holdRetentionDays: z.int().min(1).max(36500), outboxRetentionDays: z.int().min(1).max(36500) }),
-  run: async (ctx, input) => retentionFacts(ctx.knex, new Date(ctx.now().getTime() - input.holdRetentionDays * DAY), new Date(ctx.now().getTime() - input.outboxRetentionDays * DAY)),
+  description: 'Personal data past retention: expired unpaid holds untouched for holdRetentionDays, sent message bodies older than outboxRetentionDays, security events older than securityEventRetentionDays.',
+  input: z.object({ holdRetentionDays: z.int().min(1).max(36500), outboxRetentionDays: z.int().min(1).max(36500), securityEventRetentionDays: z.int().min(1).max(36500) }),
+  run: async (ctx, input) => {
+    const ago = (days: number) => new Date(ctx.now().getTime() - days * DAY);
+    return retentionFacts(ctx.knex, ago(input.holdRetentionDays), ago(input.outboxRetentionDays), ago(input.securityEventRetentionDays));
+  },
 });
 
 export const privacyStoreExport = defineTool({
@@ -79,9 +82,11 @@ export const privacyErase = defineTool({
 
 export const privacySweep = defineTool({
   name: 'privacy.sweep', effect: 'act', needsApproval: true,
-  description: 'Erases the personal data of expired holds and the bodies of old messages past retention.',
-  input: z.object({ holdIds: z.array(z.uuid()).max(5000), holdsBefore: z.iso.datetime(), outboxBefore: z.iso.datetime(), outboxBodies: z.int().min(0) }),
+  description: 'Erases the personal data of expired holds, the bodies of old messages and old security events past retention.',
+  input: z.object({
+    holdIds: z.array(z.uuid()).max(5000), holdsBefore: z.iso.datetime(), outboxBefore: z.iso.datetime(), outboxBodies: z.int().min(0), eventsBefore: z.iso.datetime(), securityEvents: z.int().min(0),
+  }),
   describe: (i) => `Erase the contact details and travellers of ${i.holdIds.length} expired hold(s) untouched since before ${i.holdsBefore.slice(0, 10)}, `
-    + `and the bodies of ${i.outboxBodies} sent message(s) created before ${i.outboxBefore.slice(0, 10)}. This cannot be undone.`,
+    + `the bodies of ${i.outboxBodies} sent message(s) created before ${i.outboxBefore.slice(0, 10)}, and ${i.securityEvents} security event(s) recorded before ${i.eventsBefore.slice(0, 10)}. This cannot be undone.`,
   run: (ctx, input) => once(ctx, 'privacy.sweep', () => sweepRetention(ctx.knex, input, ctx.actor)),
 });

@@ -65,12 +65,16 @@ describe('DataPrivacy cores', () => {
       messagedWithoutConsent: [{ contactId: 'c1', sends: 2, lastSentAt: '2026-11-01T00:00:00.000Z' }],
       consentsWithoutEvidence: [{ contactId: 'c2', channel: 'email', source: 'unknown', recordedAt: '2026-10-01T00:00:00.000Z' }],
     };
-    const retention = { expiredHolds: ['b1', 'b2'], outboxBodies: 3, holdsBefore: '2026-09-03T00:00:00.000Z', outboxBefore: '2025-12-02T00:00:00.000Z' };
+    const retention = { expiredHolds: ['b1', 'b2'], outboxBodies: 3, securityEvents: 4, holdsBefore: '2026-09-03T00:00:00.000Z', outboxBefore: '2025-12-02T00:00:00.000Z', eventsBefore: '2026-09-03T00:00:00.000Z' };
     const week = weeklyReview({ consent, retention });
-    expect(week.output).to.deep.equal({ consentAudit: consent, retention: { expiredHolds: 2, outboxBodies: 3, holdsBefore: retention.holdsBefore, outboxBefore: retention.outboxBefore }, proposed: 'sweep' });
-    expect(week.actions).to.deep.equal([{ tool: 'privacy.sweep', input: { holdIds: ['b1', 'b2'], holdsBefore: retention.holdsBefore, outboxBefore: retention.outboxBefore, outboxBodies: 3 }, reason: 'personal data kept past its retention period' }]);
-    expect(week.narrative).to.equal('Consent audit: 1 contact(s) messaged without email consent, 1 consent(s) without evidence. Retention: 2 expired hold(s) and 3 message body(ies) past retention; proposed, after approval, to erase their personal data.');
-    expect(weeklyReview({ consent, retention: { ...retention, expiredHolds: [], outboxBodies: 0 } }).actions).to.deep.equal([]);
+    expect(week.output).to.deep.equal({ consentAudit: consent, retention: { ...retention, expiredHolds: 2 }, proposed: 'sweep' });
+    expect(week.actions).to.deep.equal([{
+      tool: 'privacy.sweep', reason: 'personal data kept past its retention period',
+      input: { holdIds: ['b1', 'b2'], holdsBefore: retention.holdsBefore, outboxBefore: retention.outboxBefore, outboxBodies: 3, eventsBefore: retention.eventsBefore, securityEvents: 4 },
+    }]);
+    expect(week.narrative).to.equal('Consent audit: 1 contact(s) messaged without email consent, 1 consent(s) without evidence. '
+      + 'Retention: 2 expired hold(s), 3 message body(ies) and 4 security event(s) past retention; proposed, after approval, to erase them.');
+    expect(weeklyReview({ consent, retention: { ...retention, expiredHolds: [], outboxBodies: 0, securityEvents: 0 } }).actions).to.deep.equal([]);
   });
 });
 
@@ -191,7 +195,9 @@ describe('DataPrivacy end to end', function () {
     const campaign = await knex('campaigns').first('id');
     if (campaign) await knex('campaign_recipients').insert({ campaign_id: campaign.id, contact_id: unconsented.id, email: `nc@privacy.test`, variant: 'A', status: 'sent', sent_at: new Date() });
     await knex('contact_consents').insert({ contact_id: unconsented.id, channel: 'whatsapp', status: 'granted', source: 'unknown' });
-    const input = { holdRetentionDays: 3000, outboxRetentionDays: 3000, lookbackDays: 30 };
+    // an old security event: addresses are personal data too
+    await knex('security_events').insert({ kind: 'http_401', ip: '192.0.2.77', at: new Date(Date.now() - 3650 * 86_400_000) });
+    const input = { holdRetentionDays: 3000, outboxRetentionDays: 3000, securityEventRetentionDays: 3000, lookbackDays: 30 };
 
     const run = async () => {
       const r = await api('POST', '/api/v1/agents/DataPrivacy/runs', { token: operator, body: { input } });
@@ -205,10 +211,10 @@ describe('DataPrivacy end to end', function () {
 
     const rejected = await run();
     const a1 = await pendingApproval(rejected);
-    expect(a1.what).to.match(/^Erase the contact details and travellers of 1 expired hold\(s\) untouched since before \d{4}-\d\d-\d\d, and the bodies of 1 sent message\(s\) created before \d{4}-\d\d-\d\d\. This cannot be undone\.$/);
+    expect(a1.what).to.match(/^Erase the contact details and travellers of 1 expired hold\(s\) untouched since before \d{4}-\d\d-\d\d, the bodies of 1 sent message\(s\) created before \d{4}-\d\d-\d\d, and 1 security event\(s\) recorded before \d{4}-\d\d-\d\d\. This cannot be undone\.$/);
     await api('POST', `/api/v1/approvals/${a1.id}/reject`, { token: admin, body: { reason: 'not this week' } });
     const r1 = await finished(rejected);
-    expect(r1.output.retention).to.deep.include({ expiredHolds: 1, outboxBodies: 1 });
+    expect(r1.output.retention).to.deep.include({ expiredHolds: 1, outboxBodies: 1, securityEvents: 1 });
     if (campaign) expect(r1.output.consentAudit.messagedWithoutConsent.map((m: { contactId: string }) => m.contactId)).to.include(unconsented.id);
     expect(r1.output.consentAudit.consentsWithoutEvidence).to.deep.include.members([{ contactId: unconsented.id, channel: 'whatsapp', source: 'unknown', recordedAt: r1.output.consentAudit.consentsWithoutEvidence.find((c: { contactId: string }) => c.contactId === unconsented.id).recordedAt }]);
     expect((await knex('bookings').where({ id: old.bookingId }).first()).contact.email).to.equal(old.email);
@@ -217,7 +223,8 @@ describe('DataPrivacy end to end', function () {
     const a2 = await pendingApproval(approved);
     await api('POST', `/api/v1/approvals/${a2.id}/approve`, { token: admin, body: {} });
     const r2 = await finished(approved);
-    expect(r2.output.actions).to.deep.equal([{ tool: 'privacy.sweep', status: 'done', result: { holds: 1, travellers: 2, outboxBodies: 1 } }]);
+    expect(r2.output.actions).to.deep.equal([{ tool: 'privacy.sweep', status: 'done', result: { holds: 1, travellers: 2, outboxBodies: 1, securityEvents: 1 } }]);
+    expect(await knex('security_events').where({ ip: '192.0.2.77' })).to.have.length(0);
     expect((await knex('bookings').where({ id: old.bookingId }).first()).contact).to.deep.equal({ erased: true });
     expect((await knex('outbox_messages').where({ id: old.messageId }).first()).data).to.deep.equal({});
     // the sweep's run is the weekly one's occasion only when scheduled; a request's occasion is its own
