@@ -4,10 +4,20 @@
  */
 import type { AnyAgent, AnyTool } from './types';
 import type { AgentName } from './catalog';
+import { revenueMaximizer } from './revenue-maximizer';
+import { bookingOptimizer } from './booking-optimizer';
+import { supplyChain } from './supply-chain';
+import { riskManager } from './risk-manager';
+import { crisisManager } from './crisis-manager';
 import { cyberSentinel } from './cyber-sentinel';
 import { dataPrivacy } from './data-privacy';
 
 export const AGENTS: readonly AnyAgent[] = [
+  revenueMaximizer,
+  bookingOptimizer,
+  supplyChain,
+  riskManager,
+  crisisManager,
   cyberSentinel,
   dataPrivacy,
 ];

@@ -32,6 +32,8 @@ import type { ProviderName } from '../integrations/payments/types';
 import { auditRoutes } from './routes/audit';
 import { agentRoutes } from './routes/agents';
 import { approvalRoutes } from './routes/approvals';
+import { incidentRoutes } from './routes/incidents';
+import { crisisRoutes, mountCrisisPages } from './routes/crisis';
 import { blockedAccounts, blockedAddresses, createSecurityDesk, securityEvents, type SecurityDesk } from './security';
 import { securityRoutes } from './routes/security';
 import { privacyRoutes } from './routes/privacy';
@@ -62,7 +64,7 @@ declare module 'koa' {
 
 export function allRoutes(): AnyRoute[] {
   return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes, ...auditRoutes,
-    ...approvalRoutes, ...agentRoutes, ...securityRoutes, ...privacyRoutes];
+    ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes, ...securityRoutes, ...privacyRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {
@@ -81,6 +83,7 @@ export function createApp(deps: ApiDeps): Koa {
   mountRoutes(router, routes);
   mountSandboxPage(router, app.context.paymentProviders.includes('sandbox'));
   mountUnsubscribePages(router);
+  mountCrisisPages(router);
   mountTrackingRoutes(router);
   mountOutboxPages(router);
 

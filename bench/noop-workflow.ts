@@ -6,9 +6,11 @@
  * noopShapedWorkflow: a booking's shape: `before` activities, then it waits for the `go` update
  *   (the API's pay is an update-with-start), whose handler runs `after` activities and answers;
  *   then the workflow completes.
+ * noopMixedWorkflow: an agent run's shape: `local` local no-op activities (its bookkeeping) and
+ *   `activities` no-op activities (its tools and core), `parallel` of them at once (its gather).
  * Activity options are the booking workflow's `db` options.
  */
-import { condition, defineUpdate, proxyActivities, setHandler } from '@temporalio/workflow';
+import { condition, defineUpdate, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
 
 export interface NoopActivities {
   noop(step: number): Promise<number>;
@@ -18,6 +20,8 @@ const { noop } = proxyActivities<NoopActivities>({
   startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '200 milliseconds', maximumInterval: '10 seconds', backoffCoefficient: 2 },
 });
+
+const local = proxyLocalActivities<NoopActivities>({ startToCloseTimeout: '15 seconds' });
 
 export const goUpdate = defineUpdate<number, []>('go');
 
@@ -41,5 +45,16 @@ export async function noopShapedWorkflow(input: { before: number; after: number 
   for (let i = 0; i < input.before; i++) sum += await noop(i);
   ready = true;
   await condition(() => done);
+  return sum;
+}
+
+export async function noopMixedWorkflow(input: { local: number; activities: number; parallel: number }): Promise<number> {
+  let sum = 0;
+  const localFirst = Math.ceil(input.local / 2);
+  for (let i = 0; i < localFirst; i++) sum += await local.noop(i);
+  const parallel = Math.min(input.parallel, input.activities);
+  sum += (await Promise.all(Array.from({ length: parallel }, (_, i) => noop(i)))).reduce((a, b) => a + b, 0);
+  for (let i = parallel; i < input.activities; i++) sum += await noop(i);
+  for (let i = localFirst; i < input.local; i++) sum += await local.noop(i);
   return sum;
 }

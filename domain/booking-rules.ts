@@ -154,3 +154,8 @@ export function refundFor(rules: BookingRules, paidMinor: number, currency: stri
   else if (refundMinor > 0 && days < rules.approvalWithinDays) approvalReason = `refund within ${rules.approvalWithinDays} days of departure`;
   return { refundBp: tier.refundBp, refundMinor, daysBefore: days, needsApproval: approvalReason !== null, approvalReason };
 }
+
+/** The operator cancelled the departure: everything paid goes back, with no approval (the cancellation itself was approved). */
+export function fullRefund(paidMinor: number, departureAt: Date, now: Date): RefundDecision {
+  return { refundBp: 10000, refundMinor: Math.max(0, paidMinor), daysBefore: daysBefore(departureAt, now), needsApproval: false, approvalReason: null };
+}

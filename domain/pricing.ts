@@ -1,6 +1,7 @@
 /**
- * Pricing of a booking: pax-type prices (with departure overrides), then rule adjustments
- * (seasonal, early bird, group, last minute), then a promo code, then the partner's commission.
+ * Pricing of a booking: pax-type prices (with departure overrides), then the departure's price
+ * adjustment (an approved RevenueMaximizer change) and rule adjustments (seasonal, early bird,
+ * group, last minute), then a promo code, then the partner's commission.
  * Integer minor units throughout; every step is a line of the breakdown the customer sees.
  */
 import { daysBefore } from './booking-rules';
@@ -34,10 +35,24 @@ export interface PriceInput {
   partnerCommissionBp: number;
   departureAt: Date;
   now: Date;
+  /** The departure's price adjustment in effect (basis points of the subtotal), if any. */
+  departureAdjustment?: { id: string; adjustmentBp: number } | null;
 }
 
 export interface PriceLine { paxType: PaxType; quantity: number; unitMinor: number; totalMinor: number }
-export interface Adjustment { kind: string; label: string; amountMinor: number }
+export interface Adjustment {
+  kind: string;
+  label: string;
+  amountMinor: number;
+  /** kind 'departure_price': the departure_price_adjustments row it comes from. */
+  adjustmentId?: string;
+  adjustmentBp?: number;
+}
+
+/** "+12.50%", "-8.00%": a basis-point change as people read it. */
+export function percentText(bp: number): string {
+  return `${bp < 0 ? '-' : '+'}${(Math.abs(bp) / 100).toFixed(2)}%`;
+}
 
 export interface PriceBreakdown {
   currency: string;
@@ -86,6 +101,13 @@ export function priceBooking(input: PriceInput): PriceBreakdown {
   const days = daysBefore(input.departureAt, input.now);
   const departureDate = input.departureAt.toISOString().slice(0, 10);
   const adjustments: Adjustment[] = [];
+  const dep = input.departureAdjustment;
+  if (dep && dep.adjustmentBp !== 0) {
+    adjustments.push({
+      kind: 'departure_price', label: `Departure price ${percentText(dep.adjustmentBp)}`,
+      amountMinor: Math.round((subtotal * dep.adjustmentBp) / 10000), adjustmentId: dep.id, adjustmentBp: dep.adjustmentBp,
+    });
+  }
   // Each applicable rule adjusts the subtotal; of several rules of one kind only the strongest counts.
   const best = new Map<string, PricingRule>();
   for (const rule of input.rules) {

@@ -104,11 +104,16 @@ export interface DepartureFilters {
   limit: number;
 }
 
+/** The departure's price adjustment in effect (basis points; null: none), as models/holds.ts prices a hold. */
+const PRICE_ADJUSTMENT = `(select a.adjustment_bp from departure_price_adjustments a where a.departure_id = d.id and a.effective_from <= now()
+  order by a.effective_from desc, a.created_at desc limit 1) as price_adjustment_bp`;
+
 function departureColumns(knex: Knex, language: Language) {
   return [
     'd.id', 'd.tour_id', 'd.starts_at', 'd.timezone', 'd.capacity', 'd.seats_held', 'd.seats_sold', 'd.status',
     'd.price_overrides', 'd.guarantee_deadline', 't.code', 't.category', 't.destination_city', 't.destination_country',
     't.duration_minutes', 't.currency', 't.min_pax', 't.max_pax', localized(knex, language), knex.raw(`${PRICES} as prices`),
+    knex.raw(PRICE_ADJUSTMENT),
   ];
 }
 

@@ -100,8 +100,15 @@ export async function passengerProblem(trx: Knex, tourId: string, passengers: Ho
   return null;
 }
 
-/** Prices (with the departure's overrides) and the pricing rules that may apply to it. */
-async function pricingInputs(trx: Knex, departure: { tour_id: string; branch_id: string; price_overrides: Record<string, number> | null }) {
+/** The departure's price adjustment in effect now (the latest approved one), if any. */
+export async function currentPriceAdjustment(knex: Knex, departureId: string, now: Date): Promise<{ id: string; adjustmentBp: number } | null> {
+  const row = await knex('departure_price_adjustments').where({ departure_id: departureId }).where('effective_from', '<=', now)
+    .orderBy([{ column: 'effective_from', order: 'desc' }, { column: 'created_at', order: 'desc' }]).first('id', 'adjustment_bp');
+  return row ? { id: row.id, adjustmentBp: row.adjustment_bp } : null;
+}
+
+/** Prices (with the departure's overrides), its price adjustment and the pricing rules that may apply to it. */
+async function pricingInputs(trx: Knex, departure: { id: string; tour_id: string; branch_id: string; price_overrides: Record<string, number> | null }, now: Date) {
   const priceRows = await trx('tour_prices').where({ tour_id: departure.tour_id });
   const prices: Partial<Record<PaxType, number>> = {};
   for (const p of priceRows) prices[p.pax_type as PaxType] = p.amount_minor;
@@ -113,7 +120,7 @@ async function pricingInputs(trx: Knex, departure: { tour_id: string; branch_id:
     id: r.id, kind: r.kind, adjustmentBp: r.adjustment_bp, validFrom: r.valid_from, validTo: r.valid_to,
     minDaysBefore: r.min_days_before, maxDaysBefore: r.max_days_before, minPax: r.min_pax,
   }));
-  return { prices, rules };
+  return { prices, rules, departureAdjustment: await currentPriceAdjustment(trx, departure.id, now) };
 }
 
 export async function placeHold(knex: Knex, req: HoldRequest, now = new Date()): Promise<PlacedHold> {
@@ -153,13 +160,13 @@ export async function placeHold(knex: Knex, req: HoldRequest, now = new Date()):
       commissionBp = partner.commission_bp;
     }
 
-    const { prices, rules } = await pricingInputs(trx, departure);
+    const { prices, rules, departureAdjustment } = await pricingInputs(trx, departure, now);
     const departureAt = new Date(departure.starts_at);
     let breakdown: PriceBreakdown;
     try {
       breakdown = priceBooking({
         currency: departure.currency, prices, passengers: req.passengers.map((p) => p.type), rules, promo,
-        partnerCommissionBp: commissionBp, departureAt, now,
+        partnerCommissionBp: commissionBp, departureAt, now, departureAdjustment,
       });
     } catch (err) {
       if (err instanceof PricingError) throw new HoldRefused({ code: 'pax_type_not_offered', message: err.message });
@@ -301,7 +308,7 @@ export async function amendBooking(knex: Knex, bookingId: string, amendment: Ame
       await trx('departures').where({ id: b.departure_id }).update({ [column]: trx.raw('?? - ?', [column, giveBack]), updated_at: trx.fn.now() });
     }
 
-    const { prices, rules } = await pricingInputs(trx, target);
+    const { prices, rules, departureAdjustment } = await pricingInputs(trx, target, now);
     const promoRow = b.promo_code ? await trx('promo_codes').where({ code: b.promo_code }).first() : undefined;
     const partner = b.partner_id ? await trx('partners').where({ id: b.partner_id }).first('commission_bp') : undefined;
     let breakdown: PriceBreakdown;
@@ -309,7 +316,7 @@ export async function amendBooking(knex: Knex, bookingId: string, amendment: Ame
       breakdown = priceBooking({
         currency: target.currency, prices, passengers: passengers.map((p) => p.type), rules,
         promo: promoRow ? { code: promoRow.code, percentOffBp: promoRow.percent_off_bp, amountOffMinor: promoRow.amount_off_minor } : null,
-        partnerCommissionBp: partner?.commission_bp ?? 0, departureAt: new Date(target.starts_at), now,
+        partnerCommissionBp: partner?.commission_bp ?? 0, departureAt: new Date(target.starts_at), now, departureAdjustment,
       });
     } catch (err) {
       if (err instanceof PricingError) throw new AmendRefused('pax_type_not_offered', err.message);

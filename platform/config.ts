@@ -95,6 +95,12 @@ export const config = {
   workerMaxCachedWorkflows: int('WORKER_MAX_CACHED_WORKFLOWS', 250),
   /** When set, GET /metrics asks for `Authorization: Bearer <METRICS_TOKEN>` (for an API reachable from outside). */
   metricsToken: env.METRICS_TOKEN || undefined,
+  /**
+   * Agents' model mode: `<provider>:<model>` (e.g. openai:gpt-4o-mini); unset = core mode. The
+   * provider's own settings (OPENAI_API_KEY, OPENAI_BASE_URL) are read with it by
+   * agents/runtime/model.ts `chatModelFromConfig(env)`, at worker start.
+   */
+  agentModel: env.AGENT_MODEL || undefined,
   /** Comma-separated task queues this worker process polls; empty = all of them. */
   workerTaskQueues: (env.WORKER_TASK_QUEUES || '').split(',').map((s) => s.trim()).filter(Boolean),
 };

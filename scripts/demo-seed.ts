@@ -32,6 +32,18 @@ interface DemoTour {
   en: [string, string]; es: [string, string];
 }
 
+/** The ground operator of each demo tour (SupplyChain matches supplier incidents on it). */
+const SUPPLIER_OF: Record<string, string> = {
+  'NYC-HARBOR': 'Liberty Harbor Cruises', 'NYC-FOOD': 'Big Apple Guides', 'NYC-HUDSON': 'Hudson Valley Coaches',
+  'CUN-CENOTES': 'Riviera Maya Transportes', 'CUN-CHICHEN': 'Riviera Maya Transportes', 'CUN-ISLA': 'Caribe Ferries',
+  'MAD-PRADO': 'Guías de Madrid', 'MAD-TAPAS': 'Guías de Madrid', 'MAD-TOLEDO': 'Autocares Castilla',
+  'DXB-DESERT': 'Dune Safari LLC', 'DXB-OLD': 'Creek Walks', 'DXB-ABUDHABI': 'Emirates Coach Lines',
+  'TLV-JERUSALEM': 'Holy Land Coaches', 'TLV-DEADSEA': 'Holy Land Coaches', 'TLV-JAFFA': 'Jaffa Bites',
+};
+/** Day tours of 6 hours or more need this many passengers by the guarantee deadline, this many days before they start. */
+const MIN_DEPARTURE_PAX = 4;
+const GUARANTEE_DAYS_BEFORE = 2;
+
 const TOURS: DemoTour[] = [
   { code: 'NYC-HARBOR', branch: 'NYC', category: 'city', city: 'New York', country: 'US', hours: 3, capacity: 40, adult: 8900, time: '10:00', everyDays: 2, lat: 40.7033, lng: -74.017,
     en: ['Harbor Lights Cruise', 'Statue of Liberty and the skyline from the water at dusk.'], es: ['Crucero Luces del Puerto', 'La Estatua de la Libertad y el skyline desde el agua al atardecer.'] },
@@ -132,9 +144,12 @@ export async function seedDemo(knex: Knex, options: SeedOptions = {}): Promise<S
         .insert({
           code: t.code, branch_id: branch.id, category: t.category, destination_city: t.city, destination_country: t.country,
           duration_minutes: t.hours * 60, status: 'active', min_pax: 1, max_pax: Math.min(t.capacity, 12), currency: branch.currency,
+          supplier: SUPPLIER_OF[t.code] ?? null, min_departure_pax: t.hours >= 6 ? MIN_DEPARTURE_PAX : null,
           meeting_lat: t.lat, meeting_lng: t.lng, inclusions: ['guide', ...(t.hours >= 6 ? ['lunch', 'transport'] : [])],
           accessibility: t.category === 'city' || t.category === 'culture' ? ['wheelchair_accessible'] : [],
           sustainability: { transportLegs: [{ mode: t.hours >= 6 ? 'coach' : 'walk', km: t.hours >= 6 ? 120 : 4 }], localSuppliersShare: 0.8 },
+          // Dynamic pricing (RevenueMaximizer): the published price is the floor, up to +25% when demand runs ahead of the default curve.
+          price_floor_bp: 10000, price_ceiling_bp: 12500,
         })
         .onConflict('code').ignore().returning('id');
       if (!row) continue; // already seeded: leave it as operators may have changed it
@@ -162,7 +177,9 @@ export async function seedDemo(knex: Knex, options: SeedOptions = {}): Promise<S
       const t = TOURS.find((x) => x.code === tour.code)!;
       const tz = branches.get(t.branch)!.timezone;
       for (let day = 1; day <= horizon; day += t.everyDays) {
-        departures.push({ tour_id: tour.id, starts_at: zonedTimeToUtc(addDays(today, day), t.time, tz), timezone: tz, capacity: t.capacity });
+        const startsAt = zonedTimeToUtc(addDays(today, day), t.time, tz);
+        const guarantee = t.hours >= 6 ? new Date(+startsAt - GUARANTEE_DAYS_BEFORE * 86_400_000) : null;
+        departures.push({ tour_id: tour.id, starts_at: startsAt, timezone: tz, capacity: t.capacity, guarantee_deadline: guarantee });
       }
     }
     for (let i = 0; i < departures.length; i += 500) {

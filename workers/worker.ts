@@ -10,7 +10,8 @@ import { bookingWorkflowStarter } from '../services/booking-workflows';
 import { config } from '../platform/config';
 import { lazyTemporal } from '../platform/temporal';
 import { taskQueue, taskQueues, temporalConfig, type TaskQueueName } from '../temporal.config';
-import type { Logger } from '../platform/logger';
+import { logger as rootLogger, type Logger } from '../platform/logger';
+import { agentModelChooser, callModel, chatModelFromConfig } from '../agents/runtime/model';
 
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
   return bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundlerLogger });
@@ -39,8 +40,13 @@ export async function createWorkers(options: WorkerOptions) {
   const connection = await NativeConnection.connect({ address: options.address });
   const bundle = options.bundle ?? (await bundleWorkflows());
   const temporal = lazyTemporal(options.address, options.namespace);
+  // Agents' model mode (AGENT_MODEL): a setting that cannot work stops the start here, said plainly.
+  const configured = options.activityDeps?.agentModelFor ? undefined : await chatModelFromConfig();
+  if (!options.activityDeps?.agentModelFor) (options.logger ?? rootLogger).info(configured?.description ?? 'agents run in core mode: no AGENT_MODEL');
   const activities = createActivities({
-    knex: options.knex, temporal: temporal.client, startBookingWorkflow: bookingWorkflowStarter(temporal.client), ...options.activityDeps,
+    knex: options.knex, temporal: temporal.client, startBookingWorkflow: bookingWorkflowStarter(temporal.client),
+    agentModelFor: agentModelChooser(configured?.model), callModel,
+    ...options.activityDeps,
   });
   const queues = options.queues?.length ? options.queues : (Object.values(taskQueues) as TaskQueueName[]);
   const cacheSize = options.maxCachedWorkflows ?? config.workerMaxCachedWorkflows;

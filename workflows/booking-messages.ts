@@ -36,6 +36,11 @@ export interface PayResult {
 export interface CancelRequest {
   reason: string;
   actor: string | null;
+  /**
+   * The operator cancelled the whole departure (RiskManager, after approval): everything paid is
+   * refunded, whatever the customer cancellation policy, with no further approval.
+   */
+  departureCancelled?: boolean;
 }
 
 export interface CancelResult {

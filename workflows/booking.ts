@@ -15,7 +15,7 @@
  * is the story: the hold, the balance, the trip, and the commands (cancel, decide, amend).
  */
 import { ApplicationFailure, ActivityFailure, allHandlersFinished, condition, continueAsNew, patched, workflowInfo } from '@temporalio/workflow';
-import { refundFor } from '../domain/booking-rules';
+import { fullRefund, refundFor } from '../domain/booking-rules';
 import type {
   AmendRequest, AmendResult, ApprovalDecision, ApprovalResult, BookingCarry, CancelRequest, CancelResult,
 } from './booking-messages';
@@ -43,6 +43,9 @@ import { BookingLifecycle, refuse, registerHandlers } from './booking/state';
  */
 const CORRECTNESS_PATCH = 'booking-correctness-1';
 
+/** A cancellation of the whole departure by the operator refunds in full (CancelRequest.departureCancelled). */
+const DEPARTURE_CANCELLATION_PATCH = 'departure-cancellation-1';
+
 const DAY = 86_400_000;
 
 export async function bookingWorkflow(input: { bookingId: string; carry?: BookingCarry }): Promise<{ status: string; amountPaidMinor: number }> {
@@ -67,7 +70,11 @@ export async function bookingWorkflow(input: { bookingId: string; carry?: Bookin
       await compensate(() => voidPayment({ bookingId, paymentId: p.paymentId, attemptKey: p.attemptKey }), `${p.attemptKey}/void-failed`, 'void the pending authorization');
       s.pendingPayment = undefined;
     }
-    const refund = refundFor(booking.rules, await paidNow(), booking.currency, new Date(booking.departureAt), asOf);
+    // Only a departure cancellation asks for the patch: older histories never carried the flag.
+    const byOperator = req.departureCancelled === true && patched(DEPARTURE_CANCELLATION_PATCH);
+    const refund = byOperator
+      ? fullRefund(await paidNow(), new Date(booking.departureAt), asOf)
+      : refundFor(booking.rules, await paidNow(), booking.currency, new Date(booking.departureAt), asOf);
     if (refund.needsApproval) {
       const timeoutMs = clock.scaled(booking.rules.approvalTimeoutHours * 3_600_000);
       const approvalId = await createApproval({
@@ -83,7 +90,7 @@ export async function bookingWorkflow(input: { bookingId: string; carry?: Bookin
     }
     await refundPaid(refund.refundMinor, req.reason, key);
     await close('cancelled', req.reason, `${key}/cancelled`, req.actor ? `user:${req.actor}` : undefined);
-    await queueMessage({ bookingId, channel: 'email', template: 'booking_cancellation', key, data: { refundMinor: refund.refundMinor } });
+    await queueMessage({ bookingId, channel: 'email', template: 'booking_cancellation', key, data: byOperator ? { refundMinor: refund.refundMinor, departureCancelled: true, reason: req.reason } : { refundMinor: refund.refundMinor } });
     return { outcome: 'cancelled', bookingStatus: s.status, refundMinor: refund.refundMinor, refundBp: refund.refundBp, daysBefore: refund.daysBefore };
   };
 

@@ -66,6 +66,7 @@ const departureSchema = z.object({
   maxPax: z.int(),
   currency: z.string(),
   prices: z.array(priceSchema),
+  priceAdjustmentBp: z.int().optional().describe('The departure\'s price adjustment in effect (basis points of the base price), already in prices'),
 });
 
 const langQuery = language.optional().describe('es or en; default from Accept-Language, else en');
@@ -106,9 +107,10 @@ async function partnerCommissionBp(principal: Principal | undefined): Promise<nu
 
 type PriceRow = { paxType: PaxType; amount: number; minAge: number | null; maxAge: number | null };
 
-function prices(rows: PriceRow[], overrides: Record<string, number> | undefined, commissionBp: number | undefined) {
+function prices(rows: PriceRow[], overrides: Record<string, number> | undefined, commissionBp: number | undefined, adjustmentBp = 0) {
   return rows.map((p) => {
-    const amount = overrides?.[p.paxType] ?? p.amount;
+    const base = overrides?.[p.paxType] ?? p.amount;
+    const amount = base + Math.round((base * adjustmentBp) / 10000);
     return commissionBp === undefined ? { ...p, amount } : { ...p, amount, netAmount: amount - Math.round((amount * commissionBp) / 10000) };
   });
 }
@@ -138,7 +140,8 @@ function departureItem(row: Row, principal: Principal | undefined, commissionBp:
     capacity: row.capacity, seatsAvailable: row.capacity - row.seats_held - row.seats_sold,
     ...(staff ? { seatsHeld: row.seats_held, seatsSold: row.seats_sold } : {}),
     minPax: row.min_pax, maxPax: row.max_pax, currency: row.currency,
-    prices: prices(row.prices, row.price_overrides, commissionBp),
+    prices: prices(row.prices, row.price_overrides, commissionBp, row.price_adjustment_bp ?? 0),
+    ...(row.price_adjustment_bp ? { priceAdjustmentBp: row.price_adjustment_bp } : {}),
   };
 }
 
