@@ -10,6 +10,8 @@ import { supplyChain } from './supply-chain';
 import { riskManager } from './risk-manager';
 import { crisisManager } from './crisis-manager';
 import { multiChannelHub } from './multi-channel-hub';
+import { cyberSentinel } from './cyber-sentinel';
+import { dataPrivacy } from './data-privacy';
 
 export const AGENTS: readonly AnyAgent[] = [
   revenueMaximizer,
@@ -18,6 +20,8 @@ export const AGENTS: readonly AnyAgent[] = [
   riskManager,
   crisisManager,
   multiChannelHub,
+  cyberSentinel,
+  dataPrivacy,
 ];
 
 export function agentDefinition(name: string): AnyAgent | undefined {

@@ -1,6 +1,7 @@
 /**
- * The Koa application: middleware in order (request id + access log, problem rendering,
- * security headers, CORS allowlist, request timeout, body, authentication, catalog cache), then
+ * The Koa application: middleware in order (request id + access log,
+ * security events, problem rendering, security headers, blocked addresses, CORS allowlist, request
+ * timeout, body, authentication, blocked accounts, catalog cache), then
  * the declared routes. Everything it talks to comes in through ApiDeps.
  */
 import Koa from 'koa';
@@ -34,6 +35,9 @@ import { approvalRoutes } from './routes/approvals';
 import { incidentRoutes } from './routes/incidents';
 import { crisisRoutes, mountCrisisPages } from './routes/crisis';
 import { conversationRoutes } from './routes/conversations';
+import { blockedAccounts, blockedAddresses, createSecurityDesk, securityEvents, type SecurityDesk } from './security';
+import { securityRoutes } from './routes/security';
+import { privacyRoutes } from './routes/privacy';
 
 export interface ApiDeps {
   knex: Knex;
@@ -46,6 +50,8 @@ export interface ApiDeps {
   paymentEnv?: PaymentEnv;
   /** Users' session state; default: one made here, listening on the knex database. */
   sessions?: SessionDirectory;
+  /** Security events and enforced blocks (api/security.ts); default: one made here on the knex database. */
+  security?: SecurityDesk;
 }
 
 declare module 'koa' {
@@ -59,7 +65,7 @@ declare module 'koa' {
 
 export function allRoutes(): AnyRoute[] {
   return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes, ...auditRoutes,
-    ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes, ...conversationRoutes];
+    ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes, ...conversationRoutes, ...securityRoutes, ...privacyRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {
@@ -69,6 +75,7 @@ export function createApp(deps: ApiDeps): Koa {
   app.context.temporalClient = deps.temporalClient;
   app.context.paymentProviders = enabledProviders(deps.paymentEnv ?? process.env);
   app.context.sessions = deps.sessions ?? createSessionDirectory({ knex: deps.knex, logger: deps.logger });
+  app.context.security = deps.security ?? createSecurityDesk({ knex: deps.knex, logger: deps.logger });
   app.silent = true; // errors are logged by problemRenderer, with the request id
 
   const router = new Router();
@@ -82,12 +89,15 @@ export function createApp(deps: ApiDeps): Koa {
   mountOutboxPages(router);
 
   app.use(requestContext(deps.logger));
+  app.use(securityEvents());
   app.use(problemRenderer());
   app.use(securityHeaders({ hstsMaxAgeSeconds: config.isProduction ? hardening.hstsMaxAgeSeconds : 0 }));
+  app.use(blockedAddresses());
   app.use(corsAllowlist(hardening.corsOrigins));
   app.use(requestTimeout(hardening.requestTimeoutMs, /^\/api\/v1\/contacts\/import$/)); // a 50 MB upload streams for longer
   app.use(bodyReader());
   app.use(authenticate(app.context.sessions));
+  app.use(blockedAccounts());
   app.use(catalogMicrocache({ ttlMs: config.catalogCacheMs, paths: /^\/api\/v1\/(tours|departures)(\/[^/]+)?$/, audience: (ctx) => catalogAudience(ctx.state.principal) }));
   app.use(router.routes());
   app.use(router.allowedMethods()); // sets 405 + Allow (or 501); problemRenderer writes the body

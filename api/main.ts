@@ -29,6 +29,7 @@ export async function startApi(options: { port?: number; host?: string } = {}) {
     server.closeAllConnections();
     await temporal.close();
     await app.context.sessions.close();
+    await app.context.security.close(); // writes the security events still buffered
     await closeDatabase();
   };
   return { server, stop };

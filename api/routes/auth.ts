@@ -11,6 +11,7 @@
 import crypto from 'node:crypto';
 import type Koa from 'koa';
 import { z } from 'zod';
+import jwt from 'jsonwebtoken';
 import { RateLimiterRes, type RateLimiterPostgres } from 'rate-limiter-flexible';
 import { config } from '../../platform/config';
 import { AuditEntry, PasswordResetToken, ROLES, User } from '../../models';
@@ -110,6 +111,8 @@ export const authRoutes = [
       const user = await checkPassword(body.email, body.password);
       if (!user) {
         authFailures.inc({ reason: 'bad_credentials' });
+        ctx.security.record({ kind: 'login_failed', ip: ctx.ip, account, path: ctx.path });
+        ctx.state.securityEventRecorded = true;
         await AuditEntry.query(ctx.knex).insert({ action: 'auth.login_failed', entityType: 'user', entityId: null, data: { email: account, failures }, requestId: ctx.state.requestId, ip: ctx.ip });
         await slowDown(failures);
         throw new Problem(401, 'invalid_credentials', 'The email or password is wrong.');
@@ -128,7 +131,14 @@ export const authRoutes = [
     rateLimit: [perAddress('refresh_address', 'token refreshes from this address', () => config.rateLimits.refreshPerAddressPerMinute, 60)],
     responses: { 200: { description: 'New tokens', schema: tokensSchema }, 401: { description: 'Expired, revoked, reused or forged token' }, 429: { description: 'Too many refreshes from this address' } },
     handler: async (ctx, { body }) => {
-      const { user, tokens } = await rotateRefreshToken(ctx.knex, body.refreshToken);
+      const { user, tokens } = await rotateRefreshToken(ctx.knex, body.refreshToken).catch((err) => {
+        if (err instanceof Problem && err.code === 'refresh_token_reused') {
+          const sub = jwt.decode(body.refreshToken)?.sub;
+          ctx.security.record({ kind: 'refresh_reused', ip: ctx.ip, account: typeof sub === 'string' ? `user:${sub}` : null, path: ctx.path });
+          ctx.state.securityEventRecorded = true;
+        }
+        throw err;
+      });
       return { body: { ...tokens, user: publicUser(user) } };
     },
   }),

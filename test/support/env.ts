@@ -29,3 +29,5 @@ process.env.STRIPE_WEBHOOK_SECRET = 'whsec_test_spirit_tours_secret';
 /** SendGrid's signed event webhook: we hold the private key, the API verifies with the public one. */
 export const sendgridWebhookKeys = createWebhookKeys();
 process.env.SENDGRID_WEBHOOK_PUBLIC_KEY = sendgridWebhookKeys.publicKeyBase64;
+// The suite speaks from loopback: never blocked by CyberSentinel (its own tests use other addresses through X-Forwarded-For).
+process.env.SECURITY_TRUSTED_ADDRESSES = '127.0.0.1,::1';
