@@ -73,6 +73,7 @@ export function createActivityGroups(deps: ActivityDeps): ActivityGroup[] {
         timeScale: deps.timeScale ?? config.bookingTimeScale,
         temporal: deps.temporal,
         startBookingWorkflow: deps.startBookingWorkflow,
+        fraudCheck: config.fraud.check,
       }),
     },
     {

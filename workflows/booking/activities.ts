@@ -5,6 +5,7 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { BookingActivities } from '../../activities/booking';
+import type { FraudActivities } from '../../activities/fraud';
 
 /** Our own database: short attempts, retried while PostgreSQL is away, for a day at most. */
 export const {
@@ -33,4 +34,20 @@ export const { reserveComponent, cancelComponent } = proxyActivities<BookingActi
   scheduleToCloseTimeout: '10 minutes',
   heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2, nonRetryableErrorTypes: ['SupplierRefused'] },
+});
+
+/**
+ * FraudGuardian's check, on the payment's path: one short query and one write, so a short bound;
+ * past it the saga sends the attempt to a person (`fraud.review`, retried like our database).
+ */
+export const { 'fraud.check': checkFraud } = proxyActivities<FraudActivities>({
+  startToCloseTimeout: '3 seconds',
+  scheduleToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '100 milliseconds', maximumInterval: '2 seconds', backoffCoefficient: 2, nonRetryableErrorTypes: ['BookingMissing'] },
+});
+
+export const { 'fraud.review': reviewUnscored } = proxyActivities<FraudActivities>({
+  startToCloseTimeout: '15 seconds',
+  scheduleToCloseTimeout: '1 day',
+  retry: { initialInterval: '200 milliseconds', maximumInterval: '10 seconds', backoffCoefficient: 2, nonRetryableErrorTypes: ['BookingMissing'] },
 });
