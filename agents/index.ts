@@ -4,8 +4,10 @@
  */
 import type { AnyAgent, AnyTool } from './types';
 import type { AgentName } from './catalog';
+import { fraudGuardian } from './fraud-guardian';
 
 export const AGENTS: readonly AnyAgent[] = [
+  fraudGuardian,
 ];
 
 export function agentDefinition(name: string): AnyAgent | undefined {
