@@ -37,12 +37,13 @@ export const { reserveComponent, cancelComponent } = proxyActivities<BookingActi
 });
 
 /**
- * FraudGuardian's check, on the payment's path: one short query and one write, so a short bound;
- * past it the saga sends the attempt to a person (`fraud.review`, retried like our database).
+ * FraudGuardian's check, on the payment's path: one query and one transaction, milliseconds when
+ * all is well; bounded (a loaded machine still gets a few retries), then the saga sends the
+ * attempt to a person (`fraud.review`, retried like our database), never through.
  */
 export const { 'fraud.check': checkFraud } = proxyActivities<FraudActivities>({
-  startToCloseTimeout: '3 seconds',
-  scheduleToCloseTimeout: '15 seconds',
+  startToCloseTimeout: '10 seconds',
+  scheduleToCloseTimeout: '30 seconds',
   retry: { initialInterval: '100 milliseconds', maximumInterval: '2 seconds', backoffCoefficient: 2, nonRetryableErrorTypes: ['BookingMissing'] },
 });
 
