@@ -31,6 +31,8 @@ export interface BookingActivityDeps {
   temporal?: () => Promise<Client>;
   /** Starts a booking's workflow (idempotently); wired in activities/index.ts. */
   startBookingWorkflow?: (bookingId: string) => Promise<void>;
+  /** FraudGuardian checks payments (FRAUD_CHECK); told to the workflow with the booking. Default on. */
+  fraudCheck?: boolean;
 }
 
 export interface BookingSnapshot {
@@ -56,6 +58,8 @@ export interface BookingSnapshot {
   components: Array<{ itemId: string; position: number; kind: string; supplier: string; description: string; status?: string; reservationKey?: string | null }>;
   /** Captured payments and what is left of each after refunds (absent in snapshots recorded before amendments existed). */
   captured?: Array<{ paymentId: string; amountMinor: number }>;
+  /** false: this deployment runs payments without FraudGuardian's check (FRAUD_CHECK=off); absent in older snapshots. */
+  fraudCheck?: boolean;
 }
 
 export interface AuthorizeInput {
@@ -195,6 +199,7 @@ export function createBookingActivities(deps: BookingActivityDeps) {
         balanceDueAt, amountPaidMinor: ledger.netPaidMinor, rules,
         components: components.map((c) => ({ itemId: c.id, position: c.position, kind: c.kind, supplier: c.supplier_ref, description: c.description, status: c.status, reservationKey: c.reservation_key })),
         captured: ledger.refundable.filter((p) => p.leftMinor > 0).map((p) => ({ paymentId: p.paymentId, amountMinor: p.leftMinor })),
+        fraudCheck: deps.fraudCheck ?? true,
       };
     },
 

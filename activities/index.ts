@@ -6,6 +6,7 @@
 import type { Knex } from 'knex';
 import type { Client } from '@temporalio/client';
 import { config } from '../platform/config';
+import { logger } from '../platform/logger';
 import { createPaymentProviders, type PaymentEnv } from '../integrations/payments';
 import { createSimulatedSupplier, type Supplier } from '../integrations/suppliers/simulated';
 import { createBookingActivities } from './booking';
@@ -16,7 +17,9 @@ import { createEmailProvider, type EmailProvider } from '../integrations/email';
 import { emailLinkSecret } from '../platform/secrets';
 import { createHousekeepingActivities } from './housekeeping';
 import { activityRegistry, type ActivityGroup, type ActivityRegistry } from './registry';
-import { taskQueues } from '../temporal.config';
+import { taskQueues, temporalConfig } from '../temporal.config';
+import { createFraudActivities } from './fraud';
+import { ipCountryTable } from '../agents/fraud-guardian/core';
 import { createBookingMessageActivities } from './messaging/booking-messages';
 import { createAgentActivityGroups, type AgentModelFor, type ModelCaller } from './agents/run';
 
@@ -70,6 +73,7 @@ export function createActivityGroups(deps: ActivityDeps): ActivityGroup[] {
         timeScale: deps.timeScale ?? config.bookingTimeScale,
         temporal: deps.temporal,
         startBookingWorkflow: deps.startBookingWorkflow,
+        fraudCheck: config.fraud.check,
       }),
     },
     {
@@ -91,6 +95,11 @@ export function createActivityGroups(deps: ActivityDeps): ActivityGroup[] {
       queue: taskQueues.marketing,
       activities: createAutomationActivities({ knex: deps.knex, provider, renderTemplate, publicUrl, linkSecret, from: config.email.from }),
     },
+    // FraudGuardian's check inside the booking saga: on the bookings queue, so a worker polling only it completes payments.
+    {
+      name: 'fraud', queue: taskQueues.bookings, prefix: 'fraud.',
+      activities: createFraudActivities({ knex: deps.knex, rules: () => config.fraud.rules, ipTable: fraudIpTable(), runIdPrefix: temporalConfig.taskQueuePrefix, log: (msg, meta) => logger.warn(meta, msg) }),
+    },
     { name: 'housekeeping', queue: taskQueues.platform, activities: createHousekeepingActivities(deps) },
     // Booking emails and WhatsApp messages, delivered by the message dispatcher (marketing queue), never inside a saga.
     { name: 'bookingmessage', queue: taskQueues.marketing, prefix: 'messages.', activities: createBookingMessageActivities({ knex: deps.knex, provider, from: config.email.from, publicUrl }) },
@@ -100,6 +109,16 @@ export function createActivityGroups(deps: ActivityDeps): ActivityGroup[] {
       temporal: deps.temporal ?? (() => Promise.reject(new Error('agent tools need a Temporal client (ActivityDeps.temporal)'))),
     }),
   ];
+}
+
+/** FRAUD_IP_COUNTRIES, parsed once per process; bad entries are said at start and skipped. */
+let ipTable: ReturnType<typeof ipCountryTable> | undefined;
+export function fraudIpTable() {
+  if (!ipTable) {
+    ipTable = ipCountryTable(config.fraud.ipCountries);
+    if (ipTable.problems.length) logger.warn({ problems: ipTable.problems }, 'FRAUD_IP_COUNTRIES: entries skipped');
+  }
+  return ipTable;
 }
 
 /** Every activity, by the queue its worker registers it on. */

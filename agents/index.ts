@@ -12,6 +12,7 @@ import { crisisManager } from './crisis-manager';
 import { multiChannelHub } from './multi-channel-hub';
 import { cyberSentinel } from './cyber-sentinel';
 import { dataPrivacy } from './data-privacy';
+import { fraudGuardian } from './fraud-guardian';
 
 export const AGENTS: readonly AnyAgent[] = [
   revenueMaximizer,
@@ -22,6 +23,7 @@ export const AGENTS: readonly AnyAgent[] = [
   multiChannelHub,
   cyberSentinel,
   dataPrivacy,
+  fraudGuardian,
 ];
 
 export function agentDefinition(name: string): AnyAgent | undefined {

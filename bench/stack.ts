@@ -340,6 +340,8 @@ export async function startStack(options: StackOptions = {}): Promise<BenchStack
       JWT_SECRET: crypto.randomBytes(36).toString('base64url'), // 48 characters
       // The hold and booking benches hold hundreds a second as one customer; production limits that per user.
       RATE_LIMIT_HOLDS_PER_MINUTE: '0',
+      // ... and pay hundreds as that customer, with one test card, from one address: FraudGuardian's velocity signals would send them all to review.
+      FRAUD_RULES: JSON.stringify({ velocity: { maxPerCustomer: 1_000_000, maxPerCard: 1_000_000, maxPerIp: 1_000_000, declinesAllowed: 1_000_000 } }),
     };
     delete env.NODE_ENV;
     if (bundlePath) env.WORKFLOW_BUNDLE_PATH = bundlePath;

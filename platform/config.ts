@@ -106,6 +106,14 @@ export const config = {
   agentModel: env.AGENT_MODEL || undefined,
   /** Comma-separated task queues this worker process polls; empty = all of them. */
   workerTaskQueues: (env.WORKER_TASK_QUEUES || '').split(',').map((s) => s.trim()).filter(Boolean),
+  fraud: {
+    /** FraudGuardian scores every payment attempt before authorization; `FRAUD_CHECK=off` skips it (bookings loaded after the change). */
+    check: (env.FRAUD_CHECK || 'on') !== 'off',
+    /** JSON overrides of the fraud rules (agents/fraud-guardian/core.ts DEFAULT_FRAUD_RULES), e.g. {"reviewAt":40,"velocity":{"maxPerCard":3}}; a branch's fraud_rules row overrides these. */
+    rules: env.FRAUD_RULES || undefined,
+    /** A small CIDR → country table, e.g. "203.0.113.0/24=AU,2001:db8::/32=DE" (no geo-IP database: unlisted addresses are unknown). */
+    ipCountries: env.FRAUD_IP_COUNTRIES || undefined,
+  },
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -20,10 +20,13 @@ export interface PayRequest {
   /** What the payer means to pay; when given and no longer what is due (a stale retry), the payment is refused. */
   purpose?: 'deposit' | 'balance' | 'full';
   amountMinor?: number;
+  /** The payer's address as the API saw it (FraudGuardian's velocity and country signals); absent from older requests. */
+  clientIp?: string | null;
 }
 
 export interface PayResult {
-  outcome: 'succeeded' | 'requires_action' | 'declined' | 'failed';
+  /** review: FraudGuardian put the payment in the approvals inbox (the hold is kept); refused: suspected fraud, nothing authorized. */
+  outcome: 'succeeded' | 'requires_action' | 'declined' | 'failed' | 'review' | 'refused';
   bookingStatus: string;
   paymentId?: string;
   actionUrl?: string;
@@ -31,6 +34,8 @@ export interface PayResult {
   code?: string;
   amountMinor?: number;
   purpose?: 'deposit' | 'balance' | 'full';
+  /** FraudGuardian's verdict (review, refused): the score (null when the check could not run), its signals and the review's approval. */
+  fraud?: { score: number | null; signals: Array<{ name: string; points: number; detail: string }>; approvalId?: string | null; expiresAt?: string | null };
 }
 
 export interface CancelRequest {
@@ -61,9 +66,12 @@ export interface ApprovalDecision {
 }
 
 export interface ApprovalResult {
-  outcome: 'cancelled' | 'rejected';
+  /** A refund: cancelled or rejected. A payment review: the payment's outcome once approved (succeeded, requires_action, declined, failed) or rejected. */
+  outcome: 'cancelled' | 'rejected' | PayResult['outcome'];
   bookingStatus: string;
   refundMinor: number;
+  /** A payment review approved: what the payment did. */
+  payment?: PayResult;
 }
 
 /** A verified provider event (webhook, hosted page) about one of this booking's payments. */
@@ -104,6 +112,8 @@ export interface BookingView {
   amountPaidMinor: number;
   pendingAction: { paymentId: string; actionUrl: string } | null;
   pendingApproval: { approvalId: string; refundMinor: number; reason: string } | null;
+  /** A payment waiting for FraudGuardian's review (absent from older runs' answers). */
+  pendingReview?: { approvalId: string; amountMinor: number; purpose: 'deposit' | 'balance' | 'full' } | null;
   nextMilestone: { kind: string; at: string } | null;
 }
 

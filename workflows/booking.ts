@@ -60,11 +60,13 @@ export async function bookingWorkflow(input: { bookingId: string; carry?: Bookin
   s.loaded(booking, clock);
   await markWorkflowStarted(bookingId);
   s.publish();
-  const { close, compensate, pay, settlePendingPayment, abandonPendingPayment, refundPaid, paidNow } = bookingSaga(s);
+  const { close, compensate, pay, decideReview, expireReview, settlePendingPayment, abandonPendingPayment, refundPaid, paidNow } = bookingSaga(s);
 
   /** `asOf`: the business instant the cancellation counts from (a scheduled auto-cancel uses its own time, not the clock's). */
   const cancel = async (req: CancelRequest, asOf: Date = clock.now()): Promise<CancelResult> => {
     const key = `cancel-${++s.cancellations}`;
+    // A payment under fraud review is not made: its approval ends with the booking.
+    if (s.pendingReview) await expireReview(`the booking was cancelled: ${req.reason}`, 'reject');
     if (s.pendingPayment) {
       const p = s.pendingPayment;
       await compensate(() => voidPayment({ bookingId, paymentId: p.paymentId, attemptKey: p.attemptKey }), `${p.attemptKey}/void-failed`, 'void the pending authorization');
@@ -95,6 +97,7 @@ export async function bookingWorkflow(input: { bookingId: string; carry?: Bookin
   };
 
   const decide = async (d: ApprovalDecision | { approve: boolean; by: null; note: string; expired: true }): Promise<ApprovalResult> => {
+    if (!('expired' in d) && s.pendingReview?.approvalId === d.approvalId) return decideReview(d);
     const approval = s.pendingApproval!;
     s.pendingApproval = undefined;
     const expired = 'expired' in d;
@@ -204,7 +207,7 @@ export async function bookingWorkflow(input: { bookingId: string; carry?: Bookin
       return;
     }
   };
-  const { waitUntil, remindAt } = bookingCalendar(s, { work, abandonPendingPayment, expireApproval });
+  const { waitUntil, remindAt } = bookingCalendar(s, { work, abandonPendingPayment, expireApproval, expireReview });
 
   // 1. The hold: paid, cancelled, or expired.
   if (s.status === 'held') {

@@ -142,6 +142,17 @@ export const approvalRoutes = [
         return { body: { object: 'approval', id: approval.id, kind, status: result.status, agentRunId: approval.agent_run_id } };
       }
       const result = await steerBookingAs(client, approval.booking_id, decideApprovalUpdate, updateIdFor(ctx, p), { approvalId: approval.id, approve: action === 'approve', by: p.userId, note });
+      if (kind === 'payment_review') {
+        // Approved: the saga authorized and completed the payment (its outcome is said); rejected: the booking failed, its seats released.
+        const pay = result.payment;
+        await audit({ paymentOutcome: pay?.outcome ?? null, bookingStatus: result.bookingStatus });
+        return {
+          body: {
+            object: 'approval', id: approval.id, kind, status: action === 'approve' ? 'approved' : 'rejected', bookingId: approval.booking_id, bookingStatus: result.bookingStatus,
+            ...(pay ? { payment: { outcome: pay.outcome, id: pay.paymentId ?? null, amount: pay.amountMinor ?? null, currency: approval.currency, reason: pay.reason ?? null, actionUrl: pay.actionUrl ?? null } } : {}),
+          },
+        };
+      }
       await audit({ refundMinor: result.refundMinor });
       return { body: { object: 'approval', id: approval.id, kind, status: action === 'approve' ? 'approved' : 'rejected', bookingId: approval.booking_id, bookingStatus: result.bookingStatus, refund: { amount: result.refundMinor, currency: approval.currency } } };
     },

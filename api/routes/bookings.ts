@@ -264,8 +264,8 @@ export const bookingRoutes = [
     }).strict(),
     responses: {
       201: { description: 'Paid; the booking is confirmed or paid in full' },
-      202: { description: 'The customer must act (3-D Secure, PayPal approval) at actionUrl; or, with status "processing", the payment is still under way: repeat with the same Idempotency-Key' },
-      402: { description: 'Declined; the hold stays until it expires, so another payment method can be tried' },
+      202: { description: 'The customer must act (3-D Secure, PayPal approval) at actionUrl; with status "pending_review", FraudGuardian put the payment in the approvals inbox (the seats stay held until it is decided); or, with status "processing", the payment is still under way: repeat with the same Idempotency-Key' },
+      402: { description: 'Declined (payment_declined; the hold stays until it expires, so another payment method can be tried), or refused as suspected fraud (fraud_suspected, with the score and its signals; nothing authorized)' },
       409: { description: 'Nothing to pay, not what is due (payment_mismatch), a payment already in progress, the booking is closed, or a supplier failed (payment voided)' },
       503: { description: 'The payment provider did not answer; nothing was captured; try again' },
       422: { description: 'The provider is not enabled here (provider_not_configured)' },
@@ -278,6 +278,8 @@ export const bookingRoutes = [
       const client = await ctx.temporalClient();
       const answer = await steerBookingWithin(client, b.id, payUpdate, { updateId: updateIdFor(ctx, principal), answerWithinMs: config.paymentAnswerWithinMs }, {
         provider: body.provider, paymentMethod: body.paymentMethod, actor: principal!.userId, purpose: body.purpose, amountMinor: body.amount,
+        // The client's address (X-Forwarded-For only with TRUST_PROXY=1): FraudGuardian's velocity and country signals.
+        clientIp: ctx.ip || null,
       });
       if (!answer.done) {
         return {
@@ -291,6 +293,20 @@ export const bookingRoutes = [
       switch (result.outcome) {
         case 'succeeded': return { status: 201, body: { ...payment, status: 'captured' } };
         case 'requires_action': return { status: 202, body: { ...payment, status: 'requires_action', actionUrl: result.actionUrl } };
+        case 'review':
+          // Nothing is authorized yet: a person decides; the seats stay held until then.
+          return {
+            status: 202,
+            body: {
+              ...payment, status: 'pending_review', approvalId: result.fraud?.approvalId, reviewExpiresAt: result.fraud?.expiresAt ?? null,
+              fraud: { score: result.fraud?.score ?? null, signals: result.fraud?.signals ?? [] },
+              detail: 'The payment waits for a review; nothing is charged until it is approved. The seats stay held until it is decided.',
+            },
+          };
+        case 'refused':
+          throw new Problem(402, 'fraud_suspected', `The payment was refused as suspected fraud (score ${result.fraud?.score}); nothing was charged. ${String(result.reason)}.`, {
+            bookingStatus: result.bookingStatus, score: result.fraud?.score ?? null, signals: result.fraud?.signals ?? [],
+          });
         case 'declined': {
           const retry = result.bookingStatus === 'held' ? ' The seats stay held until the hold expires: try another payment method.' : '';
           throw new Problem(402, 'payment_declined', `The payment was declined: ${String(result.reason).replace(/\.+$/, '')}.${retry}`, { declineCode: result.code, bookingStatus: result.bookingStatus, paymentId: result.paymentId });

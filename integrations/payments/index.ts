@@ -14,7 +14,7 @@
  */
 import type { Knex } from 'knex';
 import { createPayPalProvider, type PayPalProviderOptions } from './paypal';
-import { createSandboxProvider } from './sandbox';
+import { createSandboxProvider, sandboxCardCountry } from './sandbox';
 import { createStripeProvider } from './stripe';
 import type { PaymentProvider, ProviderName } from './types';
 
@@ -72,6 +72,15 @@ export function createPaymentProviders({ knex, publicUrl, env }: { knex: Knex; p
       : undefined,
     paypal: paypal ? createPayPalProvider(paypal) : undefined,
   };
+}
+
+/**
+ * The issuing country of the card behind a payment method, when the method itself says so: the
+ * sandbox's `pm_card_<cc>` test cards. Stripe and PayPal tell it only after authorization (and our
+ * adapters do not read it), so before authorization it is unknown (null) for them.
+ */
+export function cardCountryOf(provider: ProviderName, paymentMethod: string): string | null {
+  return provider === 'sandbox' ? sandboxCardCountry(paymentMethod) : null;
 }
 
 /** One line per provider for the startup log, e.g. "stripe: not configured (set STRIPE_SECRET_KEY)". */

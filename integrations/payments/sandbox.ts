@@ -9,6 +9,8 @@
  *   pm_card_authenticationRequired      → requires_action: the customer authenticates (or fails)
  *                                         on the hosted page /pay/sandbox/<id>, which calls
  *                                         completeSandboxAction
+ *   pm_card_<cc> (e.g. pm_card_br)      → authorized, a card issued in that country (ISO 3166
+ *                                         alpha-2, lower case): what FraudGuardian compares
  *   anything else                       → declined (invalid_payment_method)
  *
  * Money rules (captured ≤ amount, refunded ≤ captured) are the table's CHECK; this module turns
@@ -51,6 +53,14 @@ const TEST_METHODS: Record<string, { status: 'authorized' | 'requires_action' } 
   pm_card_insufficientFunds: { status: 'declined', code: 'insufficient_funds' },
   pm_card_authenticationRequired: { status: 'requires_action' },
 };
+
+const COUNTRY_CARD = /^pm_card_([a-z]{2})$/;
+
+/** The issuing country of a sandbox test card (`pm_card_br` → BR); null for the other test cards. */
+export function sandboxCardCountry(paymentMethod: string): string | null {
+  const m = COUNTRY_CARD.exec(paymentMethod);
+  return m ? m[1].toUpperCase() : null;
+}
 
 const DECLINE_REASONS: Record<string, string> = {
   card_declined: 'Your card was declined.',
@@ -172,7 +182,7 @@ export function createSandboxProvider({ knex, publicUrl }: { knex: Knex; publicU
     name: 'sandbox',
 
     async authorize(request: AuthorizeRequest): Promise<AuthorizeResult> {
-      const outcome = TEST_METHODS[request.paymentMethod] ?? { status: 'declined', code: 'invalid_payment_method' };
+      const outcome = TEST_METHODS[request.paymentMethod] ?? (sandboxCardCountry(request.paymentMethod) ? { status: 'authorized' as const } : { status: 'declined', code: 'invalid_payment_method' });
       const [inserted] = await knex('sandbox_payments')
         .insert({
           id: newId('sbx_pay_'),

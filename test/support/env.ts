@@ -24,6 +24,11 @@ process.env.PAYMENT_ANSWER_WITHIN_MS = '6000';
 process.env.RATE_LIMIT_HOLDS_PER_MINUTE = '0';
 // Every test books as the same demo customer, many with promo codes; the rate-limit tests turn it on.
 process.env.RATE_LIMIT_PROMO_TRIES_PER_HOUR = '0';
+// Every test pays as the same demo customer, from 127.0.0.1, with the same few test cards, many times
+// an hour: FraudGuardian's velocity signals (attempts and declines per customer, card and address)
+// would trip everywhere. Suite-wide they are out of reach; test/agents/fraud-guardian.test.ts sets
+// them per test in its own branch's fraud_rules row (read at each check, as in production).
+process.env.FRAUD_RULES = JSON.stringify({ velocity: { maxPerCustomer: 1_000_000, maxPerCard: 1_000_000, maxPerIp: 1_000_000, declinesAllowed: 1_000_000 } });
 process.env.STRIPE_WEBHOOK_SECRET = 'whsec_test_spirit_tours_secret';
 
 /** SendGrid's signed event webhook: we hold the private key, the API verifies with the public one. */

@@ -3,8 +3,9 @@
  * wrong timeouts. Every class has a schedule-to-close bound and names the failures that retrying
  * cannot fix (they come back at once as non-retryable ApplicationFailures with these types).
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { BookingActivities } from '../../activities/booking';
+import type { FraudActivities } from '../../activities/fraud';
 
 /** Our own database: short attempts, retried while PostgreSQL is away, for a day at most. */
 export const {
@@ -33,4 +34,22 @@ export const { reserveComponent, cancelComponent } = proxyActivities<BookingActi
   scheduleToCloseTimeout: '10 minutes',
   heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', backoffCoefficient: 2, nonRetryableErrorTypes: ['SupplierRefused'] },
+});
+
+/**
+ * FraudGuardian's check, on the payment's path: one query and one transaction, so a local
+ * activity (no round trip through the server: the latency a payment feels is the database's);
+ * bounded (a loaded machine still gets a few retries), then the saga sends the attempt to a
+ * person (`fraud.review`, retried like our database), never through.
+ */
+export const { 'fraud.check': checkFraud } = proxyLocalActivities<FraudActivities>({
+  startToCloseTimeout: '10 seconds',
+  scheduleToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '100 milliseconds', maximumInterval: '2 seconds', backoffCoefficient: 2, nonRetryableErrorTypes: ['BookingMissing'] },
+});
+
+export const { 'fraud.review': reviewUnscored } = proxyActivities<FraudActivities>({
+  startToCloseTimeout: '15 seconds',
+  scheduleToCloseTimeout: '1 day',
+  retry: { initialInterval: '200 milliseconds', maximumInterval: '10 seconds', backoffCoefficient: 2, nonRetryableErrorTypes: ['BookingMissing'] },
 });

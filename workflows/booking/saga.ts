@@ -6,13 +6,17 @@
 import { patched, workflowInfo } from '@temporalio/workflow';
 import type { BookingSnapshot, RefundOutcome } from '../../activities/booking';
 import { isTerminalStatus } from '../../domain/bookings';
-import type { PayRequest, PayResult } from '../booking-messages';
+import type { FraudVerdict } from '../../activities/fraud';
+import type { ApprovalResult, PayRequest, PayResult } from '../booking-messages';
 import {
-  appendEvent, authorizePayment, bookingLedger, cancelComponent, capturePayment, closeBooking, offerWaitlist, queueMessage, recordPayment,
-  refreshPayment, refundBooking, refundPayment, requestManualRefund, reserveComponent, voidPayment,
+  appendEvent, authorizePayment, bookingLedger, cancelComponent, capturePayment, checkFraud, closeBooking, offerWaitlist, queueMessage, recordApprovalDecision, recordPayment,
+  refreshPayment, refundBooking, refundPayment, requestManualRefund, reserveComponent, reviewUnscored, voidPayment,
 } from './activities';
 import { failureMessage, failureType } from './clock';
 import { refuse, type BookingLifecycle, type PendingPayment } from './state';
+
+/** FraudGuardian scores each payment attempt before authorization (bookings on the corrected path). */
+const FRAUD_PATCH = 'fraud-guardian-1';
 
 export function bookingSaga(s: BookingLifecycle) {
   const { bookingId, fixed, booking } = s;
@@ -69,11 +73,49 @@ export function bookingSaga(s: BookingLifecycle) {
     return { outcome: 'succeeded', bookingStatus: s.status, paymentId: p.paymentId, amountMinor: p.amountMinor, purpose: p.purpose };
   };
 
+  /**
+   * FraudGuardian's verdict on this attempt. When the check itself cannot run within its bound,
+   * the attempt goes to a person (review), never through: an unscored payment is not a safe one.
+   */
+  const fraudVerdict = async (req: PayRequest, attemptKey: string, purpose: PayResult['purpose'] & string, amountMinor: number): Promise<FraudVerdict> => {
+    const input = {
+      bookingId, workflowId: workflowInfo().workflowId, attemptKey, provider: req.provider, paymentMethod: req.paymentMethod, clientIp: req.clientIp ?? null,
+      amountMinor, currency: booking.currency, purpose, timeScale: booking.rules.timeScale,
+    };
+    try {
+      return await checkFraud(input);
+    } catch (err) {
+      if (failureType(err) === 'BookingMissing') throw err;
+      return reviewUnscored({ ...input, error: failureMessage(err) });
+    }
+  };
+
   const pay = async (req: PayRequest): Promise<PayResult> => {
     if (isTerminalStatus(s.status)) refuse('BookingClosed', `the booking is ${s.status}`);
     const { purpose, amountMinor } = s.due();
     if (amountMinor <= 0) refuse('NothingToPay', 'nothing is left to pay');
     const attemptKey = `pay-${++s.attempts}`;
+    // Added after bookings were already running: their recorded payments replay without the check.
+    if (fixed && booking.fraudCheck !== false && patched(FRAUD_PATCH)) {
+      const verdict = await fraudVerdict(req, attemptKey, purpose, amountMinor);
+      const fraud = { score: verdict.score, signals: verdict.signals, approvalId: verdict.approvalId, expiresAt: verdict.review?.expiresAt ?? null };
+      if (verdict.decision === 'block') {
+        // Nothing is authorized; like a decline, the hold keeps its own expiry.
+        return { outcome: 'refused', bookingStatus: s.status, reason: verdict.reason, code: 'fraud_suspected', amountMinor, purpose, fraud };
+      }
+      if (verdict.decision === 'review') {
+        s.pendingReview = {
+          approvalId: verdict.approvalId!, attemptKey, provider: req.provider, paymentMethod: req.paymentMethod, purpose, amountMinor,
+          expiresAtMs: Date.now() + clock.scaled(verdict.review!.timeoutMs), onTimeout: verdict.review!.onTimeout,
+        };
+        return { outcome: 'review', bookingStatus: s.status, reason: verdict.reason, code: 'payment_review', amountMinor, purpose, fraud };
+      }
+    }
+    return authorizeAndComplete(req, attemptKey, purpose, amountMinor);
+  };
+
+  /** The saga from authorization on (a payment that passed the check, or one a person approved). */
+  const authorizeAndComplete = async (req: Pick<PayRequest, 'provider' | 'paymentMethod'>, attemptKey: string, purpose: 'deposit' | 'balance' | 'full', amountMinor: number): Promise<PayResult> => {
     let auth;
     try {
       auth = await authorizePayment({ bookingId, attemptKey, provider: req.provider, paymentMethod: req.paymentMethod, amountMinor, currency: booking.currency, purpose });
@@ -96,6 +138,36 @@ export function bookingSaga(s: BookingLifecycle) {
       return { outcome: 'requires_action', bookingStatus: s.status, paymentId: auth.paymentId, actionUrl: auth.actionUrl, amountMinor, purpose };
     }
     return completePayment({ attemptKey, paymentId: auth.paymentId, purpose, amountMinor });
+  };
+
+  /**
+   * A person decided a payment review (or its deadline did): approved, the saga authorizes and
+   * completes it; rejected, the hold's seats go back and the booking fails (a balance payment is
+   * only refused: the booking stays as it is).
+   */
+  const decideReview = async (d: { approve: boolean; by: string | null; note?: string; expired?: boolean }): Promise<ApprovalResult> => {
+    const r = s.pendingReview!;
+    s.pendingReview = undefined;
+    await recordApprovalDecision({ approvalId: r.approvalId, bookingId, decision: d.expired ? 'expired' : d.approve ? 'approved' : 'rejected', by: d.by, note: d.note });
+    if (d.approve) {
+      let payment: PayResult;
+      try {
+        payment = await authorizeAndComplete(r, r.attemptKey, r.purpose, r.amountMinor);
+      } catch (err) {
+        payment = { outcome: 'failed', bookingStatus: s.status, reason: failureMessage(err), code: failureType(err), amountMinor: r.amountMinor, purpose: r.purpose };
+      }
+      return { outcome: payment.outcome, bookingStatus: s.status, refundMinor: 0, payment };
+    }
+    if (r.purpose !== 'balance' && s.status === 'held') {
+      await close('failed', `the payment was refused after a fraud review${d.note ? `: ${d.note}` : ''}`, `${r.attemptKey}/review-failed`);
+    }
+    return { outcome: 'rejected', bookingStatus: s.status, refundMinor: 0 };
+  };
+
+  /** Nobody decided the review in time (or the trip started): recorded as expired, and its default applies. */
+  const expireReview = (note: string, outcome?: 'approve' | 'reject') => {
+    const r = s.pendingReview!;
+    return decideReview({ approve: (outcome ?? r.onTimeout) === 'approve', by: null, note, expired: true });
   };
 
   /** A signal (webhook, hosted page) or a deadline says how the customer's action ended. */
@@ -151,7 +223,7 @@ export function bookingSaga(s: BookingLifecycle) {
   /** What the ledger holds now (corrected path); the older path trusted its own counter. */
   const paidNow = async (): Promise<number> => (fixed ? (await bookingLedger({ bookingId })).netPaidMinor : s.amountPaidMinor);
 
-  return { close, compensate, completePayment, pay, settlePendingPayment, abandonPendingPayment, refundPaid, paidNow };
+  return { close, compensate, completePayment, pay, decideReview, expireReview, settlePendingPayment, abandonPendingPayment, refundPaid, paidNow };
 }
 
 export type BookingSaga = ReturnType<typeof bookingSaga>;

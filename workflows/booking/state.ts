@@ -40,6 +40,19 @@ export interface PendingApproval {
   expiresAtMs?: number;
 }
 
+/** A payment FraudGuardian sent to a person: authorized only once approved (corrected path with the fraud check). */
+export interface PendingReview {
+  approvalId: string;
+  attemptKey: string;
+  provider: PayRequest['provider'];
+  paymentMethod: string;
+  purpose: 'deposit' | 'balance' | 'full';
+  amountMinor: number;
+  /** Workflow time (ms) when nobody having decided, `onTimeout` applies. */
+  expiresAtMs: number;
+  onTimeout: 'approve' | 'reject';
+}
+
 const PURPOSE = { deposit: 'deposit', full: 'full payment', balance: 'balance' } as const;
 
 export const refuse = (type: string, message: string, details?: unknown[]): never => {
@@ -57,6 +70,7 @@ export class BookingLifecycle {
   restart = false;
   pendingPayment: PendingPayment | undefined;
   pendingApproval: PendingApproval | undefined;
+  pendingReview: PendingReview | undefined;
   nextMilestone: { kind: string; at: string } | null = null;
   /** The attempt whose saga reserved the package components in this run (their reservation keys carry it). */
   componentsReservedBy: string | undefined;
@@ -94,7 +108,7 @@ export class BookingLifecycle {
   }
 
   paymentBusy(): boolean {
-    return this.pendingPayment !== undefined || this.commands.some((c) => !c.done && c.kind === 'pay');
+    return this.pendingPayment !== undefined || this.pendingReview !== undefined || this.commands.some((c) => !c.done && c.kind === 'pay');
   }
 
   /** What a payment now would be for, and how much: the deposit, the full price, or the balance. */
@@ -112,11 +126,12 @@ export class BookingLifecycle {
   }
 
   view(): BookingView {
-    const { pendingPayment, pendingApproval } = this;
+    const { pendingPayment, pendingApproval, pendingReview } = this;
     return {
       bookingId: this.bookingId, status: this.status, amountPaidMinor: this.amountPaidMinor,
       pendingAction: pendingPayment ? { paymentId: pendingPayment.paymentId, actionUrl: pendingPayment.actionUrl } : null,
       pendingApproval: pendingApproval ? { approvalId: pendingApproval.approvalId, refundMinor: pendingApproval.refund.refundMinor, reason: pendingApproval.reason } : null,
+      ...(pendingReview ? { pendingReview: { approvalId: pendingReview.approvalId, amountMinor: pendingReview.amountMinor, purpose: pendingReview.purpose } } : {}),
       nextMilestone: this.nextMilestone,
     };
   }
@@ -148,6 +163,7 @@ export function registerHandlers(s: BookingLifecycle): void {
       if (isTerminalStatus(s.status)) refuse('BookingClosed', `the booking is ${s.status}; it takes no payment`);
       if (s.status === 'paid_in_full' || s.status === 'in_progress') refuse('NothingToPay', 'the booking is paid in full');
       if (s.snap?.plan === 'on_account') refuse('OnAccount', 'this booking is on the partner\'s account; it is settled by statement');
+      if (s.pendingReview) refuse('PaymentInProgress', 'a payment for this booking awaits a fraud review; it goes ahead or is refused when a person decides');
       if (s.paymentBusy()) refuse('PaymentInProgress', 'a payment for this booking is already in progress; finish or abandon it first');
       if (s.pendingApproval) refuse('CancellationPending', 'a cancellation of this booking awaits approval');
       if (s.restart) refuse('AmendmentInProgress', 'the booking is being changed; retry in a moment');
@@ -171,7 +187,7 @@ export function registerHandlers(s: BookingLifecycle): void {
   });
   setHandler(decideApprovalUpdate, (req) => s.enqueue<DecideCommand>({ kind: 'decide', input: req, done: false }), {
     validator: (req) => {
-      if (!s.pendingApproval || s.pendingApproval.approvalId !== req.approvalId) refuse('ApprovalNotPending', 'this approval is not pending');
+      if (s.pendingApproval?.approvalId !== req.approvalId && s.pendingReview?.approvalId !== req.approvalId) refuse('ApprovalNotPending', 'this approval is not pending');
       if (s.commands.some((c) => !c.done && c.kind === 'decide')) refuse('ApprovalNotPending', 'this approval is already being decided');
       if (s.fixed && s.tripStarted()) refuse('TripStarted', 'the trip has started; this approval can no longer be decided');
     },
