@@ -1,6 +1,6 @@
 /**
- * The agent run workflow's messages and ids, shared by the workflow, the API, the tools and the
- * booking workflow (which runs FraudGuardian as a child).
+ * The agent run workflow's messages and ids, shared by the workflow, the API and the tools.
+ * (The booking saga runs FraudGuardian's core in its own `fraud.check` activity, not as a child run.)
  */
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 
