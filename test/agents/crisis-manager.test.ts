@@ -124,6 +124,8 @@ describe('CrisisManager (end to end)', function () {
       const [row] = await knex('bookings').insert({
         reference: ref, departure_id: dep.id, branch_id: dep.branch_id, customer_id: customer.id, status, pax_count: 2, currency: 'EUR', total_minor: 11800, net_minor: 11800,
         contact: JSON.stringify({ name: `Traveller ${ref}`, email: `${ref.toLowerCase()}@crisis.test`, phone: '+34600999000' }), language: ref === 'CRI-B' ? 'es' : 'en',
+        // Rows only (no seats held or sold): marked as having a workflow, so the hold-start relay leaves them alone.
+        workflow_started_at: new Date(),
       }).returning('id');
       ids[ref] = row.id;
     };

@@ -30,7 +30,7 @@ async function seedPerson(options: { old?: boolean } = {}) {
   const [booking] = await knex('bookings').insert({
     reference, departure_id: departure.id, branch_id: branch.id, customer_id: customer.id, status: options.old ? 'expired' : 'confirmed', pax_count: 2, currency: 'EUR',
     total_minor: 100_000, net_minor: 100_000, amount_paid_minor: options.old ? 0 : 50_000, contact: JSON.stringify({ name: 'Lucía Privada', email, phone: '+34600111222' }),
-    language: 'es', created_at: at, updated_at: at,
+    language: 'es', created_at: at, updated_at: at, workflow_started_at: at, // rows only: the hold-start relay leaves them alone
   }).returning('id');
   const passengers = await knex('passengers').insert([
     { booking_id: booking.id, pax_type: 'adult', first_name: 'Lucía', last_name: 'Privada', birth_date: '1990-04-05' },
