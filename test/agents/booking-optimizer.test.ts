@@ -71,7 +71,12 @@ describe('BookingOptimizer (agent, through the API)', function () {
     const tag = crypto.randomBytes(3).toString('hex');
     const email = (name: string) => `${name}.${tag}@example.com`;
     const [customer] = await knex('customers').insert({ first_name: 'Test', last_name: tag, email: email('buyer'), language: 'en' }).returning('id');
-    const partner = await knex('partners').where({ code: 'SOL-AGENCY' }).first('id');
+    // An agency of its own: bookings on account here must not use up the demo agency's credit line other tests book on.
+    const branch = await knex('branches').where({ id: s.branchId }).first('id', 'currency');
+    const [partner] = await knex('partners').insert({
+      code: `OPT-${tag}`, name: `Optimizer test agency ${tag}`, kind: 'travel_agency', branch_id: branch.id, commission_bp: 1000,
+      payment_terms_days: 0, statement_period: 'monthly', currency: branch.currency,
+    }).returning('id');
     const staff = await knex('users').where({ email: 'operator@demo.test' }).first('id');
     const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000);
     const ids: Record<string, string> = {};
