@@ -6,12 +6,25 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { openConversation, recordInbound } from '../models/conversations';
+import { placeHold } from '../models/holds';
 
 type InputFor = (knex: Knex) => Promise<unknown>;
 
 const DAY = 86_400_000;
 
 const INPUTS: Record<string, InputFor> = {
+  // Re-scores a fresh hold of the demo customer (no payment attempted yet: what is due now, by an unknown card).
+  FraudGuardian: async (knex) => {
+    const customer = await knex('customers').whereRaw('lower(email) = ?', ['customer@demo.test']).first('id');
+    const user = await knex('users').where({ email: 'customer@demo.test' }).first('id');
+    const d = await knex('departures').where('status', 'scheduled').where('starts_at', '>', new Date(Date.now() + 30 * DAY)).whereRaw('capacity - seats_held - seats_sold >= 2').orderBy('starts_at').first('id');
+    const hold = await placeHold(knex, {
+      departureId: d.id, passengers: [{ type: 'adult', firstName: 'Bench', lastName: 'Fraud' }, { type: 'adult', firstName: 'Bench', lastName: 'Fraud' }],
+      contact: { name: 'Bench Fraud', email: 'customer@demo.test', phone: '+34600111222' }, language: 'en',
+      customerId: customer.id, partnerId: null, onAccount: false, createdByUserId: user.id,
+    });
+    return { bookingId: hold.bookingId };
+  },
   // A web-chat message asking for availability, stored as the inbound route stores it.
   MultiChannelHub: async (knex) => {
     const conversation = await openConversation(knex, { channel: 'web', customerHandle: `bench-${crypto.randomUUID()}@example.com`, businessHandle: 'web' });

@@ -135,8 +135,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         if (r.status === 'failed') errors.push(r.error ?? 'failed');
         lastId = r.id;
       }
-      // The run's shape, from its history up to where it rests.
-      const history = await client.workflow.getHandle(lastId).fetchHistory();
+      // The run's shape, from its history (a completed run's last task, with its markers, may land just after agent_runs says so).
+      const handle = client.workflow.getHandle(lastId);
+      if (statuses.completed === runs) await handle.result();
+      const history = await handle.fetchHistory();
       let local = 0;
       let activities = 0;
       let batch = 0;
