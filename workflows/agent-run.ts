@@ -15,7 +15,7 @@
  * with the agent's default.
  */
 import {
-  ActivityFailure, ApplicationFailure, allHandlersFinished, condition, continueAsNew, proxyActivities, proxyLocalActivities, setHandler, sleep, workflowInfo,
+  ActivityFailure, ApplicationFailure, allHandlersFinished, condition, continueAsNew, patched, proxyActivities, proxyLocalActivities, setHandler, sleep, workflowInfo,
 } from '@temporalio/workflow';
 import type { AgentRunActivities, CoreOutcome, RunPlan, ToolActivity, Usage } from '../activities/agents/run';
 import {
@@ -162,8 +162,8 @@ export async function agentRunWorkflow(req: AgentRunInput): Promise<AgentRunResu
     };
 
     /**
-     * Proposed actions: those that need a person are put in the inbox together (so nobody waits on
-     * another's decision), then each runs in order once approved (after its delay, if any).
+     * Proposed actions: those that need a person are put in the inbox together, and each runs as
+     * soon as it is approved (after its delay, if any); the others keep their order.
      */
     const act = async (actions: CoreOutcome['actions'], key: string): Promise<Array<{ tool: string; status: string; result?: unknown; error?: string }>> => {
       const proposedAt = Date.now();
@@ -180,35 +180,71 @@ export async function agentRunWorkflow(req: AgentRunInput): Promise<AgentRunResu
           if (!run.approvals.has(ids[n])) run.approvals.set(ids[n], { status: 'pending', expiresAtMs });
         });
       }
-      const done: Array<{ tool: string; status: string; result?: unknown; error?: string }> = [];
-      for (const [i, a] of actions.entries()) {
-        if (a.delayMs) {
-          const s = run.step('wait', a.tool, { delayMs: a.delayMs });
-          await sleep(Math.max(0, proposedAt + a.delayMs - Date.now()));
-          s.endedAt = new Date().toISOString();
-        }
+      type Done = { tool: string; status: string; result?: unknown; error?: string };
+      const waitForDecision = async (i: number, a: CoreOutcome['actions'][number]): Promise<boolean> => {
         const approvalId = approvalIds[i];
-        if (approvalId) {
-          const approval = run.approvals.get(approvalId)!;
-          const s = run.step('approval', a.tool, { approvalId, input: a.input, reason: a.reason });
-          const decided = await condition(() => approval.status !== 'pending', Math.max(1, approval.expiresAtMs - Date.now()));
-          if (!decided) {
-            approval.status = 'expired';
-            await records['agent.recordDecision']({ approvalId, status: 'expired', by: null, note: `nobody decided in time; the default is to ${p.approval.onTimeout}` });
-          }
-          await condition(() => approval.status !== 'deciding');
-          const go = approval.status === 'approved' || (approval.status === 'expired' && p.approval.onTimeout === 'approve');
-          s.output = { decision: approval.status, note: approval.note ?? null, runs: go };
-          s.endedAt = new Date().toISOString();
-          if (!go) {
-            done.push({ tool: a.tool, status: approval.status });
+        const approval = run.approvals.get(approvalId)!;
+        const s = run.step('approval', a.tool, { approvalId, input: a.input, reason: a.reason });
+        const decided = await condition(() => approval.status !== 'pending', Math.max(1, approval.expiresAtMs - Date.now()));
+        if (!decided) {
+          approval.status = 'expired';
+          await records['agent.recordDecision']({ approvalId, status: 'expired', by: null, note: `nobody decided in time; the default is to ${p.approval.onTimeout}` });
+        }
+        await condition(() => approval.status !== 'deciding');
+        const go = approval.status === 'approved' || (approval.status === 'expired' && p.approval.onTimeout === 'approve');
+        s.output = { decision: approval.status, note: approval.note ?? null, runs: go };
+        s.endedAt = new Date().toISOString();
+        return go;
+      };
+      const waitForDelay = async (a: CoreOutcome['actions'][number]) => {
+        if (!a.delayMs) return;
+        const s = run.step('wait', a.tool, { delayMs: a.delayMs });
+        await sleep(Math.max(0, proposedAt + a.delayMs - Date.now()));
+        s.endedAt = new Date().toISOString();
+      };
+      const runAction = async (i: number, a: CoreOutcome['actions'][number]): Promise<Done> => {
+        try {
+          return { tool: a.tool, status: 'done', result: await callTool(a.tool, a.input, `${key}-${i}`) };
+        } catch (err) {
+          return { tool: a.tool, status: 'failed', error: failureText(err) };
+        }
+      };
+      let done: Done[];
+      if (patched('agent-actions-independent-1')) {
+        // Each action that waits for a person runs as soon as it is approved, whatever the others'
+        // decisions (one branch's operator does not wait for another's); an action nobody decides
+        // keeps its place: it runs after everything proposed before it.
+        done = new Array<Done>(actions.length);
+        const tasks: Promise<void>[] = [];
+        let unconditional: Promise<void> = Promise.resolve();
+        for (const [i, a] of actions.entries()) {
+          const earlier = Promise.all([...tasks]).then(() => undefined);
+          const beforeMe = unconditional;
+          const task = (async () => {
+            if (!approvalIds[i]) await earlier;
+            await waitForDelay(a);
+            if (approvalIds[i]) {
+              if (!(await waitForDecision(i, a))) {
+                done[i] = { tool: a.tool, status: run.approvals.get(approvalIds[i])!.status };
+                return;
+              }
+              await beforeMe;
+            }
+            done[i] = await runAction(i, a);
+          })();
+          tasks.push(task);
+          if (!approvalIds[i]) unconditional = task;
+        }
+        await Promise.all(tasks);
+      } else {
+        done = [];
+        for (const [i, a] of actions.entries()) {
+          await waitForDelay(a);
+          if (approvalIds[i] && !(await waitForDecision(i, a))) {
+            done.push({ tool: a.tool, status: run.approvals.get(approvalIds[i])!.status });
             continue;
           }
-        }
-        try {
-          done.push({ tool: a.tool, status: 'done', result: await callTool(a.tool, a.input, `${key}-${i}`) });
-        } catch (err) {
-          done.push({ tool: a.tool, status: 'failed', error: failureText(err) });
+          done.push(await runAction(i, a));
         }
       }
       if (needing.length) await records['agent.saveProgress']({ runId, status: 'running', steps: run.steps, usage: run.usage });

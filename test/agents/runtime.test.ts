@@ -92,6 +92,32 @@ describe('agent runtime (core mode)', function () {
     expect(row).to.include({ status: 'rejected', decision_note: 'not this month' });
   });
 
+  it('runs an approved action at once, while an action proposed before it still waits for a person', async () => {
+    const id = await probe.start('ProbeAgent', { charge: 100, charges: [200], note: 'after both' });
+    const approvals = await eventually(async () => {
+      const rows = await stack().knex('approvals').where({ agent_run_id: id }).orderBy('requested_at');
+      return rows.length === 2 && rows;
+    });
+    const second = approvals.find((a: { data: { input: { amountMinor: number } } }) => a.data.input.amountMinor === 200) ?? approvals[1];
+    const first = approvals.find((a: { id: string }) => a.id !== second.id);
+    expect((await api('POST', `/api/v1/approvals/${second.id}/approve`, { token: operator, body: {} })).status).to.equal(200);
+    // The second charge runs although the first is still pending; the note (no approval) keeps its place after both.
+    const charged = await eventually(async () => {
+      const rows = await effects(id);
+      return rows.length > 0 && rows;
+    });
+    expect(charged.map((r) => [r.tool, r.value])).to.deep.equal([['probe.charge', { amountMinor: 200 }]]);
+    expect((await run(id)).body.status).to.equal('waiting_approval');
+    expect((await api('POST', `/api/v1/approvals/${first.id}/reject`, { token: operator, body: { reason: 'only the second' } })).status).to.equal(200);
+    const done = await finished(id);
+    expect(done.output.actions).to.deep.equal([
+      { tool: 'probe.charge', status: 'rejected' },
+      { tool: 'probe.charge', status: 'done', result: { charged: 200 } },
+      { tool: 'probe.note', status: 'done', result: { noted: 'after both' } },
+    ]);
+    expect((await effects(id)).map((r) => [r.tool, r.executions])).to.deep.equal([['probe.charge', 1], ['probe.note', 1]]);
+  });
+
   it('an approval nobody decides takes the agent\'s default at its deadline', async () => {
     // ProbeQuickExpiry: 2 seconds, then approve.
     const id = await probe.start('ProbeQuickExpiry', { charge: 700 });

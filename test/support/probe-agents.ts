@@ -51,6 +51,8 @@ const probeSlow = defineTool({
 
 const probeInput = z.object({
   charge: z.int().min(0).default(0),
+  /** More charges, each its own action waiting for a person. */
+  charges: z.array(z.int().positive()).default([]),
   note: z.string().optional(),
   slow: z.array(z.object({ ms: z.int(), label: z.string() })).default([]),
   noteAfterMs: z.int().optional(),
@@ -70,6 +72,7 @@ function probe(name: string, approval?: { timeoutHours: number; onTimeout: 'appr
       narrative: `The probe had ${gathered['probe.count']} effects; it proposes a charge of ${input.charge}.`,
       actions: [
         ...(input.charge > 0 ? [{ tool: 'probe.charge', input: { amountMinor: input.charge }, reason: 'the input asked for a charge' }] : []),
+        ...input.charges.map((amountMinor) => ({ tool: 'probe.charge', input: { amountMinor }, reason: 'the input asked for another charge' })),
         ...(input.note ? [{ tool: 'probe.note', input: { text: input.note }, reason: 'the input asked for a note', delayMs: input.noteAfterMs }] : []),
       ],
     }),
