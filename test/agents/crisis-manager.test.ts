@@ -13,6 +13,7 @@ import { haversineKm, incidentWindow, latitudeBand, overlaps, planCrisis, select
 import { notifyTravellers } from '../../agents/crisis-manager/tools';
 import { startAgentRun } from '../../services/agent-runs';
 import type { ToolContext } from '../../agents/types';
+import { agentRunFinished, pendingAgentApproval } from '../support/agents';
 
 const R = 6371;
 
@@ -150,14 +151,8 @@ describe('CrisisManager (end to end)', function () {
     expect(res.status, JSON.stringify(res.body)).to.equal(202);
     return res.body.id as string;
   };
-  const pendingApproval = (runId: string) => eventually(async () => {
-    const list = await api('GET', '/api/v1/approvals?status=pending&kind=agent_action', { token: operator });
-    return list.body.data.find((a: { agentRunId: string }) => a.agentRunId === runId);
-  });
-  const finished = (runId: string, timeoutMs = 60_000) => eventually(async () => {
-    const r = await api('GET', `/api/v1/agent-runs/${encodeURIComponent(runId)}`, { token: operator });
-    return ['completed', 'failed'].includes(r.body.status) && r.body;
-  }, timeoutMs);
+  const pendingApproval = (runId: string) => pendingAgentApproval(runId, operator);
+  const finished = (runId: string, timeoutMs = 60_000) => agentRunFinished(runId, operator, timeoutMs);
   const notices = (incidentId: string) => stack().knex('outbox_messages').where({ template: 'crisis_alert' }).whereLike('dedupe_key', `crisis-${incidentId}/%`).orderBy('recipient');
   const tokenOf = (row: { data: { ack_url: string } }) => row.data.ack_url.split('/a/')[1];
 

@@ -12,6 +12,7 @@ import { personalData } from '../../services/privacy';
 import { api, loginAs } from '../support/http';
 import { eventually } from '../support/bookings';
 import { stack } from '../support/stack';
+import { agentRunFinished, pendingAgentApproval } from '../support/agents';
 
 const hex = () => crypto.randomBytes(4).toString('hex');
 
@@ -94,10 +95,7 @@ describe('DataPrivacy end to end', function () {
     const r = await status(id);
     return r.body.status === want && r.body;
   }, 30_000);
-  const pendingApproval = (runId: string) => eventually(async () => {
-    const list = await api('GET', '/api/v1/approvals?status=pending&kind=agent_action', { token: admin });
-    return list.body.data.find((a: { agentRunId: string }) => a.agentRunId === runId);
-  }, 30_000);
+  const pendingApproval = (runId: string) => pendingAgentApproval(runId, admin, 30_000);
 
   it('exports everything held on the person as a downloadable bundle, changing nothing', async () => {
     const p = await seedPerson();
@@ -204,10 +202,7 @@ describe('DataPrivacy end to end', function () {
       expect(r.status, JSON.stringify(r.body)).to.equal(202);
       return r.body.id as string;
     };
-    const finished = (id: string) => eventually(async () => {
-      const r = await api('GET', `/api/v1/agent-runs/${encodeURIComponent(id)}`, { token: operator });
-      return ['completed', 'failed'].includes(r.body.status) && r.body;
-    }, 30_000);
+    const finished = (id: string) => agentRunFinished(id, operator, 30_000);
 
     const rejected = await run();
     const a1 = await pendingApproval(rejected);

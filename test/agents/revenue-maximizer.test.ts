@@ -11,6 +11,7 @@ import { priceBooking } from '../../domain/pricing';
 import { api, loginAs } from '../support/http';
 import { eventually, hold, scenario } from '../support/bookings';
 import { stack } from '../support/stack';
+import { pendingAgentApproval } from '../support/agents';
 
 const NOW = new Date('2026-12-02T08:00:00Z');
 const facts = (over: Partial<DepartureFacts>): DepartureFacts => ({
@@ -92,10 +93,7 @@ describe('RevenueMaximizer (agent, through the API)', function () {
     return { ...s, code: tour.code as string, line };
   }
   const runStatus = async (id: string) => (await api('GET', `/api/v1/agent-runs/${encodeURIComponent(id)}`, { token: operator })).body;
-  const pendingApproval = (runId: string) => eventually(async () => {
-    const list = await api('GET', '/api/v1/approvals?status=pending&kind=agent_action&limit=100', { token: operator });
-    return list.body.data.find((a: { agentRunId: string }) => a.agentRunId === runId);
-  }, 30_000);
+  const pendingApproval = (runId: string) => pendingAgentApproval(runId, operator, 30_000);
   const finished = (id: string) => eventually(async () => {
     const r = await runStatus(id);
     return ['completed', 'failed'].includes(r.status) && r;

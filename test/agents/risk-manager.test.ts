@@ -12,8 +12,9 @@ import { riskManager } from '../../agents/risk-manager';
 import type { ToolContext } from '../../agents/types';
 import { bookingLedger } from '../../models/ledger';
 import { api, loginAs } from '../support/http';
-import { eventually, hold, scenario, seats } from '../support/bookings';
+import { hold, scenario, seats } from '../support/bookings';
 import { stack } from '../support/stack';
+import { agentRunFinished, pendingAgentApproval } from '../support/agents';
 
 const NOW = new Date('2027-01-10T12:00:00.000Z');
 const DAY = 86_400_000;
@@ -92,15 +93,9 @@ describe('RiskManager agent (no-go → approval → departure cancelled with ful
   });
 
   const run = (runId: string) => api('GET', `/api/v1/agent-runs/${encodeURIComponent(runId)}`, { token: operator });
-  const finished = (runId: string) => eventually(async () => {
-    const r = await run(runId);
-    return ['completed', 'failed'].includes(r.body.status) && r.body;
-  }, 60_000);
-  const pendingApproval = (runId: string) => eventually(async () => {
-    // The action belongs to the booking's branch (a test branch): an admin sees it.
-    const list = await api('GET', '/api/v1/approvals?status=pending&kind=agent_action&limit=100', { token: admin });
-    return list.body.data.find((a: { agentRunId: string }) => a.agentRunId === runId);
-  }, 60_000);
+  const finished = (runId: string) => agentRunFinished(runId, operator);
+  // The action belongs to the booking's branch (a test branch): an admin sees it.
+  const pendingApproval = (runId: string) => pendingAgentApproval(runId, admin, 60_000);
 
   /** A departure 20 days out needing 6 passengers, its guarantee deadline passed, with two paid bookings (2 + 1) and a hold (1). */
   async function shortDeparture() {

@@ -11,8 +11,9 @@ import { rebookBooking, supplyFacts } from '../../agents/supply-chain/tools';
 import type { ToolContext } from '../../agents/types';
 import { bookingLedger } from '../../models/ledger';
 import { api, loginAs } from '../support/http';
-import { eventually, hold, scenario, seats } from '../support/bookings';
+import { hold, scenario, seats } from '../support/bookings';
 import { stack } from '../support/stack';
+import { agentRunFinished, pendingAgentApproval } from '../support/agents';
 
 const T0 = '2027-03-10T09:00:00.000Z';
 const at = (days: number) => new Date(Date.parse(T0) + days * 86_400_000).toISOString();
@@ -88,15 +89,9 @@ describe('SupplyChain agent (incident → approval → rebooking)', function () 
   });
 
   const run = (runId: string) => api('GET', `/api/v1/agent-runs/${encodeURIComponent(runId)}`, { token: operator });
-  const finished = (runId: string) => eventually(async () => {
-    const r = await run(runId);
-    return ['completed', 'failed'].includes(r.body.status) && r.body;
-  }, 60_000);
-  const pendingApproval = (runId: string) => eventually(async () => {
-    // The action belongs to the booking's branch (a test branch): an admin sees it.
-    const list = await api('GET', '/api/v1/approvals?status=pending&kind=agent_action&limit=100', { token: admin });
-    return list.body.data.find((a: { agentRunId: string }) => a.agentRunId === runId);
-  }, 60_000);
+  const finished = (runId: string) => agentRunFinished(runId, operator);
+  // The action belongs to the booking's branch (a test branch): an admin sees it.
+  const pendingApproval = (runId: string) => pendingAgentApproval(runId, admin, 60_000);
 
   /** A tour of our own, run by a supplier of our own, with the affected departure and a later one; a paid booking of two on the first. */
   async function setup() {
