@@ -22,6 +22,8 @@ import { createFraudActivities } from './fraud';
 import { ipCountryTable } from '../agents/fraud-guardian/core';
 import { createBookingMessageActivities } from './messaging/booking-messages';
 import { createAgentActivityGroups, type AgentModelFor, type ModelCaller } from './agents/run';
+import { createConversationActivities } from './conversations';
+import { createWhatsAppChannel, type WhatsAppChannel } from '../integrations/whatsapp';
 
 export interface ActivityDeps {
   knex: Knex;
@@ -38,6 +40,8 @@ export interface ActivityDeps {
   /** The chat model of an agent's runs (model mode), or undefined for core mode; tests inject fake models. */
   agentModelFor?: AgentModelFor;
   callModel?: ModelCaller;
+  /** The WhatsApp channel this worker sends through (default: the one WHATSAPP_CHANNEL names, built on first use). */
+  whatsapp?: WhatsAppChannel;
 }
 
 /** A template's compiled HTML (cached per version); the `{{variables}}` stay for per-recipient substitution. */
@@ -61,6 +65,7 @@ export function createActivityGroups(deps: ActivityDeps): ActivityGroup[] {
   const linkSecret = emailLinkSecret();
   const provider = () => (email ??= deps.emailProvider ?? createEmailProvider({ env: deps.env ?? process.env, dataDir: config.dataDir, publicUrl, linkSecret }));
   const renderTemplate = templateRenderer(deps.knex);
+  let whatsapp: WhatsAppChannel | undefined;
   return [
     {
       name: 'booking',
@@ -103,6 +108,14 @@ export function createActivityGroups(deps: ActivityDeps): ActivityGroup[] {
     { name: 'housekeeping', queue: taskQueues.platform, activities: createHousekeepingActivities(deps) },
     // Booking emails and WhatsApp messages, delivered by the message dispatcher (marketing queue), never inside a saga.
     { name: 'bookingmessage', queue: taskQueues.marketing, prefix: 'messages.', activities: createBookingMessageActivities({ knex: deps.knex, provider, from: config.email.from, publicUrl }) },
+    // Conversations (one workflow per customer and business number) beside the MultiChannelHub runs they start.
+    {
+      name: 'conversation', queue: taskQueues.agents, prefix: 'conversation.',
+      activities: createConversationActivities({
+        knex: deps.knex, whatsapp: () => (whatsapp ??= deps.whatsapp ?? createWhatsAppChannel({ knex: deps.knex })), runIdPrefix: temporalConfig.taskQueuePrefix,
+        idleCloseMs: config.whatsapp.idleCloseMinutes * 60_000, log: (msg, meta) => logger.warn(meta, msg),
+      }),
+    },
     // Agent runs (agent.*) and every registered agent's tools (tool.*), on the agents queue.
     ...createAgentActivityGroups({
       knex: deps.knex, publicUrl, modelFor: deps.agentModelFor, callModel: deps.callModel,

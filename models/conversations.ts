@@ -24,6 +24,12 @@ export interface ConversationRow {
   other_streak: number;
   waiting_since: Date | null;
   last_message_at: Date;
+  flow: unknown;
+  customer_name: string | null;
+  window_expires_at: Date | null;
+  closed_at: Date | null;
+  resolved_at: Date | null;
+  time_zone: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -45,6 +51,16 @@ export interface MessageRow {
   reply_to_id: string | null;
   decided_at: Date | null;
   created_at: Date;
+  kind: 'text' | 'interactive' | 'template' | 'unsupported';
+  payload: unknown;
+  delivery_status: 'pending' | 'claimed' | 'sent' | 'delivered' | 'read' | 'failed' | 'unknown' | null;
+  delivery_attempts: number;
+  provider_message_id: string | null;
+  delivery_error: string | null;
+  sent_at: Date | null;
+  delivered_at: Date | null;
+  read_at: Date | null;
+  via_template: string | null;
 }
 
 /** The customer a handle names (an email or an E.164 phone), if we know them. */
@@ -55,23 +71,50 @@ async function customerFor(knex: Knex, handle: string): Promise<string | null> {
   return row?.id ?? null;
 }
 
-/** The conversation of these handles on this channel, opened on first contact. */
-export async function openConversation(knex: Knex, c: { channel: Channel; customerHandle: string; businessHandle?: string }): Promise<ConversationRow> {
+/** The conversation of these handles on this channel, opened on first contact (a closed one opens again). */
+export async function openConversation(knex: Knex, c: { channel: Channel; customerHandle: string; businessHandle?: string; customerName?: string; timeZone?: string }): Promise<ConversationRow> {
   const key = { channel: c.channel, customer_handle: c.customerHandle, business_handle: c.businessHandle ?? '' };
-  const found = await knex('conversations').where(key).first();
-  if (found) return found;
+  const found: ConversationRow | undefined = await knex('conversations').where(key).first();
+  if (found) {
+    if (found.status !== 'closed' && (!c.customerName || found.customer_name)) return found;
+    return knex.transaction(async (trx) => {
+      const [row] = await trx('conversations').where({ id: found.id }).update({
+        customer_name: found.customer_name ?? c.customerName ?? null,
+        ...(found.status === 'closed' ? { status: 'bot', closed_at: null, other_streak: 0, flow: null } : {}), updated_at: trx.fn.now(),
+      }).returning('*');
+      if (found.status === 'closed') await trx('conversation_events').insert({ conversation_id: found.id, type: 'reopened', note: 'a new message' });
+      return row;
+    });
+  }
   const customerId = await customerFor(knex, c.customerHandle);
-  await knex('conversations').insert({ ...key, customer_id: customerId }).onConflict(['channel', 'business_handle', 'customer_handle']).ignore();
+  await knex('conversations').insert({ ...key, customer_id: customerId, customer_name: c.customerName ?? null, time_zone: c.timeZone ?? null })
+    .onConflict(['channel', 'business_handle', 'customer_handle']).ignore();
   return knex('conversations').where(key).first();
 }
 
+export interface InboundRecord {
+  conversationId: string;
+  channelMessageId: string;
+  text: string;
+  kind?: 'text' | 'interactive' | 'unsupported';
+  /** An interactive choice's id, the type of an unsupported message. */
+  payload?: { replyId?: string; type?: string };
+  /** When the channel says the customer wrote (opens the 24-hour window from then). */
+  at?: Date;
+}
+
 /** Stores an inbound message once per channel message id; `created` says whether this call stored it. */
-export async function recordInbound(knex: Knex, m: { conversationId: string; channelMessageId: string; text: string }): Promise<{ message: MessageRow; created: boolean }> {
+export async function recordInbound(knex: Knex, m: InboundRecord): Promise<{ message: MessageRow; created: boolean }> {
   const [inserted] = await knex('conversation_messages')
-    .insert({ conversation_id: m.conversationId, direction: 'in', author: 'customer', channel_message_id: m.channelMessageId, text: m.text })
+    .insert({ conversation_id: m.conversationId, direction: 'in', author: 'customer', channel_message_id: m.channelMessageId, text: m.text, kind: m.kind ?? 'text', payload: m.payload ? JSON.stringify(m.payload) : null })
     .onConflict(knex.raw('(conversation_id, channel_message_id) where channel_message_id is not null')).ignore().returning('*');
   if (inserted) {
-    await knex('conversations').where({ id: m.conversationId }).update({ last_message_at: inserted.created_at, updated_at: knex.fn.now() });
+    // The customer wrote: the 24-hour service window runs from this message (never shortened by an older one arriving late).
+    const windowEnd = new Date((m.at ?? new Date(inserted.created_at)).getTime() + 24 * 3_600_000);
+    await knex('conversations').where({ id: m.conversationId }).update({
+      last_message_at: inserted.created_at, updated_at: knex.fn.now(),
+      window_expires_at: knex.raw('greatest(coalesce(window_expires_at, ?::timestamptz), ?::timestamptz)', [windowEnd, windowEnd]),
+    });
     return { message: inserted, created: true };
   }
   const message = await knex('conversation_messages').where({ conversation_id: m.conversationId, channel_message_id: m.channelMessageId }).first();
@@ -141,6 +184,7 @@ export async function applyDecision(knex: Knex, d: HubDecision, dedupeKey: strin
     if (reply) {
       const [row] = await trx('conversation_messages').insert({
         conversation_id: d.conversationId, direction: 'out', author: 'bot', text: reply.slice(0, 4096), language: d.language, reply_to_id: d.messageId, dedupe_key: dedupeKey, agent_run_id: d.runId,
+        delivery_status: conversation.channel === 'whatsapp' ? 'pending' : null,
       }).returning('id');
       replyId = row.id;
     }
@@ -176,10 +220,57 @@ export async function operatorReply(knex: Knex, r: { conversationId: string; use
     if (conversation.status === 'closed') throw new Refused('conflict', 'conversation_closed', 'This conversation is closed.');
     const [message] = await trx('conversation_messages').insert({
       conversation_id: r.conversationId, direction: 'out', author: 'operator', author_user_id: r.userId, text: r.text, language: conversation.language,
+      delivery_status: conversation.channel === 'whatsapp' ? 'pending' : null,
     }).returning('*');
     const [updated] = await trx('conversations').where({ id: r.conversationId }).update({
       status: 'with_human', assigned_user_id: r.userId, waiting_since: null, last_message_at: trx.fn.now(), updated_at: trx.fn.now(),
     }).returning('*');
     return { message, conversation: updated };
   });
+}
+
+/**
+ * The record of an agent run, written before its workflow starts, so a GET right after the 202
+ * finds it (the run's first activity completes it).
+ */
+export async function insertAgentRunRecord(
+  knex: Knex, runId: string, run: { agent: string; input: unknown; occasion: string; trigger: string; requestedBy?: string | null },
+): Promise<void> {
+  await knex('agent_runs').insert({
+    id: runId, agent: run.agent, occasion: run.occasion, trigger: run.trigger, status: 'running', input: JSON.stringify(run.input ?? {}), requested_by_user_id: run.requestedBy ?? null,
+  }).onConflict('id').ignore();
+}
+
+/** An operator takes the conversation: the bot stays quiet until it is handed back. */
+export async function takeOver(knex: Knex, r: { conversationId: string; userId: string }): Promise<ConversationRow> {
+  return knex.transaction(async (trx) => {
+    const c: ConversationRow | undefined = await trx('conversations').where({ id: r.conversationId }).forUpdate().first();
+    if (!c) throw new Refused('not_found', 'resource_missing', `No conversation with id "${r.conversationId}".`, { param: 'id' });
+    if (c.status === 'closed') throw new Refused('conflict', 'conversation_closed', 'This conversation is closed; it opens again when the customer writes.');
+    if (c.status === 'with_human' && c.assigned_user_id === r.userId) return c;
+    if (c.status === 'with_human' && c.assigned_user_id) {
+      throw new Refused('conflict', 'conversation_taken', 'Another person has this conversation; they hand it back first.', { assignedUserId: c.assigned_user_id });
+    }
+    const [row] = await trx('conversations').where({ id: c.id }).update({ status: 'with_human', assigned_user_id: r.userId, waiting_since: null, updated_at: trx.fn.now() }).returning('*');
+    await trx('conversation_events').insert({ conversation_id: c.id, type: 'taken_over', user_id: r.userId });
+    return row;
+  });
+}
+
+/** The person is done: the conversation is resolved and the bot answers again. */
+export async function handBack(knex: Knex, r: { conversationId: string; userId: string; note?: string }): Promise<ConversationRow> {
+  return knex.transaction(async (trx) => {
+    const c: ConversationRow | undefined = await trx('conversations').where({ id: r.conversationId }).forUpdate().first();
+    if (!c) throw new Refused('not_found', 'resource_missing', `No conversation with id "${r.conversationId}".`, { param: 'id' });
+    if (c.status !== 'with_human' && c.status !== 'waiting_human') throw new Refused('conflict', 'not_with_a_person', `The bot already has this conversation (status ${c.status}).`);
+    const [row] = await trx('conversations').where({ id: c.id }).update({
+      status: 'bot', assigned_user_id: null, waiting_since: null, resolved_at: trx.fn.now(), other_streak: 0, flow: null, updated_at: trx.fn.now(),
+    }).returning('*');
+    await trx('conversation_events').insert({ conversation_id: c.id, type: 'handed_back', user_id: r.userId, note: r.note ?? null });
+    return row;
+  });
+}
+
+export async function conversationEvents(knex: Knex, conversationId: string): Promise<Array<{ type: string; user_id: string | null; note: string | null; created_at: Date }>> {
+  return knex('conversation_events').where({ conversation_id: conversationId }).orderBy('id').select('type', 'user_id', 'note', 'created_at');
 }

@@ -106,6 +106,35 @@ export const config = {
   agentModel: env.AGENT_MODEL || undefined,
   /** Comma-separated task queues this worker process polls; empty = all of them. */
   workerTaskQueues: (env.WORKER_TASK_QUEUES || '').split(',').map((s) => s.trim()).filter(Boolean),
+  whatsapp: {
+    /**
+     * simulator (development default: a local HTTP endpoint and `npm run chat`), cloud (Meta's
+     * Cloud API) or web (whatsapp-web.js, unofficial). Production refuses the simulator unless
+     * WHATSAPP_SIMULATOR_IN_PRODUCTION=1 says it is wanted.
+     */
+    channel: ((env.WHATSAPP_CHANNEL || 'simulator').trim().toLowerCase()) as 'simulator' | 'cloud' | 'web',
+    /** Meta's handshake: GET /api/v1/webhooks/whatsapp answers hub.challenge when hub.verify_token equals this. */
+    verifyToken: env.WHATSAPP_VERIFY_TOKEN || undefined,
+    /** Signs webhook deliveries (X-Hub-Signature-256: HMAC-SHA256 of the raw body). */
+    appSecret: env.WHATSAPP_APP_SECRET || undefined,
+    accessToken: env.WHATSAPP_ACCESS_TOKEN || undefined,
+    /** The business number's id at Meta (the Cloud API sends from it); the simulator's business id otherwise. */
+    phoneNumberId: env.WHATSAPP_PHONE_NUMBER_ID || 'simulator',
+    /** Graph API host; tests and checks point it at a local server. */
+    graphApiBase: (env.WHATSAPP_GRAPH_API_BASE || 'https://graph.facebook.com').replace(/\/+$/, ''),
+    graphApiVersion: env.WHATSAPP_GRAPH_API_VERSION || 'v21.0',
+    /** Messages per second per business number (Meta's default throughput is 80). */
+    messagesPerSecond: int('WHATSAPP_MESSAGES_PER_SECOND', 80),
+    /** A Graph API call is given up (and its outcome is unknown) after this long. */
+    sendTimeoutMs: int('WHATSAPP_SEND_TIMEOUT_MS', 10_000),
+    /** whatsapp-web.js: the Chromium it drives (never downloaded). */
+    chromiumPath: env.WHATSAPP_WEB_CHROMIUM_PATH || env.PUPPETEER_EXECUTABLE_PATH || '/usr/bin/chromium',
+    /** Conversations with no message for this long are closed (the next message opens them again). */
+    idleCloseMinutes: int('CONVERSATION_IDLE_CLOSE_MINUTES', 24 * 60),
+    /** Outbound messages from other workflows wait outside these local hours of the customer (HH-HH, empty: none). */
+    quietHours: env.WHATSAPP_QUIET_HOURS ?? '21-9',
+    simulatorInProduction: env.WHATSAPP_SIMULATOR_IN_PRODUCTION === '1',
+  },
   fraud: {
     /** FraudGuardian scores every payment attempt before authorization; `FRAUD_CHECK=off` skips it (bookings loaded after the change). */
     check: (env.FRAUD_CHECK || 'on') !== 'off',
@@ -156,6 +185,12 @@ export function productionProblems(service: 'api' | 'worker', environment: NodeJ
     else if (value.length < 32) problems.push(`${name} must be at least 32 characters long`);
   };
   secret('EMAIL_LINK_SECRET');
+  const whatsapp = (environment.WHATSAPP_CHANNEL || 'simulator').trim().toLowerCase();
+  if (!['simulator', 'cloud', 'web'].includes(whatsapp)) problems.push(`WHATSAPP_CHANNEL must be simulator, cloud or web, got "${whatsapp}"`);
+  else if (whatsapp === 'simulator' && environment.WHATSAPP_SIMULATOR_IN_PRODUCTION !== '1') problems.push('WHATSAPP_CHANNEL must be cloud or web (the simulator answers nobody real); set WHATSAPP_SIMULATOR_IN_PRODUCTION=1 to run it on purpose');
+  else if (whatsapp === 'cloud') {
+    for (const name of ['WHATSAPP_ACCESS_TOKEN', 'WHATSAPP_PHONE_NUMBER_ID', 'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN']) if (!environment[name]) problems.push(`${name} is required with WHATSAPP_CHANNEL=cloud`);
+  }
   if (service === 'api') {
     secret('JWT_SECRET');
     if (environment.JWT_SECRET && environment.JWT_SECRET === environment.EMAIL_LINK_SECRET) problems.push('EMAIL_LINK_SECRET must differ from JWT_SECRET');

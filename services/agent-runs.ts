@@ -14,6 +14,7 @@ import type { AnyAgent } from '../agents/types';
 import { Refused } from '../domain/refusals';
 import { taskQueue, taskQueues, temporalConfig } from '../temporal.config';
 import { agentRunId, decideActionUpdate, type ActionDecisionResult, type AgentRunInput, type AgentRunTrigger } from '../workflows/agent-messages';
+import { insertAgentRunRecord } from '../models/conversations';
 import type { agentRunWorkflow } from '../workflows/agent-run';
 
 export interface StartRun {
@@ -27,10 +28,7 @@ export interface StartRun {
 /** Starts the run of this agent for this occasion, or finds the one already started; answers its id. */
 export async function startAgentRun(client: Client, knex: Knex, run: StartRun): Promise<{ runId: string; started: boolean }> {
   const runId = agentRunId(run.agent, run.occasion, temporalConfig.taskQueuePrefix);
-  // The record exists from the answer on, so a GET right after the 202 finds it (the run's first activity completes it).
-  await knex('agent_runs').insert({
-    id: runId, agent: run.agent, occasion: run.occasion, trigger: run.trigger, status: 'running', input: JSON.stringify(run.input ?? {}), requested_by_user_id: run.requestedBy ?? null,
-  }).onConflict('id').ignore();
+  await insertAgentRunRecord(knex, runId, run);
   const args: AgentRunInput = { agent: run.agent, input: run.input, occasion: run.occasion, trigger: run.trigger, requestedBy: run.requestedBy ?? null };
   try {
     await client.workflow.start<typeof agentRunWorkflow>('agentRunWorkflow', {

@@ -1,14 +1,18 @@
 /**
  * Inbound customer messages for every channel: store the message once per channel message id,
- * start its MultiChannelHub run (one run per message, however often the channel delivers it),
- * and wait a little for the run's decision so a chat gets its answer in the same request.
- * Knows nothing of HTTP. WhatsApp's channel calls `receiveInbound` the same way web chat does.
+ * then signal-with-start the conversation's workflow (workflows/conversation.ts), which runs
+ * MultiChannelHub on it (one run per message, however often the channel delivers it) and
+ * delivers the reply; web chat waits a little for the decision so it gets the answer in the same
+ * request. Knows nothing of HTTP. WhatsApp's channels call `receiveInbound` as web chat does.
  */
 import type { Client } from '@temporalio/client';
 import type { Knex } from 'knex';
 import crypto from 'node:crypto';
-import { attachRun, conversationById, messageById, openConversation, recordInbound, replyTo, type Channel, type ConversationStatus } from '../models/conversations';
-import { startAgentRun } from './agent-runs';
+import { conversationById, messageById, openConversation, recordInbound, replyTo, type Channel, type ConversationStatus } from '../models/conversations';
+import { taskQueue, taskQueues, temporalConfig } from '../temporal.config';
+import { agentRunId } from '../workflows/agent-messages';
+import { conversationWorkflowId, inboundSignal, outboundSignal } from '../workflows/conversation-messages';
+import type { conversationWorkflow } from '../workflows/conversation';
 
 export interface InboundMessage {
   channel: Channel;
@@ -23,6 +27,14 @@ export interface InboundMessage {
   verified?: boolean;
   /** The customer's time zone, for "mañana" and "el viernes" (default UTC). */
   timeZone?: string;
+  /** text (default); interactive: a button or list row chosen (`replyId`); unsupported: an image, a sticker... (`type`). */
+  kind?: 'text' | 'interactive' | 'unsupported';
+  replyId?: string;
+  type?: string;
+  /** The name the channel shows for the customer. */
+  profileName?: string;
+  /** When the channel says it was sent. */
+  at?: Date;
 }
 
 export interface HubDecisionView {
@@ -72,24 +84,23 @@ export async function waitForDecision(knex: Knex, messageId: string, ms: number,
   }
 }
 
+/** Wakes the conversation's workflow (starting it if it is not running) for one message. */
+export async function signalConversation(client: Client, conversationId: string, signal: 'inbound' | 'outbound', messageId: string): Promise<void> {
+  await client.workflow.signalWithStart<typeof conversationWorkflow, [{ messageId: string }]>('conversationWorkflow', {
+    workflowId: conversationWorkflowId(conversationId, temporalConfig.taskQueuePrefix), taskQueue: taskQueue(taskQueues.agents),
+    args: [{ conversationId }], signal: signal === 'inbound' ? inboundSignal : outboundSignal, signalArgs: [{ messageId }],
+  });
+}
+
 /** A channel's delivery of one customer message. */
 export async function receiveInbound(client: Client, knex: Knex, msg: InboundMessage, options: { waitMs?: number } = {}): Promise<InboundResult> {
-  const conversation = await openConversation(knex, { channel: msg.channel, customerHandle: msg.from, businessHandle: msg.to });
+  const conversation = await openConversation(knex, { channel: msg.channel, customerHandle: msg.from, businessHandle: msg.to, customerName: msg.profileName, timeZone: msg.timeZone });
   const channelMessageId = msg.messageId ?? `${msg.channel}-${crypto.randomUUID()}`;
-  const { message, created } = await recordInbound(knex, { conversationId: conversation.id, channelMessageId, text: msg.text });
-  let runId = message.agent_run_id;
-  if (!runId) {
-    // Started on the first delivery; a repeat that finds no run yet (the first crashed in between) starts the same one.
-    const started = await startAgentRun(client, knex, {
-      agent: 'MultiChannelHub', occasion: `message-${conversation.id}-${channelMessageId}`, trigger: 'event', requestedBy: null,
-      input: {
-        conversationId: conversation.id, messageId: message.id, channelMessageId, channel: msg.channel, text: message.text,
-        receivedAt: new Date(message.created_at).toISOString(), verified: msg.verified ?? false, timeZone: msg.timeZone ?? 'UTC',
-      },
-    });
-    runId = started.runId;
-    await attachRun(knex, message.id, runId);
-  }
+  const payload = msg.replyId || msg.type ? { ...(msg.replyId ? { replyId: msg.replyId } : {}), ...(msg.type ? { type: msg.type } : {}) } : undefined;
+  const { message, created } = await recordInbound(knex, { conversationId: conversation.id, channelMessageId, text: msg.text, kind: msg.kind, payload, at: msg.at });
+  // Every delivery signals (a repeat finds the message handled or queued; the workflow ignores it): a crash between the insert and the signal loses nothing.
+  if (!message.decided_at) await signalConversation(client, conversation.id, 'inbound', message.id);
+  const runId = message.agent_run_id ?? agentRunId('MultiChannelHub', `message-${conversation.id}-${channelMessageId}`, temporalConfig.taskQueuePrefix);
   const decision = options.waitMs ? await waitForDecision(knex, message.id, options.waitMs) : await decisionOf(knex, message.id);
   return { conversationId: conversation.id, messageId: message.id, channelMessageId, runId, duplicate: !created, decision };
 }

@@ -9,3 +9,4 @@ export * from './campaign';
 export * from './housekeeping';
 export * from './message-dispatch';
 export * from './agent-run';
+export * from './conversation';

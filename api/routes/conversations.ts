@@ -8,8 +8,8 @@ import { z } from 'zod';
 import type Koa from 'koa';
 import { config } from '../../platform/config';
 import { recordAudit, auditActor } from '../../models/audit';
-import { conversationById, listConversations, operatorReply, thread, type ConversationRow, type MessageRow } from '../../models/conversations';
-import { receiveInbound } from '../../services/conversations';
+import { conversationById, conversationEvents, handBack, listConversations, operatorReply, takeOver, thread, type ConversationRow, type MessageRow } from '../../models/conversations';
+import { receiveInbound, signalConversation } from '../../services/conversations';
 import { decodeCursor, page } from '../http/cursor';
 import { Problem, type FieldError } from '../http/problem';
 import type { RateLimitRule } from '../http/rate-limit';
@@ -51,11 +51,16 @@ const conversationItem = z.object({
   object: z.literal('conversation'), id: z.string(), channel: z.string(), customerHandle: z.string(), businessHandle: z.string(), customerId: z.string().nullable(),
   language: z.string().nullable(), status: z.enum(['bot', 'waiting_human', 'with_human', 'closed']), assignedUserId: z.string().nullable(),
   lastIntent: z.string().nullable(), waitingSince: z.string().nullable(), lastMessageAt: z.string(), lastText: z.string().nullable(),
+  customerName: z.string().nullable(), resolvedAt: z.string().nullable(), closedAt: z.string().nullable(),
+  window: z.object({ open: z.boolean(), expiresAt: z.string().nullable(), note: z.string() }).nullable().describe('WhatsApp\'s 24-hour service window: free text only while open; outside it replies go as the approved operator_reply template'),
 });
+const eventItem = z.object({ type: z.string(), userId: z.string().nullable(), note: z.string().nullable(), at: z.string() });
 const messageItem = z.object({
   object: z.literal('conversation_message'), id: z.string(), direction: z.enum(['in', 'out']), author: z.enum(['customer', 'bot', 'operator']), authorUserId: z.string().nullable(),
   text: z.string(), language: z.string().nullable(), intent: z.string().nullable(), confidence: z.number().nullable(), entities: z.unknown(), routedTo: z.string().nullable(),
   agentRunId: z.string().nullable(), replyToId: z.string().nullable(), createdAt: z.string(),
+  kind: z.string(), payload: z.unknown(),
+  delivery: z.object({ status: z.string(), providerMessageId: z.string().nullable(), viaTemplate: z.string().nullable(), error: z.string().nullable(), sentAt: z.string().nullable(), deliveredAt: z.string().nullable(), readAt: z.string().nullable() }).nullable(),
 });
 
 function toConversation(c: ConversationRow & { last_text?: string | null }): z.infer<typeof conversationItem> {
@@ -63,6 +68,16 @@ function toConversation(c: ConversationRow & { last_text?: string | null }): z.i
     object: 'conversation', id: c.id, channel: c.channel, customerHandle: c.customer_handle, businessHandle: c.business_handle, customerId: c.customer_id,
     language: c.language, status: c.status, assignedUserId: c.assigned_user_id, lastIntent: c.last_intent, waitingSince: iso(c.waiting_since),
     lastMessageAt: iso(c.last_message_at)!, lastText: c.last_text ?? null,
+    customerName: c.customer_name ?? null, resolvedAt: iso(c.resolved_at), closedAt: iso(c.closed_at), window: windowView(c),
+  };
+}
+
+function windowView(c: ConversationRow): z.infer<typeof conversationItem>['window'] {
+  if (c.channel !== 'whatsapp') return null;
+  const open = !!c.window_expires_at && new Date(c.window_expires_at).getTime() > Date.now();
+  return {
+    open, expiresAt: iso(c.window_expires_at),
+    note: open ? 'Inside the 24-hour service window: replies go as written.' : 'Outside the 24-hour service window: a reply is sent as the approved operator_reply template until the customer writes again.',
   };
 }
 
@@ -70,7 +85,11 @@ function toMessage(m: MessageRow): z.infer<typeof messageItem> {
   return {
     object: 'conversation_message', id: m.id, direction: m.direction, author: m.author, authorUserId: m.author_user_id, text: m.text, language: m.language, intent: m.intent,
     confidence: m.confidence === null ? null : Number(m.confidence), entities: m.entities ?? null, routedTo: m.routed_to, agentRunId: m.agent_run_id, replyToId: m.reply_to_id,
-    createdAt: iso(m.created_at)!,
+    createdAt: iso(m.created_at)!, kind: m.kind ?? 'text', payload: m.payload ?? null,
+    delivery: m.delivery_status ? {
+      status: m.delivery_status, providerMessageId: m.provider_message_id, viaTemplate: m.via_template, error: m.delivery_error,
+      sentAt: iso(m.sent_at), deliveredAt: iso(m.delivered_at), readAt: iso(m.read_at),
+    } : null,
   };
 }
 
@@ -114,12 +133,17 @@ export const conversationRoutes = [
     method: 'GET', path: '/api/v1/conversations/{id}', operationId: 'getConversation', tag: 'Conversations', auth: OPERATORS,
     summary: 'One conversation and its thread (each inbound message with what the hub understood and where it went)',
     params: z.object({ id: z.uuid() }),
-    responses: { 200: { description: 'The conversation', schema: conversationItem.extend({ messages: z.array(messageItem) }) }, 404: { description: 'No such conversation' } },
+    responses: { 200: { description: 'The conversation', schema: conversationItem.extend({ messages: z.array(messageItem), events: z.array(eventItem) }) }, 404: { description: 'No such conversation' } },
     handler: async (ctx, { params }) => {
       const c = await conversationById(ctx.knex, params.id);
       if (!c) throw new Problem(404, 'resource_missing', `No conversation with id "${params.id}".`, { param: 'id' });
-      const messages = await thread(ctx.knex, c.id);
-      return { body: { ...toConversation({ ...c, last_text: messages.at(-1)?.text ?? null }), messages: messages.map(toMessage) } };
+      const [messages, events] = await Promise.all([thread(ctx.knex, c.id), conversationEvents(ctx.knex, c.id)]);
+      return {
+        body: {
+          ...toConversation({ ...c, last_text: messages.at(-1)?.text ?? null }), messages: messages.map(toMessage),
+          events: events.map((e) => ({ type: e.type, userId: e.user_id, note: e.note, at: iso(e.created_at)! })),
+        },
+      };
     },
   }),
   route({
@@ -132,7 +156,32 @@ export const conversationRoutes = [
     handler: async (ctx, { params, body, principal }) => {
       const { message, conversation } = await operatorReply(ctx.knex, { conversationId: params.id, userId: principal!.userId, text: body.text });
       await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'conversation.reply', entityType: 'conversation', entityId: params.id, data: { messageId: message.id } });
+      // Stored first; the conversation's workflow hands it to the channel (a template outside the 24-hour window).
+      if (message.delivery_status) await signalConversation(await ctx.temporalClient(), conversation.id, 'outbound', message.id);
       return { status: 201, body: { ...toMessage(message), conversationStatus: conversation.status } };
+    },
+  }),
+  route({
+    method: 'POST', path: '/api/v1/conversations/{id}/takeover', operationId: 'takeOverConversation', tag: 'Conversations', auth: OPERATORS,
+    summary: 'An operator takes the conversation from the bot (or from the human queue); the bot stays quiet until it is handed back',
+    params: z.object({ id: z.uuid() }),
+    responses: { 200: { description: 'Taken', schema: conversationItem }, 404: { description: 'No such conversation' }, 409: { description: 'Closed, or another person has it' } },
+    handler: async (ctx, { params, principal }) => {
+      const c = await takeOver(ctx.knex, { conversationId: params.id, userId: principal!.userId });
+      await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'conversation.takeover', entityType: 'conversation', entityId: params.id, data: {} });
+      return { body: toConversation(c) };
+    },
+  }),
+  route({
+    method: 'POST', path: '/api/v1/conversations/{id}/handback', operationId: 'handBackConversation', tag: 'Conversations', auth: OPERATORS,
+    summary: 'The person is done: the conversation is resolved and goes back to the bot',
+    params: z.object({ id: z.uuid() }),
+    body: z.object({ note: z.string().trim().max(500).optional() }).strict().optional(),
+    responses: { 200: { description: 'Handed back', schema: conversationItem }, 404: { description: 'No such conversation' }, 409: { description: 'The bot already has it' } },
+    handler: async (ctx, { params, body, principal }) => {
+      const c = await handBack(ctx.knex, { conversationId: params.id, userId: principal!.userId, note: body?.note });
+      await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'conversation.handback', entityType: 'conversation', entityId: params.id, data: { note: body?.note ?? null } });
+      return { body: toConversation(c) };
     },
   }),
 ];

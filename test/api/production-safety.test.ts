@@ -57,8 +57,13 @@ describe('production safety', function () {
     const env = {
       NODE_ENV: 'production', PUBLIC_URL: 'https://book.example.com', EMAIL_PROVIDER: 'smtp', SMTP_URL: 'smtp://mail.example.com:25',
       JWT_SECRET: SECRET_A, EMAIL_LINK_SECRET: SECRET_B, METRICS_TOKEN: 'm'.repeat(20), CORS_ORIGINS: 'https://app.example.com',
+      WHATSAPP_CHANNEL: 'cloud', WHATSAPP_ACCESS_TOKEN: 'EAAG-token', WHATSAPP_PHONE_NUMBER_ID: '1234567890', WHATSAPP_APP_SECRET: SECRET_B, WHATSAPP_VERIFY_TOKEN: 'verify-me',
     };
     expect(productionProblems('api', env)).to.deep.equal([]);
+    // The WhatsApp simulator answers nobody real: production refuses it unless asked for, and the Cloud API needs its four settings.
+    expect(productionProblems('worker', { ...env, WHATSAPP_CHANNEL: undefined })).to.deep.equal(['WHATSAPP_CHANNEL must be cloud or web (the simulator answers nobody real); set WHATSAPP_SIMULATOR_IN_PRODUCTION=1 to run it on purpose']);
+    expect(productionProblems('worker', { ...env, WHATSAPP_CHANNEL: undefined, WHATSAPP_SIMULATOR_IN_PRODUCTION: '1' })).to.deep.equal([]);
+    expect(productionProblems('worker', { ...env, WHATSAPP_APP_SECRET: undefined })).to.deep.equal(['WHATSAPP_APP_SECRET is required with WHATSAPP_CHANNEL=cloud']);
     expect(productionProblems('worker', env)).to.deep.equal([]);
     expect(productionProblems('api', { ...env, EMAIL_LINK_SECRET: SECRET_A })).to.deep.equal(['EMAIL_LINK_SECRET must differ from JWT_SECRET']);
   });

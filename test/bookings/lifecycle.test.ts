@@ -30,8 +30,10 @@ describe('booking lifecycle', function () {
 
   it('runs a booking from hold to completed: deposit, balance, trip, review request', async () => {
     // 50 days ahead: a 30% deposit, the balance due 30 days before. The branch's calendar runs
-    // ~1,000,000x faster, so the 50 days pass in about 4 seconds.
-    const s = await scenario({ daysAhead: 50, adultMinor: 10000, durationMinutes: 60, rules: { timeScale: 1e-6, holdMinutes: 60 * 24 * 40 } });
+    // 400,000x faster, so the 50 days pass in about 11 seconds: the balance must be paid within
+    // ~4 s (auto-cancel 27 days before), and the pre-trip reminder comes ~5 s after that, time
+    // enough for a loaded machine (at 1e-6 a 2 s stall skipped the reminder as late, by design).
+    const s = await scenario({ daysAhead: 50, adultMinor: 10000, durationMinutes: 60, rules: { timeScale: 2.5e-6, holdMinutes: 60 * 24 * 40 } });
     const token = await loginAs('customer');
     const booking = await hold(token, s.departureId, 2);
     expect(booking.paymentPlan).to.equal('deposit');
