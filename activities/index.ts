@@ -113,7 +113,7 @@ export function createActivityGroups(deps: ActivityDeps): ActivityGroup[] {
       name: 'conversation', queue: taskQueues.agents, prefix: 'conversation.',
       activities: createConversationActivities({
         knex: deps.knex, whatsapp: () => (whatsapp ??= deps.whatsapp ?? createWhatsAppChannel({ knex: deps.knex })), runIdPrefix: temporalConfig.taskQueuePrefix,
-        idleCloseMs: config.whatsapp.idleCloseMinutes * 60_000, log: (msg, meta) => logger.warn(meta, msg),
+        idleCloseMs: () => Math.round(config.whatsapp.idleCloseMinutes * 60_000), log: (msg, meta) => logger.warn(meta, msg),
       }),
     },
     // Agent runs (agent.*) and every registered agent's tools (tool.*), on the agents queue.

@@ -112,6 +112,8 @@ export async function up(knex: Knex): Promise<void> {
     business_number text not null,
     to_number text not null,
     message jsonb not null,
+    -- How often this message was handed over (a resend of the same key would count 2: tests assert 1).
+    sends integer not null default 1,
     created_at timestamptz not null default now()
   )`);
   await knex.raw('create index whatsapp_simulator_messages_to on whatsapp_simulator_messages (to_number, id)');

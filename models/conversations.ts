@@ -195,6 +195,7 @@ export async function applyDecision(knex: Knex, d: HubDecision, dedupeKey: strin
       waiting_since: toHuman ? trx.fn.now() : status === 'waiting_human' ? conversation.waiting_since : null,
       last_message_at: trx.fn.now(), updated_at: trx.fn.now(),
     });
+    if (toHuman) await trx('conversation_events').insert({ conversation_id: d.conversationId, type: 'waiting_human', note: `${d.intent}: routed to a person` });
     return { replyId, status };
   });
 }

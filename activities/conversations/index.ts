@@ -22,7 +22,8 @@ export interface ConversationDeps {
   /** The WhatsApp channel this worker sends through (built once per process). */
   whatsapp: () => WhatsAppChannel;
   runIdPrefix: string;
-  idleCloseMs: number;
+  /** Read at each run's start, so a setting change reaches conversations that begin after it. */
+  idleCloseMs: () => number;
   log?: (msg: string, meta: Record<string, unknown>) => void;
 }
 
@@ -47,7 +48,7 @@ export function createConversationActivities(deps: ConversationDeps) {
   }
 
   return {
-    'conversation.settings': async (_: { conversationId: string }) => ({ idleCloseMs: deps.idleCloseMs }),
+    'conversation.settings': async (_: { conversationId: string }) => ({ idleCloseMs: deps.idleCloseMs() }),
 
     /** The MultiChannelHub run of this message: its record (once) and its arguments; or that it was decided already. */
     'conversation.beginTurn': async (input: { conversationId: string; messageId: string }): Promise<{ kind: 'run'; runId: string; args: AgentRunInput } | { kind: 'decided' }> => {

@@ -13,9 +13,9 @@ export class SimulatorChannel implements WhatsAppChannel {
   constructor(private readonly knex: Knex, readonly businessId: string) {}
 
   async send(to: string, message: OutboundWhatsApp, key: string): Promise<SendResult> {
-    // The same key twice is the same message (a retried activity): the first wamid is answered.
+    // The same key gets the same wamid; `sends` counts hand-overs, so a resend would show (tests assert one).
     const wamid = `wamid.SIM.${crypto.createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
-    await this.knex('whatsapp_simulator_messages').insert({ wamid, business_number: this.businessId, to_number: to, message: JSON.stringify(message) }).onConflict('wamid').ignore();
+    await this.knex('whatsapp_simulator_messages').insert({ wamid, business_number: this.businessId, to_number: to, message: JSON.stringify(message) }).onConflict('wamid').merge({ sends: this.knex.raw('whatsapp_simulator_messages.sends + 1') });
     return { providerMessageId: wamid };
   }
 
