@@ -69,6 +69,17 @@ describe('workflow replay', function () {
           break;
         }
       }
+      // Conversations: one closed for being idle (the whole life of a run), and the longest still open (handoff, replies).
+      for await (const wf of temporal.workflow.list({ query: `WorkflowType = 'conversationWorkflow' AND ExecutionStatus = 'Completed'` })) {
+        await saveRun('conversation-closed', wf.workflowId, wf.runId);
+        break;
+      }
+      let longest: { id: string; runId: string; events: number } | undefined;
+      for await (const wf of temporal.workflow.list({ query: `WorkflowType = 'conversationWorkflow' AND ExecutionStatus = 'Running'` })) {
+        const events = (await temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory()).events?.length ?? 0;
+        if (!longest || events > longest.events) longest = { id: wf.workflowId, runId: wf.runId, events };
+      }
+      if (longest) await saveRun('conversation-open', longest.id, longest.runId);
       const campaign = await knex('campaigns').where({ status: 'sent' }).orderBy('updated_at', 'desc').first('id');
       if (campaign) await save('campaign-sent', campaignWorkflowId(campaign.id));
       const enrollment = await knex('automation_enrollments').where({ status: 'completed' }).orderBy('updated_at', 'desc').first('workflow_id');
