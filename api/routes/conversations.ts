@@ -6,7 +6,9 @@
  */
 import { z } from 'zod';
 import type Koa from 'koa';
+import crypto from 'node:crypto';
 import { config } from '../../platform/config';
+import { emailLinkSecret, emailLinkVerifyKeys } from '../../platform/secrets';
 import { recordAudit, auditActor } from '../../models/audit';
 import { conversationById, conversationEvents, handBack, listConversations, operatorReply, takeOver, thread, type ConversationRow, type MessageRow } from '../../models/conversations';
 import { receiveInbound, signalConversation } from '../../services/conversations';
@@ -17,6 +19,18 @@ import { route } from '../http/routes';
 import { cursor, limit, listOf } from '../schemas';
 
 const OPERATORS = ['admin', 'operator'] as const;
+
+/** A web chat's capability to read its own conversation's answers: an HMAC of the conversation id. */
+function chatToken(conversationId: string, secret = emailLinkSecret()): string {
+  return crypto.createHmac('sha256', secret).update(`web-chat\n${conversationId}`).digest('base64url').slice(0, 32);
+}
+function chatTokenValid(conversationId: string, token: string): boolean {
+  const given = Buffer.from(token);
+  return emailLinkVerifyKeys().some((k) => {
+    const expected = Buffer.from(chatToken(conversationId, k.secret));
+    return expected.length === given.length && crypto.timingSafeEqual(expected, given);
+  });
+}
 const iso = (v: Date | string | null | undefined) => (v ? new Date(v).toISOString() : null);
 /** How long the inbound answer waits for the hub's decision before answering 202. */
 export const INBOUND_WAIT_MS = 2_000;
@@ -45,6 +59,7 @@ const decisionSchema = z.object({
 });
 const inboundAnswer = z.object({
   object: z.literal('inbound_message'), conversationId: z.string(), messageId: z.string(), channelMessageId: z.string(), runId: z.string(),
+  chatToken: z.string().describe('Reads this conversation\'s later answers (a person\'s replies too): GET /api/v1/conversations/{conversationId}/answers?token=...'),
   duplicate: z.boolean(), status: z.enum(['decided', 'processing']), decision: decisionSchema.nullable(),
 });
 const conversationItem = z.object({
@@ -114,7 +129,7 @@ export const conversationRoutes = [
       }
       const m = parsed.data;
       const result = await receiveInbound(await ctx.temporalClient(), ctx.knex, { channel: m.channel, from: m.from, text: m.text, messageId: m.messageId, timeZone: m.timeZone }, { waitMs: INBOUND_WAIT_MS });
-      const answer = { object: 'inbound_message' as const, ...result, status: result.decision ? 'decided' as const : 'processing' as const };
+      const answer = { object: 'inbound_message' as const, ...result, chatToken: chatToken(result.conversationId), status: result.decision ? 'decided' as const : 'processing' as const };
       return result.decision ? { status: 200, body: answer } : { status: 202, body: answer, provisional: true };
     },
   }),
@@ -182,6 +197,23 @@ export const conversationRoutes = [
       const c = await handBack(ctx.knex, { conversationId: params.id, userId: principal!.userId, note: body?.note });
       await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'conversation.handback', entityType: 'conversation', entityId: params.id, data: { note: body?.note ?? null } });
       return { body: toConversation(c) };
+    },
+  }),
+  route({
+    method: 'GET', path: '/api/v1/conversations/{id}/answers', operationId: 'readChatAnswers', tag: 'Conversations', auth: 'public',
+    summary: 'A web chat reads the answers in its conversation (the bot\'s and a person\'s), with the chatToken of its inbound answers',
+    description: 'Outbound messages only, oldest first, after the message id `after` (exclusive) when given. A wrong token is a 404, as for a conversation that does not exist.',
+    params: z.object({ id: z.uuid() }),
+    query: z.object({ token: z.string().min(1).max(64), after: z.uuid().optional(), limit }),
+    responses: { 200: { description: 'Answers', schema: z.object({ object: z.literal('list'), data: z.array(messageItem.pick({ id: true, author: true, text: true, kind: true, payload: true, replyToId: true, createdAt: true })), status: z.string() }) }, 404: { description: 'No such conversation (or a wrong token)' } },
+    handler: async (ctx, { params, query }) => {
+      const c = chatTokenValid(params.id, query.token) ? await conversationById(ctx.knex, params.id) : undefined;
+      if (!c || c.channel !== 'web') throw new Problem(404, 'resource_missing', `No conversation with id "${params.id}".`, { param: 'id' });
+      // Compared in SQL: timestamps keep their microseconds there.
+      const rows: MessageRow[] = await ctx.knex('conversation_messages').where({ conversation_id: c.id, direction: 'out' })
+        .where((q) => { if (query.after) q.whereRaw('(created_at, id) > (select created_at, id from conversation_messages where id = ? and conversation_id = ?)', [query.after, c.id]); })
+        .orderBy([{ column: 'created_at' }, { column: 'id' }]).limit(query.limit);
+      return { body: { object: 'list' as const, status: c.status, data: rows.map((m) => { const v = toMessage(m); return { id: v.id, author: v.author, text: v.text, kind: v.kind, payload: v.payload, replyToId: v.replyToId, createdAt: v.createdAt }; }) } };
     },
   }),
 ];

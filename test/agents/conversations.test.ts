@@ -126,6 +126,29 @@ describe('conversations (WhatsApp simulator, end to end)', function () {
     expect(row).to.deep.include({ delivery_status: 'sent', via_template: 'operator_reply' });
   });
 
+  it('web chat: the customer reads a person\'s later answer with the chat token of the inbound answer; a wrong token finds nothing', async () => {
+    const from = `visitor-${Date.now()}-${seq++}@chat.test`;
+    const post = (body: unknown) => api('POST', '/api/v1/conversations/inbound', { body });
+    let res = await post({ channel: 'web', from, text: 'I want to talk to a person', messageId: 'web-1' });
+    if (res.status === 202) res = await eventually(async () => { const r = await post({ channel: 'web', from, text: 'I want to talk to a person', messageId: 'web-1' }); return r.status === 200 && r; }, 30_000, 300);
+    expect(res.status, JSON.stringify(res.body)).to.equal(200);
+    const { conversationId, chatToken } = res.body;
+    expect(chatToken).to.be.a('string');
+    const answered = await api('POST', `/api/v1/conversations/${conversationId}/reply`, { token: operator, body: { text: 'Hi, I am Marta. How can I help?' } });
+    expect(answered.status).to.equal(201);
+    const read = await api('GET', `/api/v1/conversations/${conversationId}/answers?token=${encodeURIComponent(chatToken)}`);
+    expect(read.status, JSON.stringify(read.body)).to.equal(200);
+    expect(read.body.data.map((m: { author: string; text: string }) => [m.author, m.text])).to.deep.equal([
+      ['bot', res.body.decision.reply], ['operator', 'Hi, I am Marta. How can I help?'],
+    ]);
+    expect(read.body.status).to.equal('with_human');
+    const after = await api('GET', `/api/v1/conversations/${conversationId}/answers?token=${encodeURIComponent(chatToken)}&after=${read.body.data[0].id}`);
+    expect(after.body.data.map((m: { author: string }) => m.author)).to.deep.equal(['operator']);
+    expect((await api('GET', `/api/v1/conversations/${conversationId}/answers?token=${'x'.repeat(32)}`)).status).to.equal(404);
+    // Web chat has no channel to hand over to: nothing is queued for delivery.
+    expect((await stack().knex('conversation_messages').where({ conversation_id: conversationId }).whereNotNull('delivery_status'))).to.have.length(0);
+  });
+
   it('closes an idle conversation and ends its workflow; the next message opens it again', async () => {
     const { knex, temporal } = stack();
     const before = config.whatsapp.idleCloseMinutes;
