@@ -24,6 +24,7 @@ const WORKFLOW_QUEUES: Record<string, TaskQueueName> = {
   housekeepingWorkflow: taskQueues.platform,
   messageDispatchWorkflow: taskQueues.marketing,
   agentRunWorkflow: taskQueues.agents,
+  conversationWorkflow: taskQueues.agents,
 };
 
 describe('activity registry (activities per task queue, names unique across groups)', () => {
