@@ -228,6 +228,22 @@ describe('booking messages on WhatsApp', function () {
     expect(await outboxRow(r.id)).to.include({ status: 'failed', attempts: 0, error: 'no approved WhatsApp template "review_request" in es or en' });
   });
 
+  it('sends CrisisManager\'s notice (no booking id on the row) as crisis_notice, even in quiet hours', async () => {
+    const to = phone();
+    const b = await booking({ consent: true, phone: to, language: 'en' });
+    const [r] = await stack().knex('outbox_messages').insert({
+      channel: 'whatsapp', recipient: to, template: 'crisis_alert', language: 'en', booking_id: null,
+      data: JSON.stringify({ reference: b.reference, first_name: 'Marta', message: 'The museum is closed today.', ack_url: `${PUBLIC}/a/token123` }),
+      dedupe_key: `test-${crypto.randomUUID()}`, next_attempt_at: stack().knex.raw(`now() + interval '1 day'`),
+    }).returning('*');
+    const h = localHour(new Date(), 'Europe/Madrid');
+    const channel = new ScriptedChannel(businessId());
+    expect(await dispatch([r.id], channel, `${h}-${(h + 2) % 24}`)).to.include({ sent: 1 });
+    expect(channel.calls[0].message).to.deep.equal({
+      kind: 'template', name: 'crisis_notice', language: 'en', parameters: [b.reference, 'The museum is closed today.', `${PUBLIC}/a/token123`],
+    });
+  });
+
   it('fills the balance reminder from the booking and its reminder data', async () => {
     const to = phone();
     const b = await booking({ consent: true, phone: to, language: 'en' });
