@@ -502,13 +502,12 @@ export function createBookingActivities(deps: BookingActivityDeps) {
 
     /**
      * A booking message: only recorded, once (the dedupe key), in outbox_messages; no provider is
-     * called here, so email trouble never holds up the booking. The message dispatcher
-     * (activities/messaging/booking-messages.ts) delivers email rows and is woken now; WhatsApp
-     * rows stay queued until that channel lands.
+     * called here, so email or WhatsApp trouble never holds up the booking. The message
+     * dispatcher (activities/messaging/booking-messages.ts) delivers both channels and is woken now.
      */
     async queueMessage(input: { bookingId: string; channel: 'email' | 'whatsapp'; template: string; key: string; data?: Record<string, unknown> }): Promise<boolean> {
       const inserted = await recordBookingMessage(knex, input);
-      if (input.channel === 'email') await wakeMessageDispatcher(deps.temporal);
+      await wakeMessageDispatcher(deps.temporal);
       return inserted;
     },
 

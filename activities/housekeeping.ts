@@ -49,10 +49,10 @@ export function createHousekeepingActivities({ knex, temporal, startBookingWorkf
       if (!temporal) throw new Error('this worker has no Temporal client for starting workflows');
       return enrollDueContacts(knex, temporal, taskQueue(taskQueues.marketing), options);
     },
-    /** The message dispatcher's safety net: wakes it when an email is due (a wake lost when it was queued). */
+    /** The message dispatcher's safety net: wakes it when an email or a WhatsApp message is due (a wake lost when it was queued). */
     async wakeMessageDispatcherIfDue(): Promise<boolean> {
       if (!temporal) throw new Error('this worker has no Temporal client for starting workflows');
-      const due = await knex('outbox_messages').where({ status: 'queued', channel: 'email' }).where('next_attempt_at', '<=', knex.fn.now()).first('id');
+      const due = await knex('outbox_messages').where({ status: 'queued' }).whereIn('channel', ['email', 'whatsapp']).where('next_attempt_at', '<=', knex.fn.now()).first('id');
       return due ? wakeMessageDispatcher(temporal, 10_000) : false;
     },
   };

@@ -42,6 +42,8 @@ export interface ActivityDeps {
   callModel?: ModelCaller;
   /** The WhatsApp channel this worker sends through (default: the one WHATSAPP_CHANNEL names, built on first use). */
   whatsapp?: WhatsAppChannel;
+  /** WHATSAPP_QUIET_HOURS for booking messages (default config.whatsapp.quietHours). */
+  whatsappQuietHours?: string;
 }
 
 /** A template's compiled HTML (cached per version); the `{{variables}}` stay for per-recipient substitution. */
@@ -65,7 +67,9 @@ export function createActivityGroups(deps: ActivityDeps): ActivityGroup[] {
   const linkSecret = emailLinkSecret();
   const provider = () => (email ??= deps.emailProvider ?? createEmailProvider({ env: deps.env ?? process.env, dataDir: config.dataDir, publicUrl, linkSecret }));
   const renderTemplate = templateRenderer(deps.knex);
+  // One channel per worker process, shared by conversation replies and booking messages (and its per-number rate with them).
   let whatsapp: WhatsAppChannel | undefined;
+  const whatsappChannel = () => (whatsapp ??= deps.whatsapp ?? createWhatsAppChannel({ knex: deps.knex }));
   return [
     {
       name: 'booking',
@@ -107,12 +111,15 @@ export function createActivityGroups(deps: ActivityDeps): ActivityGroup[] {
     },
     { name: 'housekeeping', queue: taskQueues.platform, activities: createHousekeepingActivities(deps) },
     // Booking emails and WhatsApp messages, delivered by the message dispatcher (marketing queue), never inside a saga.
-    { name: 'bookingmessage', queue: taskQueues.marketing, prefix: 'messages.', activities: createBookingMessageActivities({ knex: deps.knex, provider, from: config.email.from, publicUrl }) },
+    { name: 'bookingmessage', queue: taskQueues.marketing, prefix: 'messages.', activities: createBookingMessageActivities({
+        knex: deps.knex, provider, from: config.email.from, publicUrl, whatsapp: whatsappChannel, quietHours: () => deps.whatsappQuietHours ?? config.whatsapp.quietHours,
+      }),
+    },
     // Conversations (one workflow per customer and business number) beside the MultiChannelHub runs they start.
     {
       name: 'conversation', queue: taskQueues.agents, prefix: 'conversation.',
       activities: createConversationActivities({
-        knex: deps.knex, whatsapp: () => (whatsapp ??= deps.whatsapp ?? createWhatsAppChannel({ knex: deps.knex })), runIdPrefix: temporalConfig.taskQueuePrefix,
+        knex: deps.knex, whatsapp: whatsappChannel, runIdPrefix: temporalConfig.taskQueuePrefix,
         idleCloseMs: () => Math.round(config.whatsapp.idleCloseMinutes * 60_000), log: (msg, meta) => logger.warn(meta, msg),
       }),
     },

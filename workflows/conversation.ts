@@ -7,6 +7,7 @@
  *    its id is `agent-MultiChannelHub-message-<conversation>-<channel message id>`);
  * 2. that run is a child workflow (understanding, the flow, the reply; acting tools once per
  *    step key), abandoned rather than cancelled if this conversation ever ends first;
+ *    (A staff number's message is answered by `conversation.staffCommand` instead: figures, not a chat.)
  * 3. `conversation.deliver` hands the replies to the channel (claimed only when ready; an
  *    ambiguous hand-over is `unknown`, never resent). A message the hub could not decide gets a
  *    polite answer and goes to a person (`conversation.fallback`): the conversation never breaks.
@@ -18,7 +19,7 @@
  */
 import {
   ChildWorkflowFailure, ParentClosePolicy, allHandlersFinished, condition, continueAsNew,
-  executeChild, proxyActivities, setHandler, workflowInfo,
+  executeChild, patched, proxyActivities, setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { ConversationActivities } from '../activities/conversations';
@@ -90,7 +91,10 @@ export async function conversationWorkflow(input: ConversationInput): Promise<{ 
 
 async function handleInbound(conversationId: string, messageId: string): Promise<void> {
   const turn = await acts['conversation.beginTurn']({ conversationId, messageId });
-  if (turn.kind === 'run') {
+  if (turn.kind === 'staff' && patched('staff-commands-1')) {
+    // An allowlisted staff number: answered by the staff commands, never by MultiChannelHub.
+    await acts['conversation.staffCommand']({ conversationId, messageId });
+  } else if (turn.kind === 'run') {
     try {
       await executeChild<typeof agentRunWorkflow>('agentRunWorkflow', {
         workflowId: turn.runId, args: [turn.args], parentClosePolicy: ParentClosePolicy.ABANDON, workflowIdReusePolicy: 'REJECT_DUPLICATE',

@@ -9,6 +9,10 @@
  * (throttled or unavailable: the activity fails and Temporal retries after the channel's
  * Retry-After); failed when the channel will never take it; unknown when the hand-over is
  * ambiguous or a previous attempt died holding the claim — never resent.
+ *
+ * A WhatsApp number on the staff allowlist (`staff_phones`) is not a customer: its messages are
+ * stored in its conversation like any other (so they are auditable) but answered by the staff
+ * commands (`conversation.staffCommand`, staff.ts), never by MultiChannelHub.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
@@ -16,6 +20,8 @@ import { insertAgentRunRecord, type ConversationRow, type MessageRow } from '../
 import { agentRunId, type AgentRunInput } from '../../workflows/agent-messages';
 import { WhatsAppSendError, type OutboundWhatsApp, type WhatsAppChannel } from '../../integrations/whatsapp/types';
 import { windowOpen, toOutbound, templateFor } from './outbound';
+import { isStaffPhone } from '../../models/staff-reports';
+import { answerStaffMessage } from './staff';
 
 export interface ConversationDeps {
   knex: Knex;
@@ -50,10 +56,11 @@ export function createConversationActivities(deps: ConversationDeps) {
   return {
     'conversation.settings': async (_: { conversationId: string }) => ({ idleCloseMs: deps.idleCloseMs() }),
 
-    /** The MultiChannelHub run of this message: its record (once) and its arguments; or that it was decided already. */
-    'conversation.beginTurn': async (input: { conversationId: string; messageId: string }): Promise<{ kind: 'run'; runId: string; args: AgentRunInput } | { kind: 'decided' }> => {
+    /** The MultiChannelHub run of this message: its record (once) and its arguments; or that it was decided already; or that a staff number wrote (staffCommand answers). */
+    'conversation.beginTurn': async (input: { conversationId: string; messageId: string }): Promise<{ kind: 'run'; runId: string; args: AgentRunInput } | { kind: 'decided' } | { kind: 'staff' }> => {
       const { message, conversation } = await load(input.messageId);
       if (message.decided_at) return { kind: 'decided' };
+      if (conversation.channel === 'whatsapp' && await isStaffPhone(knex, conversation.customer_handle)) return { kind: 'staff' };
       const channelMessageId = message.channel_message_id ?? message.id;
       const occasion = `message-${conversation.id}-${channelMessageId}`;
       const runId = agentRunId('MultiChannelHub', occasion, deps.runIdPrefix);
@@ -69,6 +76,31 @@ export function createConversationActivities(deps: ConversationDeps) {
       await insertAgentRunRecord(knex, runId, run);
       await knex('conversation_messages').where({ id: message.id }).whereNull('agent_run_id').update({ agent_run_id: runId });
       return { kind: 'run', runId, args: run };
+    },
+
+    /**
+     * A staff member's message: the answer to their command (staff.ts), stored as the bot's reply
+     * (pending delivery), and the message decided as `staff` — once: a retry finds it decided.
+     */
+    'conversation.staffCommand': async (input: { conversationId: string; messageId: string }): Promise<{ replyId: string | null }> => {
+      const { message, conversation } = await load(input.messageId);
+      if (message.decided_at) return { replyId: (await knex('conversation_messages').where({ dedupe_key: `staff-${message.id}` }).first('id'))?.id ?? null };
+      const answer = await answerStaffMessage(knex, conversation.customer_handle, message.text, new Date());
+      // Taken off the allowlist meanwhile: say so rather than answer as a customer (the next message goes to the hub).
+      const reply = answer ?? { text: 'This number is no longer on the staff list. / Este número ya no está en la lista del equipo.', language: conversation.language ?? 'es', command: 'refused' as const };
+      return knex.transaction(async (trx) => {
+        const m: MessageRow = await trx('conversation_messages').where({ id: message.id }).forUpdate().first();
+        if (m.decided_at) return { replyId: (await trx('conversation_messages').where({ dedupe_key: `staff-${m.id}` }).first('id'))?.id ?? null };
+        await trx('conversation_messages').where({ id: m.id }).update({
+          language: reply.language, intent: 'staff', confidence: 1, entities: JSON.stringify({ command: reply.command }), routed_to: 'staff', decided_at: trx.fn.now(),
+        });
+        const [row] = await trx('conversation_messages').insert({
+          conversation_id: conversation.id, direction: 'out', author: 'bot', text: reply.text.slice(0, 4096), language: reply.language, reply_to_id: m.id,
+          dedupe_key: `staff-${m.id}`, delivery_status: conversation.channel === 'whatsapp' ? 'pending' : null,
+        }).returning('id');
+        await trx('conversations').where({ id: conversation.id }).update({ language: reply.language, last_intent: 'staff', last_message_at: trx.fn.now(), updated_at: trx.fn.now() });
+        return { replyId: row.id as string };
+      });
     },
 
     /** A run started elsewhere: wait (a while) for its decision on the message. */

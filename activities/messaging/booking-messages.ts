@@ -14,8 +14,10 @@
  * retrying cannot help. An ambiguous hand-over, or a claim older than STALE_SENDING_SECONDS (its
  * worker died mid-call), is unknown: never a second copy.
  *
- * Only email is delivered: WhatsApp rows stay queued (that channel lands later), untouched here
- * and blocking nothing.
+ * WhatsApp rows go through the WhatsApp channel interface (whatsapp-messages.ts: the approved
+ * template outside the 24-hour window, consent, quiet hours in the customer's time zone, Meta's
+ * throttling backed off), in the same round, after the emails; a worker with no WhatsApp channel
+ * leaves them queued. Neither channel holds the other up.
  */
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
@@ -26,6 +28,8 @@ import { findTransactionalTemplate, renderTemplate } from '../../models/template
 import { taskQueue, taskQueues, temporalConfig } from '../../temporal.config';
 import { messagesQueuedSignal } from '../../workflows/message-dispatch-messages';
 import { claimAndSend, type ClaimStore } from './claim-send';
+import type { WhatsAppChannel } from '../../integrations/whatsapp/types';
+import { dispatchWhatsAppRows } from './whatsapp-messages';
 
 export const MAX_ATTEMPTS = 50;
 /** Longer than the dispatch activity's start-to-close timeout (2 minutes). */
@@ -163,13 +167,13 @@ async function render(knex: Knex, publicUrl: string, from: EmailAddress, row: Ou
   return problem ? { problem } : { message };
 }
 
-function backoffMs(attempts: number, providerSaid: number | undefined): number {
+export function backoffMs(attempts: number, providerSaid: number | undefined): number {
   const ours = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, attempts - 1));
   return Math.max(ours, providerSaid ?? 0);
 }
 
 /** Claims over outbox_messages, keyed by `bk-<id>`. */
-function outboxClaims(knex: Knex, attemptsById: Map<string, number>): ClaimStore {
+export function outboxClaims(knex: Knex, attemptsById: Map<string, number>): ClaimStore {
   const idOf = (sendId: string) => sendId.slice(3);
   return {
     async claim(sendIds) {
@@ -182,7 +186,7 @@ function outboxClaims(knex: Knex, attemptsById: Map<string, number>): ClaimStore
       await knex.transaction(async (trx) => {
         for (const r of releases) {
           const attempts = attemptsById.get(idOf(r.sendId)) ?? 1;
-          const giveUp = attempts >= MAX_ATTEMPTS;
+          const giveUp = attempts >= MAX_ATTEMPTS && !r.throttled;
           await trx('outbox_messages').where({ id: idOf(r.sendId), status: 'sending' }).update({
             status: giveUp ? 'failed' : 'queued', claimed_at: null, error: (giveUp ? `gave up after ${attempts} attempts: ${r.error}` : r.error).slice(0, 500),
             next_attempt_at: trx.raw(`now() + make_interval(secs => ?)`, [backoffMs(attempts, r.retryAfterMs) / 1000]),
@@ -211,7 +215,7 @@ export interface DispatchResult {
   deferred: number;
   /** A full batch was due: there may be more right now. */
   more: boolean;
-  /** When the next queued email is due, from now (null: nothing queued). */
+  /** When the next queued message (email, or WhatsApp when this worker has the channel) is due, from now (null: nothing queued). */
   nextDueInMs: number | null;
 }
 
@@ -220,7 +224,16 @@ export interface BookingMessageDeps {
   provider: () => EmailProvider;
   from: EmailAddress;
   publicUrl: string;
+  /** The WhatsApp channel this worker sends through (built once per process); without it WhatsApp rows stay queued. */
+  whatsapp?: () => WhatsAppChannel;
+  /** WHATSAPP_QUIET_HOURS ("21-9"; "" for none), read each round (tests change it). */
+  quietHours?: () => string;
 }
+
+/** At most this many WhatsApp rows per round (one channel call each). */
+const WHATSAPP_BATCH = 100;
+/** No WhatsApp send is started this long after the round began (the activity's timeout is 2 minutes). */
+const WHATSAPP_ROUND_MS = 60_000;
 
 /** Named with the `messages.` prefix (activities/registry.ts: groups after the first release are kept apart by a prefix). */
 export function createBookingMessageActivities(deps: BookingMessageDeps) {
@@ -229,7 +242,9 @@ export function createBookingMessageActivities(deps: BookingMessageDeps) {
     /** Delivers the booking emails that are due (at most `limit`); see the top of this file. */
     async 'messages.dispatchBookingMessages'(input: { limit?: number } = {}): Promise<DispatchResult> {
       const heartbeat = () => { try { Context.current().heartbeat(); } catch { /* outside an activity (tests) */ } };
+      const startedAt = Date.now();
       const limit = Math.min(Math.max(1, input.limit ?? 200), 1000);
+      const channels = deps.whatsapp ? ['email', 'whatsapp'] : ['email'];
       const result: DispatchResult = { sent: 0, failed: 0, unknown: 0, deferred: 0, more: false, nextDueInMs: null };
 
       // In flight when its worker died: it may have gone out, so never again.
@@ -269,8 +284,26 @@ export function createBookingMessageActivities(deps: BookingMessageDeps) {
         if (sent.released) result.more = false;
       }
 
+      if (deps.whatsapp) {
+        const batch = Math.min(limit, WHATSAPP_BATCH);
+        const rows: OutboxRow[] = await knex('outbox_messages').where({ status: 'queued', channel: 'whatsapp' }).where('next_attempt_at', '<=', knex.fn.now())
+          .orderBy([{ column: 'next_attempt_at' }, { column: 'id' }]).limit(batch)
+          .select('id', 'channel', 'recipient', 'template', 'language', 'booking_id', 'data', 'attempts');
+        const attemptsById = new Map<string, number>();
+        const w = await dispatchWhatsAppRows(knex, rows, {
+          channel: deps.whatsapp, quietHours: deps.quietHours?.() ?? '', publicUrl: deps.publicUrl, claims: outboxClaims(knex, attemptsById), attemptsById, backoffMs,
+          bookingVariables: (bookingId, data) => bookingVariables(knex, deps.publicUrl, bookingId, data), heartbeat, deadline: startedAt + WHATSAPP_ROUND_MS,
+        });
+        result.sent += w.sent;
+        result.failed += w.failed;
+        result.unknown += w.unknown;
+        result.deferred += w.deferred;
+        if (rows.length === batch && !w.stoppedEarly) result.more = true;
+        if (w.stoppedEarly && Date.now() - startedAt >= WHATSAPP_ROUND_MS) result.more = true;
+      }
+
       const { rows: [next] } = await knex.raw(`select greatest(0, extract(epoch from min(next_attempt_at) - now()) * 1000)::bigint as ms
-        from outbox_messages where status = 'queued' and channel = 'email'`);
+        from outbox_messages where status = 'queued' and channel in (${channels.map(() => '?').join(', ')})`, channels);
       result.nextDueInMs = next.ms === null ? null : Number(next.ms);
       return result;
     },

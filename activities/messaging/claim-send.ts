@@ -34,6 +34,8 @@ export interface Release {
   error: string;
   /** What the provider asked us to wait, when it said. */
   retryAfterMs?: number;
+  /** The provider throttled us (WhatsApp 130429): tried again later however often, never given up on. */
+  throttled?: boolean;
 }
 
 export interface ClaimStore {

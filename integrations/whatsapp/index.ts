@@ -5,6 +5,7 @@
  */
 import type { Knex } from 'knex';
 import { config } from '../../platform/config';
+import { rateLimited } from './rate';
 import { SimulatorChannel } from './simulator';
 import type { WhatsAppChannel } from './types';
 
@@ -15,8 +16,13 @@ export interface ChannelOptions {
   settings?: typeof config.whatsapp;
 }
 
+/** The channel WHATSAPP_CHANNEL names, limited to WHATSAPP_MESSAGES_PER_SECOND per business number in this process (rate.ts). */
 export function createWhatsAppChannel(options: ChannelOptions): WhatsAppChannel {
   const settings = options.settings ?? config.whatsapp;
+  return rateLimited(channelOf(options, settings), { messagesPerSecond: settings.messagesPerSecond });
+}
+
+function channelOf(options: ChannelOptions, settings: typeof config.whatsapp): WhatsAppChannel {
   switch (settings.channel) {
     case 'simulator': return new SimulatorChannel(options.knex, settings.phoneNumberId);
     default: throw new Error(`WHATSAPP_CHANNEL=${settings.channel} is not available in this build`);
