@@ -48,8 +48,12 @@ export async function receiveWhatsApp(client: Client, knex: Knex, m: InboundWhat
     const conversation = await openConversation(knex, { channel: 'whatsapp', customerHandle: m.from, businessHandle: m.businessId, customerName: m.profileName });
     const payload = m.replyId || m.type ? { ...(m.replyId ? { replyId: m.replyId } : {}), ...(m.type ? { type: m.type } : {}) } : undefined;
     const { message, created } = await recordInbound(knex, { conversationId: conversation.id, channelMessageId: m.messageId, text: m.text, kind: m.kind, payload, at: m.at });
-    // Decided as "not answered": the conversation's workflow is never woken for it.
-    if (created) await knex('conversation_messages').where({ id: message.id }).whereNull('decided_at').update({ intent: 'stale', routed_to: 'none', decided_at: knex.fn.now() });
+    // Decided without a decision (no intent, no route): the conversation's workflow is never woken
+    // for it; `payload.stale` says why in the operators' thread.
+    if (created) {
+      await knex('conversation_messages').where({ id: message.id }).whereNull('decided_at')
+        .update({ decided_at: knex.fn.now(), payload: knex.raw(`coalesce(payload, '{}'::jsonb) || ?::jsonb`, [JSON.stringify({ stale: true, sentAt: m.at.toISOString() })]) });
+    }
     return { stale: true, conversationId: conversation.id, messageId: message.id, duplicate: !created };
   }
   const result = await receiveInbound(client, knex, {
