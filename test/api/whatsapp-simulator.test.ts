@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import { config } from '../../platform/config';
 import { api, loginAs } from '../support/http';
 import { stack } from '../support/stack';
+import { renderOutbound } from '../../scripts/chat';
 
 const PATH = '/api/v1/simulator/whatsapp/messages';
 
@@ -46,6 +47,15 @@ describe('WhatsApp simulator endpoint', () => {
     const replyRow = await stack().knex('conversation_messages').where({ conversation_id: res.body.conversationId, direction: 'out' }).first();
     expect(replyRow.delivery_status).to.be.oneOf(['sent', 'delivered', 'read']);
     expect(replyRow.provider_message_id).to.equal(first.wamid);
+  });
+
+  it('npm run chat shows lists and buttons as numbered options whose number picks the id', () => {
+    const list = renderOutbound({ kind: 'list', text: 'Tours', button: 'See', rows: [{ id: 'tour-1', title: 'Prado', description: 'Art' }, { id: 'tour-2', title: 'Toledo' }] });
+    expect(list.text).to.equal('Tours\n  (See)\n  [1] Prado — Art\n  [2] Toledo');
+    expect(list.options.map((o) => o.id)).to.deep.equal(['tour-1', 'tour-2']);
+    const buttons = renderOutbound({ kind: 'buttons', text: 'OK?', buttons: [{ id: 'y', title: 'Yes' }, { id: 'n', title: 'No' }] });
+    expect(buttons.text).to.equal('OK?\n  [1] Yes\n  [2] No');
+    expect(renderOutbound({ kind: 'text', text: 'hi' })).to.deep.equal({ text: 'hi', options: [] });
   });
 
   it('takes an interactive choice and an unsupported type', async () => {
