@@ -43,11 +43,12 @@ async function main() {
   const bundlePath = process.env.WORKFLOW_BUNDLE_PATH;
   if (bundlePath && !fs.existsSync(bundlePath)) throw new Error(`WORKFLOW_BUNDLE_PATH=${bundlePath} does not exist (build it with scripts/bundle-workflows.ts)`);
   // whatsapp-web.js: the linked device lives in the worker that sends (the agents queue runs
-  // conversation.deliver); customers' messages it receives enter the same path as webhooks.
+  // conversation.deliver, the marketing queue booking messages); customers' messages it receives
+  // enter the same path as webhooks. One session per number: run one such worker process.
   let whatsapp: WhatsAppChannel | undefined;
   let inboundConnection: Connection | undefined;
   const queues = config.workerTaskQueues as TaskQueueName[];
-  if (config.whatsapp.channel === 'web' && (!queues.length || queues.includes(taskQueues.agents))) {
+  if (config.whatsapp.channel === 'web' && (!queues.length || queues.includes(taskQueues.agents) || queues.includes(taskQueues.marketing))) {
     inboundConnection = await Connection.connect({ address: temporalConfig.address });
     const inboundClient = new Client({ connection: inboundConnection, namespace: temporalConfig.namespace });
     const web = new WebChannel({

@@ -4,6 +4,8 @@
  * the simulator's outbox, and the endpoint is not there in production (unless enabled) or with
  * another channel. Also: /health and the admin session endpoint name the channel and its state.
  */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { expect } from 'chai';
 import { config } from '../../platform/config';
 import { api, loginAs } from '../support/http';
@@ -56,6 +58,29 @@ describe('WhatsApp simulator endpoint', () => {
     const buttons = renderOutbound({ kind: 'buttons', text: 'OK?', buttons: [{ id: 'y', title: 'Yes' }, { id: 'n', title: 'No' }] });
     expect(buttons.text).to.equal('OK?\n  [1] Yes\n  [2] No');
     expect(renderOutbound({ kind: 'text', text: 'hi' })).to.deep.equal({ text: 'hi', options: [] });
+  });
+
+  it('npm run chat talks to the running API: a line typed is a message, the reply is printed', async function () {
+    this.timeout(60_000);
+    const from = `+3464${String(Date.now()).slice(-7)}`;
+    const root = path.resolve(__dirname, '../..');
+    const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(root, 'scripts/chat.ts'), '--from', from, '--name', 'Chat'], {
+      cwd: root, env: { ...process.env, CHAT_URL: stack().baseUrl }, stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    try {
+      await until('the chat to start', async () => out.includes('WhatsApp simulator at'));
+      child.stdin.write('Hello, which tours do you have?\n');
+      await until('a reply printed', async () => /spirit> \S/.test(out), 45_000);
+      const stored = await stack().knex('conversations').where({ channel: 'whatsapp', customer_handle: from }).first();
+      expect(stored).to.include({ customer_name: 'Chat' });
+      child.stdin.write('/quit\n');
+      await new Promise((resolve) => child.once('exit', resolve));
+    } finally {
+      if (child.exitCode === null) child.kill();
+    }
   });
 
   it('takes an interactive choice and an unsupported type', async () => {
