@@ -35,10 +35,15 @@ export async function markWhatsAppEvent(knex: Knex, id: string, outcome: { proce
   });
 }
 
-/** Deliveries still unprocessed `olderThanMs` after they arrived (the process died, or processing failed), oldest first. */
+/**
+ * Deliveries still unprocessed `olderThanMs` after they arrived (the process died, or processing
+ * failed): those never tried first, then those that failed, oldest first in each (a pile of
+ * failing deliveries never starves new ones).
+ */
 export async function unprocessedWhatsAppEvents(knex: Knex, olderThanMs: number, limit = 100): Promise<Array<{ id: string; received_at: Date }>> {
   const rows = await knex('whatsapp_events').whereNull('processed_at')
-    .where('received_at', '<', knex.raw(`now() - (? * interval '1 millisecond')`, [olderThanMs])).orderBy('received_at').limit(limit).select('id', 'received_at');
+    .where('received_at', '<', knex.raw(`now() - (? * interval '1 millisecond')`, [olderThanMs]))
+    .orderByRaw('(error is not null), received_at').limit(limit).select('id', 'received_at');
   return rows.map((r) => ({ id: String(r.id), received_at: r.received_at }));
 }
 
