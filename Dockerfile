@@ -14,7 +14,7 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 # ---- build: all dependencies, TypeScript -> dist/ ----------------------------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-ENV SPIRIT_SKIP_TEMPORAL_SETUP=1
+ENV SPIRIT_SKIP_TEMPORAL_SETUP=1 PUPPETEER_SKIP_DOWNLOAD=1 PUPPETEER_SKIP_CHROMIUM_DOWNLOAD=1
 # The postinstall hook require()s scripts/temporal-cli.js before it checks the skip flag.
 COPY package.json package-lock.json .npmrc ./
 COPY scripts/setup-temporal.js scripts/temporal-cli.js ./scripts/
@@ -27,7 +27,7 @@ RUN npm run build
 # ---- prod-deps: runtime node_modules only ------------------------------------------------------
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
-ENV SPIRIT_SKIP_TEMPORAL_SETUP=1 NODE_ENV=production
+ENV SPIRIT_SKIP_TEMPORAL_SETUP=1 NODE_ENV=production PUPPETEER_SKIP_DOWNLOAD=1 PUPPETEER_SKIP_CHROMIUM_DOWNLOAD=1
 COPY package.json package-lock.json .npmrc ./
 COPY scripts/setup-temporal.js scripts/temporal-cli.js ./scripts/
 # The worker bundles the workflow code when it starts (webpack + swc). Both are regular

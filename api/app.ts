@@ -38,6 +38,7 @@ import { conversationRoutes } from './routes/conversations';
 import { blockedAccounts, blockedAddresses, createSecurityDesk, securityEvents, type SecurityDesk } from './security';
 import { securityRoutes } from './routes/security';
 import { privacyRoutes } from './routes/privacy';
+import { mountWhatsAppHandshake, whatsappRoutes } from './routes/whatsapp';
 
 export interface ApiDeps {
   knex: Knex;
@@ -65,7 +66,7 @@ declare module 'koa' {
 
 export function allRoutes(): AnyRoute[] {
   return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes, ...auditRoutes,
-    ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes, ...conversationRoutes, ...securityRoutes, ...privacyRoutes];
+    ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes, ...conversationRoutes, ...securityRoutes, ...privacyRoutes, ...whatsappRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {
@@ -81,6 +82,7 @@ export function createApp(deps: ApiDeps): Koa {
   const router = new Router();
   const routes = allRoutes();
   mountSystemRoutes(router, () => routes, deps);
+  mountWhatsAppHandshake(router);
   mountRoutes(router, routes);
   mountSandboxPage(router, app.context.paymentProviders.includes('sandbox'));
   mountUnsubscribePages(router);

@@ -11,6 +11,8 @@ import { lazyTemporal } from '../platform/temporal';
 import { temporalConfig } from '../temporal.config';
 import { createApp } from './app';
 import { describeProviders } from '../integrations/payments';
+import { describeWhatsApp } from '../integrations/whatsapp';
+import { startWhatsAppSweep } from '../services/whatsapp';
 
 export async function startApi(options: { port?: number; host?: string } = {}) {
   if (!config.databaseUrl) throw new Error('DATABASE_URL is required (e.g. postgres://user:pass@host:5432/spirit)');
@@ -21,10 +23,14 @@ export async function startApi(options: { port?: number; host?: string } = {}) {
   const temporal = lazyTemporal(temporalConfig.address);
   const app = createApp({ knex, temporalConnection: temporal.connection, temporalClient: temporal.client, logger, publicUrl: config.publicUrl });
   for (const line of describeProviders(process.env)) logger.info(`payments: ${line}`);
+  logger.info(describeWhatsApp());
+  // WhatsApp webhook deliveries this (or another) API process stored and did not finish: processed again after 30 s.
+  const stopSweep = startWhatsAppSweep(temporal.client, knex, { log: (msg, meta) => logger.warn(meta, msg) });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(options.port ?? config.port, options.host ?? config.host, resolve));
   const stop = async () => {
+    stopSweep();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     await temporal.close();

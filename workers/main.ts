@@ -13,6 +13,9 @@ import { createWorkers, ensureSchedules } from './worker';
 import { ensureAgentSchedules } from '../services/agent-runs';
 import { describeProviders } from '../integrations/payments';
 import { describeEmailProvider } from '../integrations/email';
+import { describeWhatsApp, type WhatsAppChannel } from '../integrations/whatsapp';
+import { WebChannel } from '../integrations/whatsapp/web';
+import { receiveWhatsApp } from '../services/whatsapp';
 
 async function main() {
   assertProductionReady('worker'); // every missing setting named at once
@@ -39,8 +42,25 @@ async function main() {
   // A bundle built beforehand keeps webpack out of this long-lived process (about 70 MB less RSS).
   const bundlePath = process.env.WORKFLOW_BUNDLE_PATH;
   if (bundlePath && !fs.existsSync(bundlePath)) throw new Error(`WORKFLOW_BUNDLE_PATH=${bundlePath} does not exist (build it with scripts/bundle-workflows.ts)`);
+  // whatsapp-web.js: the linked device lives in the worker that sends (the agents queue runs
+  // conversation.deliver, the marketing queue booking messages); customers' messages it receives
+  // enter the same path as webhooks. One session per number: run one such worker process.
+  let whatsapp: WhatsAppChannel | undefined;
+  let inboundConnection: Connection | undefined;
+  const queues = config.workerTaskQueues as TaskQueueName[];
+  if (config.whatsapp.channel === 'web' && (!queues.length || queues.includes(taskQueues.agents) || queues.includes(taskQueues.marketing))) {
+    inboundConnection = await Connection.connect({ address: temporalConfig.address });
+    const inboundClient = new Client({ connection: inboundConnection, namespace: temporalConfig.namespace });
+    const web = new WebChannel({
+      knex, dataDir: config.dataDir, chromiumPath: config.whatsapp.chromiumPath, businessId: config.whatsapp.phoneNumberId, sendTimeoutMs: config.whatsapp.sendTimeoutMs,
+      onInbound: (m) => receiveWhatsApp(inboundClient, knex, m), log: (msg, meta) => logger.info(meta ?? {}, msg),
+    });
+    void web.start();
+    whatsapp = web;
+  }
   const workers = await createWorkers({
-    address: temporalConfig.address, knex, queues: config.workerTaskQueues as TaskQueueName[], bundle: bundlePath ? { codePath: bundlePath } : undefined,
+    address: temporalConfig.address, knex, queues, bundle: bundlePath ? { codePath: bundlePath } : undefined,
+    ...(whatsapp ? { activityDeps: { whatsapp } } : {}),
   });
   if (workers.queues.includes(taskQueues.platform) || workers.queues.includes(taskQueues.agents)) {
     const connection = await Connection.connect({ address: temporalConfig.address });
@@ -55,12 +75,14 @@ async function main() {
   for (const line of describeProviders(process.env)) logger.info(`payments: ${line}`);
   logger.info(`suppliers: simulated (latency ${config.supplier.latencyMs} ms, failure rate ${config.supplier.failureRate})`);
   logger.info(describeEmailProvider(process.env));
-  logger.info('whatsapp: booking messages are queued in the outbox table and not sent (no WhatsApp channel yet)');
+  logger.info(describeWhatsApp());
   process.removeListener('SIGINT', early);
   process.removeListener('SIGTERM', early);
   const running = workers.run();
   if (process.env.SPIRIT_READY_FILE) fs.writeFileSync(process.env.SPIRIT_READY_FILE, String(process.pid));
   await running;
+  await whatsapp?.close?.();
+  await inboundConnection?.close();
   await workers.connection.close();
   await closeDatabase();
   logger.info('workers stopped');

@@ -13,19 +13,26 @@ import { route } from '../http/routes';
 import type { ApiDeps } from '../app';
 import { config } from '../../platform/config';
 import { Problem } from '../http/problem';
+import { whatsAppHealth } from '../../integrations/whatsapp';
 
 const check = z.object({ ok: z.boolean(), latencyMs: z.int(), error: z.string().optional() });
+const whatsapp = z.object({
+  channel: z.enum(['simulator', 'cloud', 'web']), state: z.enum(['ready', 'starting', 'qr', 'disconnected', 'misconfigured', 'unknown']), detail: z.string().optional(), updatedAt: z.string().optional(),
+}).describe('The WhatsApp channel (informational: it does not make /health fail). simulator: ready; cloud: ready or misconfigured; web: the whatsapp-web.js session its worker last reported');
 
 export const healthRoute = route({
   method: 'GET', path: '/health', operationId: 'health', tag: 'System', auth: 'public',
   summary: 'Readiness: checks PostgreSQL and Temporal for real',
   responses: {
-    200: { description: 'Both answer', schema: z.object({ status: z.literal('ok'), checks: z.object({ postgres: check, temporal: check }) }) },
+    200: { description: 'Both answer', schema: z.object({ status: z.literal('ok'), checks: z.object({ postgres: check, temporal: check }), whatsapp }) },
     503: { description: 'One of them does not answer; the body says which' },
   },
   handler: async (ctx) => {
-    const result = await checkHealth(ctx.knex, ctx.temporal);
-    return { status: result.status === 'ok' ? 200 : 503, body: result, headers: { 'Cache-Control': 'no-store' } };
+    const [result, channel] = await Promise.all([
+      checkHealth(ctx.knex, ctx.temporal),
+      whatsAppHealth(ctx.knex).catch(() => ({ channel: config.whatsapp.channel, state: 'unknown' as const, detail: 'the session state could not be read' })),
+    ]);
+    return { status: result.status === 'ok' ? 200 : 503, body: { ...result, whatsapp: channel }, headers: { 'Cache-Control': 'no-store' } };
   },
 });
 

@@ -21,6 +21,8 @@ import { bundleWorkflows, createWorkers } from '../../workers/worker';
 import { runId, testDataDir } from './env';
 import { startFakeStripe, type FakeStripe } from './fake-stripe';
 import { startFakeSendGrid, type FakeSendGrid } from './fake-sendgrid';
+import { startFakeGraph, type FakeGraph } from './fake-graph';
+import { SwitchableChannel } from './whatsapp';
 import { CLIENT_ID as PAYPAL_CLIENT_ID, CLIENT_SECRET as PAYPAL_CLIENT_SECRET, WEBHOOK_ID as PAYPAL_WEBHOOK_ID, startFakePayPal, type FakePayPal } from './fake-paypal';
 
 export interface Stack {
@@ -36,6 +38,10 @@ export interface Stack {
   sendgrid: FakeSendGrid;
   /** A local server speaking PayPal's REST API; the workers' PayPal provider and the API's webhook verification point at it. */
   paypal: FakePayPal;
+  /** A local server speaking the Graph API's WhatsApp messages endpoint (tests point a CloudChannel at it). */
+  graph: FakeGraph;
+  /** The workers' WhatsApp channel: the simulator unless a test `use`s another (e.g. a CloudChannel at `graph`). */
+  whatsapp: SwitchableChannel;
   /** A fresh, empty database on the same server, for tests that need one of their own. */
   createDatabase(name: string): Promise<string>;
 }
@@ -97,6 +103,9 @@ export async function startStack(): Promise<Stack> {
   cleanups.push(() => sendgrid.close());
   const paypal = await startFakePayPal();
   cleanups.push(() => paypal.close());
+  const graph = await startFakeGraph();
+  cleanups.push(() => graph.close());
+  const whatsapp = new SwitchableChannel(knex);
   // The API reads PayPal's settings from its environment (webhook verification); so do worker
   // processes that tests spawn.
   Object.assign(process.env, { PAYPAL_CLIENT_ID, PAYPAL_CLIENT_SECRET, PAYPAL_API_BASE: paypal.url, PAYPAL_WEBHOOK_ID });
@@ -104,6 +113,7 @@ export async function startStack(): Promise<Stack> {
     address: temporalServer.address, knex, bundle,
     activityDeps: {
       campaignBatchSize: 50,
+      whatsapp,
       env: {
         STRIPE_SECRET_KEY: 'sk_test_spirit', STRIPE_API_BASE: stripe.url, STRIPE_WEBHOOK_SECRET: process.env.STRIPE_WEBHOOK_SECRET,
         EMAIL_PROVIDER: 'sendgrid', SENDGRID_API_KEY: sendgrid.apiKey, SENDGRID_BASE_URL: sendgrid.url,
@@ -132,7 +142,7 @@ export async function startStack(): Promise<Stack> {
 
   current = {
     databaseUrl: db.url, knex, temporalAddress: temporalServer.address, temporal, bundle,
-    baseUrl: `http://127.0.0.1:${port}`, stripe, sendgrid, paypal, createDatabase: db.createDatabase,
+    baseUrl: `http://127.0.0.1:${port}`, stripe, sendgrid, paypal, graph, whatsapp, createDatabase: db.createDatabase,
   };
   return current;
 }
