@@ -27,6 +27,8 @@ export interface HubBooking {
   totalMinor: number;
   /** What is owed now: the payable total less what the ledger says was paid (captured − refunded). */
   balanceMinor: number;
+  /** What a payment now would be (as the booking workflow's `due()`): the deposit or the full amount while held, else the balance. */
+  dueMinor: number;
   currency: string;
   balanceDueOn: string | null;
   /** A payment may be taken now (held, awaiting payment, confirmed with a balance). */

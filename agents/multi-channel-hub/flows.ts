@@ -376,7 +376,7 @@ function pickBooking(m: Machine, route: Route, list: HubBooking[], prefix: 'pay'
   return done({
     route, why: `the ${route} flow: ${shown.length} bookings to choose from`,
     reply: [question, ...bookingsLines(m, shown)].join('\n'),
-    interactive: listPayload(m, button, shown.map((b) => ({ id: `${prefix}:${b.id}`, title: b.reference, description: `${b.tourTitle[m.lang]} · ${when(b.startsAt, b.timezone, m.lang)}${prefix === 'pay' ? ` · ${money(b.balanceMinor, b.currency, m.lang)}` : ''}` }))),
+    interactive: listPayload(m, button, shown.map((b) => ({ id: `${prefix}:${b.id}`, title: b.reference, description: `${b.tourTitle[m.lang]} · ${when(b.startsAt, b.timezone, m.lang)}${prefix === 'pay' ? ` · ${money(b.dueMinor, b.currency, m.lang)}` : ''}` }))),
     flow: { step: prefix === 'pay' ? 'pick_pay' : 'pick_cancel', options: shown.map((b) => ({ id: `${prefix}:${b.id}`, title: b.reference })) },
   });
 }
@@ -397,7 +397,7 @@ function cancelQuote(m: Machine, b: HubBooking): FlowOutcome {
   });
 }
 
-const owing = (list: HubBooking[]) => list.filter((b) => b.payable && b.balanceMinor > 0);
+const owing = (list: HubBooking[]) => list.filter((b) => b.payable && b.dueMinor > 0);
 const cancellable = (list: HubBooking[]) => list.filter((b) => b.cancellable);
 
 function payFlow(m: Machine): FlowOutcome {
@@ -434,7 +434,7 @@ function onPick(m: Machine, o: FlowOption): FlowOutcome {
     case 'dep': return towardsHold(m, id, state?.partySize ?? null, state);
     case 'pay': {
       const b = booking(id);
-      return b && b.payable && b.balanceMinor > 0 ? payLinkFor(b) : payFlow(m);
+      return b && b.payable && b.dueMinor > 0 ? payLinkFor(b) : payFlow(m);
     }
     case 'cxl': {
       const b = booking(id);

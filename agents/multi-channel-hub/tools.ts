@@ -36,7 +36,7 @@ export async function customerBookings(knex: Knex, customerId: string, now: Date
     .leftJoin('tour_translations as en', (j) => j.on('en.tour_id', 't.id').andOnVal('en.language', 'en'))
     .where('b.customer_id', customerId).whereIn('b.status', ACTIVE_BOOKINGS).where('d.starts_at', '>', now)
     .orderBy([{ column: 'd.starts_at' }, { column: 'b.id' }]).limit(10)
-    .select('b.id', 'b.reference', 'b.status', 'b.branch_id', 'b.partner_id', 'b.total_minor', 'b.net_minor', 'b.currency', 'b.balance_due_on', 'd.starts_at', 'd.timezone', 'es.title as title_es', 'en.title as title_en',
+    .select('b.id', 'b.reference', 'b.status', 'b.branch_id', 'b.partner_id', 'b.total_minor', 'b.net_minor', 'b.deposit_minor', 'b.payment_plan', 'b.currency', 'b.balance_due_on', 'd.starts_at', 'd.timezone', 'es.title as title_es', 'en.title as title_en',
       knex.raw(`exists (select 1 from approvals a where a.booking_id = b.id and a.status = 'pending' and a.kind <> 'payment_review') as cancellation_pending`));
   const rules = new Map<string, Awaited<ReturnType<typeof loadBookingRules>>>();
   const out: HubBooking[] = [];
@@ -50,8 +50,9 @@ export async function customerBookings(knex: Knex, customerId: string, now: Date
     out.push({
       id: r.id, reference: r.reference, status: r.status, tourTitle: { es: r.title_es ?? r.title_en, en: r.title_en ?? r.title_es }, startsAt: startsAt.toISOString(), timezone: r.timezone,
       totalMinor: payable, balanceMinor: Math.max(0, payable - ledger.netPaidMinor), currency: r.currency,
+      dueMinor: r.status === 'held' ? (r.payment_plan === 'deposit' ? Number(r.deposit_minor) : payable) : Math.max(0, payable - ledger.netPaidMinor),
       balanceDueOn: r.balance_due_on ? (r.balance_due_on instanceof Date ? r.balance_due_on.toISOString().slice(0, 10) : String(r.balance_due_on)) : null,
-      payable: PAYABLE.includes(r.status) && !r.partner_id,
+      payable: PAYABLE.includes(r.status) && !r.partner_id && r.payment_plan !== 'on_account',
       cancellable: r.status !== 'in_progress' && !r.cancellation_pending && !r.partner_id,
       refund: { paidMinor: ledger.netPaidMinor, refundMinor: refund.refundMinor, refundBp: refund.refundBp, daysBefore: refund.daysBefore, needsApproval: refund.needsApproval },
     });
