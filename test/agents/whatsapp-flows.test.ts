@@ -12,6 +12,7 @@ import { expect } from 'chai';
 import crypto from 'node:crypto';
 import { config } from '../../platform/config';
 import { receiveInbound } from '../../services/conversations';
+import { conversationRoute } from '../../agents/multi-channel-hub/tools';
 import { simulatorOutbox } from '../../integrations/whatsapp/simulator';
 import type { OutboundWhatsApp } from '../../integrations/whatsapp/types';
 import { api } from '../support/http';
@@ -126,6 +127,23 @@ describe('WhatsApp customer flows (MultiChannelHub, end to end through the simul
     const until = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Madrid', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hour12: false }).format(new Date(booking.hold_expires_at));
     expect(text).to.match(new RegExp(`^Done! I'm holding 3 seats on Hanging Houses Walk, ${when}\\. Booking ${booking.reference}: total €135\\.00\\.\\nThe seats are held until ${until}; pay here to confirm it: https?://\\S+/pay/booking/\\S+$`));
 
+    // A crash after the hold was committed but before the tool's answer was recorded: the retried
+    // call (same step key) finds the message decided and holds nothing more.
+    const emailMessage = await knex('conversation_messages').where({ conversation_id: conversation.id, direction: 'in' }).orderBy('created_at', 'desc').first();
+    const recorded = await knex('agent_tool_outcomes').where({ run_id: emailMessage.agent_run_id, tool: 'conversations.route' }).first();
+    expect(recorded.outcome.action).to.deep.equal({ kind: 'hold', placed: true, bookingId: booking.id, reference: booking.reference });
+    await knex('agent_tool_outcomes').where({ step_key: recorded.step_key }).del();
+    const retried = await conversationRoute.run({
+      knex, runId: emailMessage.agent_run_id, agent: 'MultiChannelHub', stepKey: recorded.step_key, actor: 'agent:MultiChannelHub',
+      temporal: async () => stack().temporal, publicUrl: config.publicUrl, now: () => new Date(),
+    }, conversationRoute.input.parse({
+      conversationId: conversation.id, messageId: emailMessage.id, language: 'en', intent: 'other', confidence: 0.4, entities: { dates: null, partySize: null, destination: null },
+      route: 'book', status: 'bot', reply: 'x', action: { kind: 'hold', departureId: a.departureId, partySize: 3, email: `lucia.${tag}@example.com`, tourTitle: 'Hanging Houses Walk', startsAt: a.departureAt.toISOString(), timezone: 'Europe/Madrid' },
+    }));
+    expect(retried).to.deep.equal({ conversationId: conversation.id, messageId: emailMessage.id, route: 'book', status: 'bot', replyId: recorded.outcome.replyId });
+    expect(await knex('bookings').where({ customer_id: conversation.customer_id })).to.have.length(1);
+    expect(await seats(a.departureId)).to.deep.equal({ held: 3, sold: 0 });
+
     // The link opens the payment page: the amount due and the sandbox's test methods.
     const { path, page } = await openLink(text);
     expect(page.status).to.equal(200);
@@ -134,13 +152,27 @@ describe('WhatsApp customer flows (MultiChannelHub, end to end through the simul
     // A forged or altered link opens nothing.
     expect((await api('GET', `${path.slice(0, -3)}abc`)).status).to.equal(404);
 
-    const paid = await payOnPage(path, page.body);
+    // The 3-D Secure test card goes on to the sandbox's hosted page (the provider's actionUrl), not followed here.
+    const attempt = /name="attempt" value="([0-9a-f-]{36})"/.exec(page.body)![1];
+    const secure = await fetch(`${stack().baseUrl}${path}`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `method=pm_card_authenticationRequired&attempt=${attempt}` });
+    expect(secure.status).to.equal(303);
+    const sandboxPage = new URL(secure.headers.get('location')!).pathname;
+    expect(sandboxPage).to.match(/^\/pay\/sandbox\/sbx_/);
+    // The customer leaves it (declines the check): the hold stays and the link pays by card afterwards.
+    const declined = await api('POST', sandboxPage, { raw: 'outcome=fail', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(declined.body).to.include('The payment was declined.');
+    await eventually(async () => knex('booking_events').where({ booking_id: booking.id, type: 'payment_declined' }).first(), 30_000);
+    expect((await api('GET', path)).body).to.include('Amount due: <strong>€135.00</strong>');
+
+    const paid = await payOnPage(path, (await api('GET', path)).body);
     expect(paid.status, paid.body).to.equal(200);
     expect(paid.body).to.include('Thank you: your payment of €135.00 is confirmed.');
     await eventually(async () => (await knex('bookings').where({ id: booking.id }).first('status')).status === 'paid_in_full', 30_000);
     expect(await seats(a.departureId)).to.deep.equal({ held: 0, sold: 3 });
-    const payments = await knex('payments').where({ booking_id: booking.id }).select('provider', 'status', 'amount_minor');
-    expect(payments).to.deep.equal([{ provider: 'sandbox', status: 'captured', amount_minor: 13500 }]);
+    const payments = await knex('payments').where({ booking_id: booking.id }).orderBy('created_at').select('provider', 'status', 'amount_minor');
+    expect(payments).to.have.length(2);
+    expect(payments[1]).to.deep.equal({ provider: 'sandbox', status: 'captured', amount_minor: 13500 });
+    expect(payments[0].status).to.not.equal('captured');
     // The same page again: nothing left to pay.
     expect((await api('GET', path)).body).to.include('There is nothing to pay on this booking now.');
   });
