@@ -297,4 +297,38 @@ describe('WhatsApp customer flows (MultiChannelHub, end to end through the simul
     const help = await say(from, 'asdf qwer');
     expect(help).to.deep.equal({ kind: 'text', text: 'Hola, soy el asistente de Spirit Tours. Puedo enseñarte tours, ver fechas y plazas, ayudarte a reservar, consultar o pagar tus reservas, cancelar, o pasarte con una persona. ¿Qué necesitas?' });
   });
+  it('a late cancellation: the quote says a manager approves the refund; confirmed, the workflow waits for that approval and says so', async () => {
+    const { knex } = stack();
+    // 2.5 days ahead: the 2–6 days tier (50%), and within 3 days of departure a refund needs a manager.
+    const s = await tourIn(`Toro${tag}`, { en: 'Toro Wine Cellars', es: 'Bodegas de Toro' }, { daysAhead: 2.5, capacity: 6, adultMinor: 8000 });
+    const from = number();
+    names.set(from, 'Sam Taylor');
+    await knex('customers').insert({ first_name: 'Sam', last_name: 'Taylor', email: `sam.taylor.${tag}@example.com`, phone: from, language: 'en' });
+    await say(from, `Any availability in Toro${tag}? We are 2`);
+    const held = (await say(from, '1') as { text: string }).text;
+    const conversation = await conversationOf(from);
+    const booking = await knex('bookings').where({ customer_id: conversation.customer_id }).first();
+    expect(booking).to.deep.include({ status: 'held', pax_count: 2, total_minor: 16000 });
+    expect(booking.contact.email).to.equal(`sam.taylor.${tag}@example.com`);
+    const link = await openLink(held);
+    expect((await payOnPage(link.path, link.page.body)).status).to.equal(200);
+    await eventually(async () => (await knex('bookings').where({ id: booking.id }).first('status')).status === 'paid_in_full', 30_000);
+
+    const quote = await say(from, 'I need to cancel');
+    expect(quote.kind).to.equal('buttons');
+    expect((quote as { text: string }).text.split('\n').slice(0, 3)).to.deep.equal([
+      `If you cancel ${booking.reference} (Toro Wine Cellars, ${new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Madrid', weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hour12: false }).format(s.departureAt)}) now, our policy refunds 50% of what you paid: €80.00 of €160.00.`,
+      'A manager approves refunds like this one before they are made.',
+      'Do you confirm the cancellation?',
+    ]);
+    // Typed, not tapped: "yes".
+    const asked = await say(from, 'yes');
+    expect(asked).to.deep.equal({ kind: 'text', text: `I have asked to cancel ${booking.reference}. The refund of €80.00 waits for a manager's approval; we will let you know as soon as it is decided.` });
+    const approval = await knex('approvals').where({ booking_id: booking.id, status: 'pending' }).first('amount_minor', 'kind');
+    expect(approval).to.deep.equal({ amount_minor: 8000, kind: 'refund' });
+    expect((await knex('bookings').where({ id: booking.id }).first('status')).status).to.equal('paid_in_full');
+    expect(await knex('refunds').where({ booking_id: booking.id })).to.have.length(0);
+    // A cancellation already pending: nothing more to cancel here.
+    expect(await say(from, 'cancel my booking')).to.deep.equal({ kind: 'text', text: 'You have no bookings that can be cancelled here. Write "person" if you need help.' });
+  });
 });
