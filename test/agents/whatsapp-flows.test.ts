@@ -264,6 +264,19 @@ describe('WhatsApp customer flows (MultiChannelHub, end to end through the simul
     const link = await say(from, '2');
     expect((link as { text: string }).text).to.match(new RegExp(`^To pay €30\\.00 on your booking ${bookings[1].reference}, use this link: https?://\\S+/pay/booking/\\S+$`));
 
+    // With PayPal enabled, the page sends the customer to PayPal's approval page (the provider's actionUrl); back from it, the booking is confirmed.
+    const page = await openLink((link as { text: string }).text);
+    expect(page.page.body).to.include('value="paypal"');
+    const attempt = /name="attempt" value="([0-9a-f-]{36})"/.exec(page.page.body)![1];
+    const toPayPal = await fetch(`${stack().baseUrl}${page.path}`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `method=paypal&attempt=${attempt}` });
+    expect(toPayPal.status).to.equal(303);
+    const approveUrl = new URL(toPayPal.headers.get('location')!);
+    expect(`${approveUrl.origin}${approveUrl.pathname}`).to.equal(`${stack().paypal.url}/checkoutnow`);
+    stack().paypal.approve(approveUrl.searchParams.get('token')!);
+    expect((await api('GET', `/pay/return/${bookings[1].id}`)).status).to.equal(200);
+    await eventually(async () => (await knex('bookings').where({ id: bookings[1].id }).first('status')).status === 'confirmed', 30_000);
+    expect(await knex('payments').where({ booking_id: bookings[1].id, status: 'captured' }).select('provider', 'amount_minor')).to.deep.equal([{ provider: 'paypal', amount_minor: 3000 }]);
+
     // Cancel: several bookings → a list; the title typed picks; "no" keeps it.
     const cxl = await say(from, 'cancel my booking please');
     expect(cxl.kind).to.equal('list');
