@@ -501,7 +501,8 @@ export function continueFlow(u: Understanding, lang: Language, turn: Turn, ctx: 
   // Not an answer to the step. Something else asked (another intent) starts over; words the bot
   // does not understand get the step's question again (and count as not understood).
   if (u.intent !== 'other') return null;
-  return done({ route: 'other', why: `not an answer to the ${state.step} step: asked again`, reply: F[lang].stillThere(reprompt(m, state)), flow: state, notUnderstood: true });
+  // Small talk ("gracias", "ok") is understood as such and does not count towards a person.
+  return done({ route: 'other', why: `not an answer to the ${state.step} step: asked again`, reply: F[lang].stillThere(reprompt(m, state)), flow: state, notUnderstood: u.confidence < 0.9 });
 }
 
 /** A message the bot cannot read: a polite answer; the flow in progress stays. */

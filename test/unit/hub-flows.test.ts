@@ -122,6 +122,7 @@ describe('MultiChannelHub flows', () => {
     expect(again).to.deep.include({ route: 'other', status: 'bot', flow: state, otherStreak: 1 });
     expect(again.reply).to.equal("I'm still on your booking. Which tour would you like?\n1. Toledo Day Trip\nPick one (or write its number) and I will tell you its dates.");
     expect(decide('blorp', ctx({}, { otherStreak: 1 }), offer, now, wa(state))).to.deep.include({ route: 'human', status: 'waiting_human', flow: null });
+    expect(decide('ok thanks', ctx({}, { otherStreak: 1 }), offer, now, wa(state))).to.deep.include({ route: 'other', status: 'bot', flow: state, otherStreak: 0 });
     // Asking for a person in the middle of a flow: the human queue, the flow dropped.
     expect(decide('I want to talk to a person', ctx(), offer, now, wa(state))).to.deep.include({ route: 'human', status: 'waiting_human', flow: null });
     // Something else asked starts over.
