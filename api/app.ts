@@ -23,6 +23,7 @@ import { campaignRoutes, mountTrackingRoutes } from './routes/campaigns';
 import { automationRoutes } from './routes/automations';
 import { mountOutboxPages } from './routes/outbox';
 import { mountSandboxPage, webhookRoutes } from './routes/payment-web';
+import { mountBookingPayPage } from './routes/booking-pay';
 import { contactRoutes } from './routes/contacts';
 import { templateRoutes } from './routes/templates';
 import { mountUnsubscribePages } from './routes/unsubscribe';
@@ -85,6 +86,7 @@ export function createApp(deps: ApiDeps): Koa {
   mountWhatsAppHandshake(router);
   mountRoutes(router, routes);
   mountSandboxPage(router, app.context.paymentProviders.includes('sandbox'));
+  mountBookingPayPage(router, app.context.paymentProviders);
   mountUnsubscribePages(router);
   mountCrisisPages(router);
   mountTrackingRoutes(router);

@@ -161,22 +161,48 @@ export interface HubDecision {
   status: ConversationStatus;
   /** What the bot answers; null when it stays quiet (a person has the conversation). */
   reply: string | null;
+  /** An interactive reply (`{list: {button, rows}}` or `{buttons}`): the reply is stored with kind 'interactive'. */
+  payload?: unknown | null;
+  /** The conversation's flow state after this message (null clears it); undefined leaves it as it is. */
+  flow?: unknown;
+  /** Messages in a row not understood, after this one; undefined: one more when the intent is 'other', else none. */
+  otherStreak?: number;
+}
+
+/** What an action done inside the decision's transaction changes of it (a hold's answer, the bookings it made). */
+export interface DecisionEffects {
+  reply?: string | null;
+  payload?: unknown | null;
+  flow?: unknown;
+  /** Bookings this message made or acted on (conversation_bookings). */
+  bookings?: Array<{ bookingId: string; role: 'booked' | 'paid' | 'cancelled' | 'viewed' }>;
+  /** The customer the conversation now belongs to. */
+  customerId?: string;
 }
 
 /**
  * Writes the hub's decision on the message, the bot's reply and the conversation's new state, in
  * one transaction. `dedupeKey` (the deciding tool call's step key) makes a repeat change nothing.
+ * `act` runs inside that transaction, only when this call decides the message and the bot still
+ * has the conversation (a hold is placed with the answer that speaks of it, or not at all); what
+ * it returns replaces the reply, payload and flow, and links bookings to the conversation.
  */
-export async function applyDecision(knex: Knex, d: HubDecision, dedupeKey: string): Promise<{ replyId: string | null; status: ConversationStatus }> {
+export async function applyDecision(
+  knex: Knex, d: HubDecision, dedupeKey: string,
+  act?: (trx: Knex.Transaction, conversation: ConversationRow) => Promise<DecisionEffects>,
+): Promise<{ replyId: string | null; status: ConversationStatus; decided: boolean; effects: DecisionEffects | null }> {
   return knex.transaction(async (trx) => {
     const conversation: ConversationRow = await trx('conversations').where({ id: d.conversationId }).forUpdate().first();
     const message: MessageRow = await trx('conversation_messages').where({ id: d.messageId }).forUpdate().first();
     if (!conversation || !message) throw new Refused('not_found', 'conversation_missing', `No message ${d.messageId} in conversation ${d.conversationId}.`);
     const existing = await trx('conversation_messages').where({ dedupe_key: dedupeKey }).first('id');
-    if (message.decided_at) return { replyId: existing?.id ?? null, status: conversation.status };
-    // A person took the conversation while the hub was deciding: the bot stays quiet.
+    if (message.decided_at) return { replyId: existing?.id ?? null, status: conversation.status, decided: false, effects: null };
+    // A person took the conversation while the hub was deciding: the bot stays quiet (and does nothing).
     const status = conversation.status === 'with_human' ? 'with_human' : d.status;
-    const reply = status === 'with_human' ? null : d.reply;
+    const effects = status !== 'with_human' && act ? await act(trx, conversation) : null;
+    const reply = status === 'with_human' ? null : effects?.reply !== undefined ? effects.reply : d.reply;
+    const payload = effects?.payload !== undefined ? effects.payload : d.payload ?? null;
+    const flow = status === 'with_human' ? undefined : effects?.flow !== undefined ? effects.flow : d.flow;
     await trx('conversation_messages').where({ id: d.messageId }).update({
       language: d.language, intent: d.intent, confidence: d.confidence, entities: JSON.stringify(d.entities), routed_to: d.route, agent_run_id: d.runId, decided_at: trx.fn.now(),
     });
@@ -184,19 +210,25 @@ export async function applyDecision(knex: Knex, d: HubDecision, dedupeKey: strin
     if (reply) {
       const [row] = await trx('conversation_messages').insert({
         conversation_id: d.conversationId, direction: 'out', author: 'bot', text: reply.slice(0, 4096), language: d.language, reply_to_id: d.messageId, dedupe_key: dedupeKey, agent_run_id: d.runId,
+        kind: payload ? 'interactive' : 'text', payload: payload ? JSON.stringify(payload) : null,
         delivery_status: conversation.channel === 'whatsapp' ? 'pending' : null,
       }).returning('id');
       replyId = row.id;
     }
+    for (const b of effects?.bookings ?? []) {
+      await trx('conversation_bookings').insert({ conversation_id: d.conversationId, booking_id: b.bookingId, role: b.role }).onConflict(['conversation_id', 'booking_id', 'role']).ignore();
+    }
     const toHuman = status === 'waiting_human' && conversation.status !== 'waiting_human';
     await trx('conversations').where({ id: d.conversationId }).update({
       language: d.language, status, last_intent: d.intent,
-      other_streak: d.intent === 'other' ? conversation.other_streak + 1 : 0,
+      other_streak: d.otherStreak ?? (d.intent === 'other' ? conversation.other_streak + 1 : 0),
       waiting_since: toHuman ? trx.fn.now() : status === 'waiting_human' ? conversation.waiting_since : null,
+      ...(flow !== undefined ? { flow: flow === null ? null : JSON.stringify(flow) } : {}),
+      ...(effects?.customerId ? { customer_id: effects.customerId } : {}),
       last_message_at: trx.fn.now(), updated_at: trx.fn.now(),
     });
     if (toHuman) await trx('conversation_events').insert({ conversation_id: d.conversationId, type: 'waiting_human', note: `${d.intent}: routed to a person` });
-    return { replyId, status };
+    return { replyId, status, decided: true, effects };
   });
 }
 

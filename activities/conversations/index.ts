@@ -70,7 +70,7 @@ export function createConversationActivities(deps: ConversationDeps) {
         receivedAt: new Date(message.created_at).toISOString(),
         // A WhatsApp number is vouched for by WhatsApp: the hub may show that customer's bookings.
         verified: conversation.channel === 'whatsapp', timeZone: conversation.time_zone ?? 'UTC',
-        kind: message.kind, ...(payload.replyId ? { replyId: payload.replyId } : {}),
+        kind: message.kind, ...(payload.replyId ? { replyId: payload.replyId } : {}), ...(payload.type ? { type: String(payload.type).slice(0, 32) } : {}),
       };
       const run = { agent: 'MultiChannelHub', input: hubInput, occasion, trigger: 'event' as const, requestedBy: null };
       await insertAgentRunRecord(knex, runId, run);

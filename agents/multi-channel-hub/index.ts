@@ -1,8 +1,10 @@
 /**
- * MultiChannelHub: every inbound message on any channel (web chat now; WhatsApp and email plug
- * in through services/conversations.ts `receiveInbound`). Its core understands the message
- * (understand.ts: language, intent, entities), decides the route (a flow or the human queue) and
- * writes the reply from real catalog data (core.ts); `conversations.route` stores it once.
+ * MultiChannelHub: every inbound message on any channel (web chat, WhatsApp; email plugs in
+ * through services/conversations.ts `receiveInbound`). Its core understands the message
+ * (understand.ts: language, intent, entities), decides the route (a flow or the human queue),
+ * moves the conversation's flow on (flows.ts: lists, picks, party size, hold, payment link,
+ * cancellation) and writes the reply from real catalog data and the customer's bookings
+ * (core.ts); `conversations.route` does what the flow asks (actions.ts) and stores it once.
  */
 import { z } from 'zod';
 import { defineAgent } from '../types';
@@ -24,6 +26,10 @@ export const hubInput = z.object({
   /** The channel vouches for who the customer is (a WhatsApp number): their bookings may be shown. */
   verified: z.boolean().default(false),
   timeZone: z.string().max(64).default('UTC'),
+  /** text: typed; interactive: a list row or button chosen (`replyId`); unsupported: an image, a sticker... (`type`). */
+  kind: z.enum(['text', 'interactive', 'unsupported']).optional(),
+  replyId: z.string().min(1).max(256).optional(),
+  type: z.string().min(1).max(32).optional(),
 });
 
 const entities = z.object({
@@ -44,6 +50,10 @@ export const hubOutput = z.object({
   status: z.enum(['bot', 'waiting_human', 'with_human', 'closed']),
   reply: z.string().nullable(),
   departureIds: z.array(z.string()),
+  /** What the flow asked the acting tool to do (hold, pay_link, cancel), if anything. */
+  action: z.string().nullable().optional(),
+  /** The step the conversation waits at after this message. */
+  flowStep: z.string().nullable().optional(),
 });
 
 export const multiChannelHub = defineAgent({
@@ -63,23 +73,32 @@ export const multiChannelHub = defineAgent({
   occasion: (input) => `message-${input.conversationId}-${input.channelMessageId}`,
   gather: (input) => [
     { tool: 'conversations.context', input: { conversationId: input.conversationId, messageId: input.messageId, verified: input.verified, timeZone: input.timeZone }, as: 'context' },
-    { tool: 'conversations.offer', input: { text: input.text, at: input.receivedAt, timeZone: input.timeZone }, as: 'offer' },
+    {
+      tool: 'conversations.offer', as: 'offer',
+      input: { text: input.text, at: input.receivedAt, timeZone: input.timeZone, conversationId: input.conversationId, ...(input.replyId ? { replyId: input.replyId } : {}) },
+    },
   ],
   compute: (input, gathered) => {
     const context = gathered.context as HubContext;
     const offer = gathered.offer as Offer;
-    const o = decide(input.text, context, offer, new Date(input.receivedAt));
+    const o = decide(input.text, context, offer, new Date(input.receivedAt), {
+      kind: input.kind ?? 'text', replyId: input.replyId ?? null, type: input.type ?? null, channel: input.channel, state: context.flow ?? null,
+    });
     const u = o.understanding;
     const output = {
       conversationId: input.conversationId, messageId: input.messageId, language: u.language, intent: u.intent, confidence: u.confidence,
       entities: u.entities, route: o.route, why: o.why, status: o.status, reply: o.reply, departureIds: o.departureIds,
+      action: o.action?.kind ?? null, flowStep: o.flow === undefined ? context.flow?.step ?? null : o.flow?.step ?? null,
     };
     return {
       output,
       narrative: `${u.language}, ${u.intent} (${u.confidence}) → ${o.route}: ${o.why}.`,
       actions: [{
         tool: 'conversations.route', reason: o.why,
-        input: { conversationId: input.conversationId, messageId: input.messageId, language: u.language, intent: u.intent, confidence: u.confidence, entities: u.entities, route: o.route, status: o.status, reply: o.reply },
+        input: {
+          conversationId: input.conversationId, messageId: input.messageId, language: u.language, intent: u.intent, confidence: u.confidence, entities: u.entities, route: o.route, status: o.status, reply: o.reply,
+          interactive: o.interactive, action: o.action, ...(o.flow !== undefined ? { flow: o.flow } : {}), ...(o.otherStreak !== undefined ? { otherStreak: o.otherStreak } : {}),
+        },
       }],
     };
   },

@@ -7,6 +7,7 @@
  *   open pixel   {publicUrl}/e/o/{sendId}?s={sig}
  *   click        {publicUrl}/e/c/{sendId}?u={target}&s={sig}
  *   unsubscribe  {publicUrl}/u/{token}                 (token: signUnsubscribeToken)
+ *   payment      {publicUrl}/pay/booking/{token}       (token: signPaymentToken; a booking's payment page)
  *
  * Keys rotate (platform/secrets.ts): a token names its key by id and the time it was made,
  * `{base64url("~keyId~time~subject")}.{sig}`, so a verifier holding the current and previous
@@ -19,9 +20,9 @@
  */
 import crypto from 'node:crypto';
 
-type LinkKind = 'open' | 'click' | 'unsubscribe' | 'resubscribe';
+type LinkKind = 'open' | 'click' | 'unsubscribe' | 'resubscribe' | 'pay';
 
-const PURPOSE: Record<LinkKind, string> = { open: 'o', click: 'c', unsubscribe: 'u', resubscribe: 'r' };
+const PURPOSE: Record<LinkKind, string> = { open: 'o', click: 'c', unsubscribe: 'u', resubscribe: 'r', pay: 'p' };
 const SEND_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
 /** A key that verifies: an id and its secret. A bare string is one key (its id computed as platform/secrets.ts does). */
@@ -128,6 +129,21 @@ export function signResubscribeToken(subject: string, secret: string, expiresAt:
 export function verifyResubscribeToken(token: string, keys: LinkKeys, now: Date = new Date()): string | null {
   const read = readToken('resubscribe', token, keys);
   return read && read.time && read.time > now ? read.subject : null;
+}
+
+/** A booking's payment link (sent in chat): names the booking, valid until `expiresAt`. */
+export function signPaymentToken(bookingId: string, secret: string, expiresAt: Date): string {
+  return signToken('pay', bookingId, secret, expiresAt);
+}
+
+/** The booking a genuine, unexpired payment token names, or null. */
+export function verifyPaymentToken(token: string, keys: LinkKeys, now: Date = new Date()): string | null {
+  const read = readToken('pay', token, keys);
+  return read && read.time && read.time > now ? read.subject : null;
+}
+
+export function paymentUrl(publicUrl: string, token: string): string {
+  return `${base(publicUrl)}/pay/booking/${encodeURIComponent(token)}`;
 }
 
 export type VerifiedLink =

@@ -137,7 +137,7 @@ describe('MultiChannelHub (web chat, end to end)', function () {
     expect(c.body.duplicate).to.equal(true);
     expect(c.body.decision).to.deep.equal(a.body.decision);
     expect(a.body.decision).to.deep.include({ language: 'en', intent: 'browse', routedTo: 'browse' });
-    expect(a.body.decision.reply).to.match(/^Our tours in Spain:\n• Prado Masterpieces \(Madrid\)/);
+    expect(a.body.decision.reply).to.match(/^Our tours in Spain:\n1\. Prado Masterpieces \(Madrid\)/);
     const { knex } = stack();
     expect(await knex('conversation_messages').where({ conversation_id: a.body.conversationId })).to.have.length(2);
     expect(await knex('agent_runs').where({ agent: 'MultiChannelHub' }).where('occasion', 'like', `message-${a.body.conversationId}-%`)).to.have.length(1);

@@ -131,16 +131,18 @@ describe('MultiChannelHub decide()', () => {
     const full = decide('¿Hay plazas para Toledo el viernes? Somos 2', ctx(), offer, now);
     expect(full).to.deep.include({ route: 'availability', status: 'bot', departureIds: ['d2', 'd3'] });
     expect(full.reply).to.equal('No hay salidas de Excursión a Toledo (Toledo) el vie, 4 dic para 2 personas.\nLas próximas:\n'
-      + '• lun, 7 dic, 09:00 — quedan 35 plazas, desde 89,00 €\n• jue, 10 dic, 09:00 — quedan 20 plazas, desde 99,00 €');
+      + '1. lun, 7 dic, 09:00 — quedan 35 plazas, desde 89,00 €\n2. jue, 10 dic, 09:00 — quedan 20 plazas, desde 99,00 €\nElige una salida (o escribe su número) para reservar.');
     const week = decide('Any seats on the Toledo trip next week for 4?', ctx(), offer, now);
     expect(week.reply).to.equal('Departures of Toledo Day Trip (Toledo) from Mon 7 Dec to Sun 13 Dec for 4 people:\n'
-      + '• Mon 7 Dec, 09:00 — 35 seats left, from €89.00\n• Thu 10 Dec, 09:00 — 20 seats left, from €99.00');
-    expect(decide('¿hay disponibilidad?', ctx(), offer, now).reply).to.equal('¿Para qué destino o tour? Tenemos: Toledo, Madrid.');
+      + '1. Mon 7 Dec, 09:00 — 35 seats left, from €89.00\n2. Thu 10 Dec, 09:00 — 20 seats left, from €99.00\nPick a departure (or write its number) to book.');
+    // No place named: the tours to pick from (numbered; a list on WhatsApp).
+    expect(decide('¿hay disponibilidad?', ctx(), offer, now).reply).to.equal('¿Qué tour te interesa?\n1. Excursión a Toledo (Toledo) — 8 h, desde 89,00 €\n'
+      + '2. Obras Maestras del Prado (Madrid) — 3 h, desde 59,00 €\nElige uno (o escribe su número) y te digo las fechas.');
   });
 
   it('browse lists the tours of the place with prices', () => {
     expect(decide('What tours do you have in Spain?', ctx(), offer, now).reply).to.equal(
-      'Our tours in Spain:\n• Toledo Day Trip (Toledo) — 8 h, from €89.00\n• Prado Masterpieces (Madrid) — 3 h, from €59.00\nAsk me about dates for any of them.');
+      'Our tours in Spain:\n1. Toledo Day Trip (Toledo) — 8 h, from €89.00\n2. Prado Masterpieces (Madrid) — 3 h, from €59.00\nPick one (or write its number) and I will tell you its dates.');
   });
 
   it('cancel shows the refund policy first', () => {
