@@ -23,6 +23,8 @@ import { ipCountryTable } from '../agents/fraud-guardian/core';
 import { createBookingMessageActivities } from './messaging/booking-messages';
 import { createAgentActivityGroups, type AgentModelFor, type ModelCaller } from './agents/run';
 import { createConversationActivities } from './conversations';
+import { createInlineRunner } from './agents/inline';
+import { agentDefinition } from '../agents';
 import { createWhatsAppChannel, type WhatsAppChannel } from '../integrations/whatsapp';
 
 export interface ActivityDeps {
@@ -69,6 +71,7 @@ export function createActivityGroups(deps: ActivityDeps): ActivityGroup[] {
   const renderTemplate = templateRenderer(deps.knex);
   // One channel per worker process, shared by conversation replies and booking messages (and its per-number rate with them).
   let whatsapp: WhatsAppChannel | undefined;
+  const agentTemporal = deps.temporal ?? (() => Promise.reject(new Error('agent tools need a Temporal client (ActivityDeps.temporal)')));
   const whatsappChannel = () => (whatsapp ??= deps.whatsapp ?? createWhatsAppChannel({ knex: deps.knex }));
   return [
     {
@@ -120,13 +123,16 @@ export function createActivityGroups(deps: ActivityDeps): ActivityGroup[] {
       name: 'conversation', queue: taskQueues.agents, prefix: 'conversation.',
       activities: createConversationActivities({
         knex: deps.knex, whatsapp: whatsappChannel, runIdPrefix: temporalConfig.taskQueuePrefix,
+        // Core mode: the hub runs inside each conversation turn; with a model, as its own workflow.
+        runHubInline: deps.agentModelFor?.('MultiChannelHub') ? undefined
+          : createInlineRunner({ knex: deps.knex, publicUrl, temporal: agentTemporal, agentOf: agentDefinition }),
         idleCloseMs: () => Math.round(config.whatsapp.idleCloseMinutes * 60_000), log: (msg, meta) => logger.warn(meta, msg),
       }),
     },
     // Agent runs (agent.*) and every registered agent's tools (tool.*), on the agents queue.
     ...createAgentActivityGroups({
       knex: deps.knex, publicUrl, modelFor: deps.agentModelFor, callModel: deps.callModel,
-      temporal: deps.temporal ?? (() => Promise.reject(new Error('agent tools need a Temporal client (ActivityDeps.temporal)'))),
+      temporal: agentTemporal,
     }),
   ];
 }

@@ -19,7 +19,7 @@
  */
 import {
   ChildWorkflowFailure, ParentClosePolicy, allHandlersFinished, condition, continueAsNew,
-  executeChild, patched, proxyActivities, setHandler, workflowInfo,
+  ActivityFailure, executeChild, proxyActivities, proxyLocalActivities, setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { ConversationActivities } from '../activities/conversations';
@@ -36,6 +36,18 @@ const delivery = proxyActivities<ConversationActivities>({
   startToCloseTimeout: '30 seconds',
   scheduleToCloseTimeout: '24 hours',
   retry: { initialInterval: '1 second', maximumInterval: '5 minutes', backoffCoefficient: 2, nonRetryableErrorTypes: ['ConversationMissing'] },
+});
+
+// The turn and the first try at delivery as local activities: a message costs one workflow task, not a dozen round trips.
+const local = proxyLocalActivities<ConversationActivities>({
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '200 milliseconds', maximumInterval: '5 seconds', backoffCoefficient: 2, nonRetryableErrorTypes: ['ConversationMissing', 'NotInline'] },
+});
+const quickDelivery = proxyLocalActivities<ConversationActivities>({
+  startToCloseTimeout: '15 seconds',
+  scheduleToCloseTimeout: '20 seconds',
+  retry: { initialInterval: '200 milliseconds', maximumInterval: '2 seconds', backoffCoefficient: 2, nonRetryableErrorTypes: ['ConversationMissing'] },
 });
 
 const RECENT = 200;
@@ -59,7 +71,7 @@ export async function conversationWorkflow(input: ConversationInput): Promise<{ 
   setHandler(outboundSignal, ({ messageId }) => push({ kind: 'out', messageId }));
   setHandler(conversationViewQuery, () => ({ conversationId, handled, queued: queue.length, lastMessageId }));
 
-  const plan = await acts['conversation.settings']({ conversationId });
+  const plan = await local['conversation.settings']({ conversationId });
   for (let inRun = 0; ; inRun++) {
     if (!queue.length) {
       const woke = await condition(() => queue.length > 0, plan.idleCloseMs);
@@ -74,8 +86,8 @@ export async function conversationWorkflow(input: ConversationInput): Promise<{ 
       }
     }
     const work = queue.shift()!;
-    if (work.kind === 'in') await handleInbound(conversationId, work.messageId);
-    else await delivery['conversation.deliver']({ messageId: work.messageId });
+    if (work.kind === 'in') await handleInbound(conversationId, work.messageId, plan.inline);
+    else await deliver(work.messageId);
     const key = `${work.kind}:${work.messageId}`;
     seen.add(key);
     recent.push(key);
@@ -89,9 +101,26 @@ export async function conversationWorkflow(input: ConversationInput): Promise<{ 
   }
 }
 
-async function handleInbound(conversationId: string, messageId: string): Promise<void> {
+/** Hands a message to the channel: a local activity first; if the channel stays throttled or down past it, an activity retried for up to a day. */
+async function deliver(messageId: string): Promise<void> {
+  try {
+    await quickDelivery['conversation.deliver']({ messageId });
+  } catch (err) {
+    if (!(err instanceof ActivityFailure)) throw err;
+    await delivery['conversation.deliver']({ messageId });
+  }
+}
+
+async function handleInbound(conversationId: string, messageId: string, inline: boolean): Promise<void> {
+  if (inline) {
+    // Core mode: the hub runs inside the turn (activities/agents/inline.ts), recorded as its run.
+    const { replyIds } = await local['conversation.turn']({ conversationId, messageId });
+    for (const replyId of replyIds) await deliver(replyId);
+    return;
+  }
+  // Model mode: the hub's run is a child workflow (the model's loop needs one).
   const turn = await acts['conversation.beginTurn']({ conversationId, messageId });
-  if (turn.kind === 'staff' && patched('staff-commands-1')) {
+  if (turn.kind === 'staff') {
     // An allowlisted staff number: answered by the staff commands, never by MultiChannelHub.
     await acts['conversation.staffCommand']({ conversationId, messageId });
   } else if (turn.kind === 'run') {
@@ -107,5 +136,5 @@ async function handleInbound(conversationId: string, messageId: string): Promise
   }
   // The replies to deliver; a message the hub could not decide (its run failed) gets a polite answer and goes to a person.
   const { replyIds } = await acts['conversation.settle']({ conversationId, messageId });
-  for (const replyId of replyIds) await delivery['conversation.deliver']({ messageId: replyId });
+  for (const replyId of replyIds) await deliver(replyId);
 }

@@ -20,6 +20,7 @@ import { insertAgentRunRecord, type ConversationRow, type MessageRow } from '../
 import { agentRunId, type AgentRunInput } from '../../workflows/agent-messages';
 import { WhatsAppSendError, type OutboundWhatsApp, type WhatsAppChannel } from '../../integrations/whatsapp/types';
 import { windowOpen, toOutbound, templateFor } from './outbound';
+import type { InlineRun, InlineRunResult } from '../agents/inline';
 import { isStaffPhone } from '../../models/staff-reports';
 import { answerStaffMessage } from './staff';
 
@@ -28,6 +29,11 @@ export interface ConversationDeps {
   /** The WhatsApp channel this worker sends through (built once per process). */
   whatsapp: () => WhatsAppChannel;
   runIdPrefix: string;
+  /**
+   * Runs MultiChannelHub in core mode inside the turn (activities/agents/inline.ts), or undefined
+   * when the hub has a model (then the workflow runs it as a child agentRunWorkflow).
+   */
+  runHubInline?: (run: InlineRun) => Promise<InlineRunResult>;
   /** Read at each run's start, so a setting change reaches conversations that begin after it. */
   idleCloseMs: () => number;
   log?: (msg: string, meta: Record<string, unknown>) => void;
@@ -53,8 +59,8 @@ export function createConversationActivities(deps: ConversationDeps) {
     return { message, conversation };
   }
 
-  return {
-    'conversation.settings': async (_: { conversationId: string }) => ({ idleCloseMs: deps.idleCloseMs() }),
+  const activities = {
+    'conversation.settings': async (_: { conversationId: string }) => ({ idleCloseMs: deps.idleCloseMs(), inline: !!deps.runHubInline }),
 
     /** The MultiChannelHub run of this message: its record (once) and its arguments; or that it was decided already; or that a staff number wrote (staffCommand answers). */
     'conversation.beginTurn': async (input: { conversationId: string; messageId: string }): Promise<{ kind: 'run'; runId: string; args: AgentRunInput } | { kind: 'decided' } | { kind: 'staff' }> => {
@@ -204,6 +210,23 @@ export function createConversationActivities(deps: ConversationDeps) {
         await trx('conversation_events').insert({ conversation_id: c.id, type: 'closed', note: 'idle' });
         return true;
       });
+    },
+  };
+  return {
+    ...activities,
+    /**
+     * A message's whole turn in one (local) activity, the hub in core mode: its run recorded and
+     * executed inline (or the staff command's answer), then settled. Once per message: a retry
+     * finds the message decided, or the run's acting tool answers its recorded outcome.
+     */
+    'conversation.turn': async (input: { conversationId: string; messageId: string }): Promise<{ replyIds: string[]; fallback: boolean }> => {
+      const begun = await activities['conversation.beginTurn'](input);
+      if (begun.kind === 'staff') await activities['conversation.staffCommand'](input);
+      else if (begun.kind === 'run') {
+        if (!deps.runHubInline) throw ApplicationFailure.create({ type: 'NotInline', message: 'MultiChannelHub has a model here: its runs go through agentRunWorkflow', nonRetryable: true });
+        await deps.runHubInline({ runId: begun.runId, ...begun.args });
+      }
+      return activities['conversation.settle'](input);
     },
   };
 }

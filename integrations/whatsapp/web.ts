@@ -274,6 +274,9 @@ export class WebChannel extends EventEmitter implements WhatsAppChannel {
       case 'list': {
         const choices = message.kind === 'buttons' ? message.buttons.map((b) => ({ id: b.id, title: b.title, description: undefined as string | undefined })) : message.rows;
         this.options.set(number, choices.map((c) => ({ id: c.id, title: c.title })));
+        // The hub's text already numbers its options (for channels without interactive messages): then they are not listed twice.
+        const listed = choices.every((c, i) => message.text.includes(`${i + 1}.`) && message.text.includes(c.title.replace(/…$/, '').slice(0, 12)));
+        if (listed) return message.text;
         return `${message.text}\n\n${choices.map((c, i) => `${i + 1}. ${c.title}${c.description ? ` — ${c.description}` : ''}`).join('\n')}`;
       }
       case 'template': {

@@ -31,7 +31,13 @@ async function say(from: string, text: string, extra: { kind?: 'text' | 'interac
     channel: 'whatsapp', from, to: config.whatsapp.phoneNumberId, text, messageId: `wamid.${crypto.randomUUID()}`, timeZone: 'Europe/Madrid',
     profileName: names.get(from) ?? 'Lucía Fernández', at: new Date(), ...extra,
   });
-  const out = await eventually(async () => { const o = await simulatorOutbox(knex, from, after); return o.length > 0 && o; }, 45_000, 100);
+  // Booking messages (the confirmation, a receipt) reach the same number too: only the answers to messages count here.
+  const answers = async () => {
+    const o = await simulatorOutbox(knex, from, after);
+    const replies = new Set(await knex('conversation_messages').whereIn('provider_message_id', o.map((x) => x.wamid)).whereNotNull('reply_to_id').pluck('provider_message_id'));
+    return o.filter((x) => replies.has(x.wamid));
+  };
+  const out = await eventually(async () => { const o = await answers(); return o.length > 0 && o; }, 45_000, 100);
   expect(out, JSON.stringify(out)).to.have.length(1);
   seen.set(from, out[0].id);
   return out[0].message;
