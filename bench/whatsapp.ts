@@ -23,7 +23,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { round1, sleep } from './booking-support';
-import { cpuSeconds, peakRssMb, processTree, say, startStack, sumOf } from './stack';
+import fs from 'node:fs';
+import path from 'node:path';
+import { summarizeCpuProfile } from './cpuprofile';
+import { cpuSeconds, makeTempDir, peakRssMb, processTree, say, startStack, sumOf } from './stack';
 
 const APP_SECRET = 'bench-app-secret-0123456789abcdef0123456789';
 const PHONE_NUMBER_ID = '109876543210';
@@ -85,13 +88,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       conversations: { type: 'string', default: '200' }, rounds: { type: 'string', default: '2' }, sequential: { type: 'string', default: '20' },
       rate: { type: 'string', default: '20' }, seconds: { type: 'string', default: '30' }, fast: { type: 'boolean', default: false },
       'messages-per-second': { type: 'string', default: '80' },
+      'cpu-prof': { type: 'boolean', default: false },
     },
   });
   const n = Number(o.conversations);
   const rounds = Number(o.rounds);
   const graph = await startGraphServer();
+  const profDir = o['cpu-prof'] ? makeTempDir('spirit-bench-cpuprof-') : undefined;
   const stack = await startStack({
-    worker: true, fast: o.fast,
+    worker: true, fast: o.fast, nodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
     env: {
       LOG_LEVEL: 'warn', WHATSAPP_CHANNEL: 'cloud', WHATSAPP_GRAPH_API_BASE: graph.url, WHATSAPP_ACCESS_TOKEN: 'bench-token', WHATSAPP_PHONE_NUMBER_ID: PHONE_NUMBER_ID,
       WHATSAPP_APP_SECRET: APP_SECRET, WHATSAPP_VERIFY_TOKEN: 'bench-verify', WHATSAPP_MESSAGES_PER_SECOND: o['messages-per-second'], RATE_LIMIT_INBOUND_ADDRESS_PER_MINUTE: '0', RATE_LIMIT_INBOUND_SENDER_PER_MINUTE: '0',
@@ -208,6 +213,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       openLoop = { rate, seconds, messages: total, webhookMs: stats(answers.map((a) => a.ms)), webhookNon200: answers.filter((a) => a.status !== 200).length, replyMs: stats(replyMs), lost, answeredTwice: twice, cpuSeconds: cpuSince(cpu0) };
       say(JSON.stringify(openLoop));
     }
+    if (process.env.BENCH_LOG_TAIL) say(`worker log:\n${stack.logTail('worker', 15)}\napi log:\n${stack.logTail('api', 15)}`);
     // The database agrees: every stored inbound message decided, every reply sent once.
     const { knex } = stack;
     const undecided = Number((await knex('conversation_messages').where({ direction: 'in' }).whereNull('decided_at').count<{ count: string }[]>('* as count'))[0].count);
@@ -216,7 +222,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const apiPeakMb = peakRssMb(stack.pids.api);
     return { conversations: n, sequential, burst: results, openLoop, undecidedInbound: undecided, repliesNotSent: notSent, workerPeakRssMb: workerPeakMb, apiPeakRssMb: apiPeakMb };
   } finally {
-    await stack.stop();
+    await stack.stop(); // the API and the worker write their profiles as they exit
     await graph.close();
+    if (profDir) {
+      for (const file of fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'))) {
+        const profile = summarizeCpuProfile(path.join(profDir, file), 15);
+        say(`CPU profile ${file}: self time by package`);
+        for (const c of profile.byCategory.slice(0, 12)) say(`  ${String(c.pct).padStart(5)}%  ${c.name}`);
+        for (const f of profile.topFunctions) say(`  ${String(f.pct).padStart(5)}%  ${f.fn}  ${f.where}`);
+      }
+    }
   }
 }

@@ -93,7 +93,7 @@ export async function signalConversation(client: Client, conversationId: string,
 }
 
 /** A channel's delivery of one customer message. */
-export async function receiveInbound(client: Client, knex: Knex, msg: InboundMessage, options: { waitMs?: number } = {}): Promise<InboundResult> {
+export async function receiveInbound(client: Client, knex: Knex, msg: InboundMessage, options: { waitMs?: number; withoutDecision?: boolean } = {}): Promise<InboundResult> {
   const conversation = await openConversation(knex, { channel: msg.channel, customerHandle: msg.from, businessHandle: msg.to, customerName: msg.profileName, timeZone: msg.timeZone });
   const channelMessageId = msg.messageId ?? `${msg.channel}-${crypto.randomUUID()}`;
   const payload = msg.replyId || msg.type ? { ...(msg.replyId ? { replyId: msg.replyId } : {}), ...(msg.type ? { type: msg.type } : {}) } : undefined;
@@ -101,6 +101,7 @@ export async function receiveInbound(client: Client, knex: Knex, msg: InboundMes
   // Every delivery signals (a repeat finds the message handled or queued; the workflow ignores it): a crash between the insert and the signal loses nothing.
   if (!message.decided_at) await signalConversation(client, conversation.id, 'inbound', message.id);
   const runId = message.agent_run_id ?? agentRunId('MultiChannelHub', `message-${conversation.id}-${channelMessageId}`, temporalConfig.taskQueuePrefix);
-  const decision = options.waitMs ? await waitForDecision(knex, message.id, options.waitMs) : await decisionOf(knex, message.id);
+  // A channel that answers through its own sends (WhatsApp) does not read the decision here.
+  const decision = options.waitMs ? await waitForDecision(knex, message.id, options.waitMs) : options.withoutDecision ? null : await decisionOf(knex, message.id);
   return { conversationId: conversation.id, messageId: message.id, channelMessageId, runId, duplicate: !created, decision };
 }

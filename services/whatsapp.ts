@@ -59,7 +59,7 @@ export async function receiveWhatsApp(client: Client, knex: Knex, m: InboundWhat
   const result = await receiveInbound(client, knex, {
     channel: 'whatsapp', from: m.from, to: m.businessId, text: m.text, messageId: m.messageId, verified: true,
     kind: m.kind, replyId: m.replyId, type: m.type, profileName: m.profileName, at: m.at,
-  }, { waitMs: options.waitMs });
+  }, { waitMs: options.waitMs, withoutDecision: !options.waitMs });
   return { stale: false, result };
 }
 

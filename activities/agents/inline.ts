@@ -38,12 +38,15 @@ export function createInlineRunner(deps: { knex: Knex; temporal: () => Promise<C
   return async (req: InlineRun): Promise<InlineRunResult> => {
     const agent = deps.agentOf(req.agent);
     if (!agent) throw ApplicationFailure.nonRetryable(`agent ${req.agent} is not available`, 'AgentUnavailable');
-    const done = await knex('agent_runs').where({ id: req.runId }).first('status', 'output', 'error');
-    if (done && ['completed', 'failed'].includes(done.status)) return { status: done.status, output: done.output, error: done.error };
-    await knex('agent_runs').insert({
+    // One statement: the record is written (or taken up again), unless the run already ended (then its outcome is answered).
+    const begun = await knex('agent_runs').insert({
       id: req.runId, agent: agent.name, occasion: req.occasion, trigger: req.trigger, mode: 'core', status: 'running',
       input: JSON.stringify(req.input ?? {}), requested_by_user_id: req.requestedBy ?? null,
-    }).onConflict('id').merge({ mode: 'core', status: 'running', updated_at: knex.fn.now() });
+    }).onConflict('id').merge({ mode: 'core', status: 'running', updated_at: knex.fn.now() }).whereNotIn('agent_runs.status', ['completed', 'failed']).returning('id');
+    if (!begun.length) {
+      const done = await knex('agent_runs').where({ id: req.runId }).first('status', 'output', 'error');
+      return { status: done.status, output: done.output, error: done.error };
+    }
     const steps: AgentStep[] = [];
     const step = (kind: AgentStep['kind'], name: string, input?: unknown): AgentStep => {
       const s: AgentStep = { kind, name, input, startedAt: new Date().toISOString() };

@@ -51,19 +51,20 @@ function missing(what: string): never {
 export function createConversationActivities(deps: ConversationDeps) {
   const { knex } = deps;
 
+  /** The message and its conversation, in one query. */
   async function load(messageId: string): Promise<{ message: MessageRow; conversation: ConversationRow }> {
-    const message: MessageRow | undefined = await knex('conversation_messages').where({ id: messageId }).first();
-    if (!message) missing(`no conversation message ${messageId}`);
-    const conversation: ConversationRow | undefined = await knex('conversations').where({ id: message.conversation_id }).first();
-    if (!conversation) missing(`no conversation ${message.conversation_id}`);
-    return { message, conversation };
+    const row = await knex('conversation_messages as m').join('conversations as c', 'c.id', 'm.conversation_id').where('m.id', messageId)
+      .first(knex.raw('row_to_json(m.*) as message'), knex.raw('row_to_json(c.*) as conversation'));
+    if (!row) missing(`no conversation message ${messageId}`);
+    // row_to_json gives timestamps as text: the callers read them through new Date(...).
+    return { message: row.message as MessageRow, conversation: row.conversation as ConversationRow };
   }
 
   const activities = {
     'conversation.settings': async (_: { conversationId: string }) => ({ idleCloseMs: deps.idleCloseMs(), inline: !!deps.runHubInline }),
 
     /** The MultiChannelHub run of this message: its record (once) and its arguments; or that it was decided already; or that a staff number wrote (staffCommand answers). */
-    'conversation.beginTurn': async (input: { conversationId: string; messageId: string }): Promise<{ kind: 'run'; runId: string; args: AgentRunInput } | { kind: 'decided' } | { kind: 'staff' }> => {
+    'conversation.beginTurn': async (input: { conversationId: string; messageId: string; record?: boolean }): Promise<{ kind: 'run'; runId: string; args: AgentRunInput } | { kind: 'decided' } | { kind: 'staff' }> => {
       const { message, conversation } = await load(input.messageId);
       if (message.decided_at) return { kind: 'decided' };
       if (conversation.channel === 'whatsapp' && await isStaffPhone(knex, conversation.customer_handle)) return { kind: 'staff' };
@@ -79,8 +80,9 @@ export function createConversationActivities(deps: ConversationDeps) {
         kind: message.kind, ...(payload.replyId ? { replyId: payload.replyId } : {}), ...(payload.type ? { type: String(payload.type).slice(0, 32) } : {}),
       };
       const run = { agent: 'MultiChannelHub', input: hubInput, occasion, trigger: 'event' as const, requestedBy: null };
-      await insertAgentRunRecord(knex, runId, run);
-      await knex('conversation_messages').where({ id: message.id }).whereNull('agent_run_id').update({ agent_run_id: runId });
+      // The inline runner writes the run's record itself (record: false); the workflow's run needs it first.
+      if (input.record !== false) await insertAgentRunRecord(knex, runId, run);
+      if (!message.agent_run_id) await knex('conversation_messages').where({ id: message.id }).whereNull('agent_run_id').update({ agent_run_id: runId });
       return { kind: 'run', runId, args: run };
     },
 
@@ -126,9 +128,10 @@ export function createConversationActivities(deps: ConversationDeps) {
      * run failed) is decided here: a polite answer, and the conversation waits for a person.
      */
     'conversation.settle': async (input: { conversationId: string; messageId: string }): Promise<{ replyIds: string[]; fallback: boolean }> => {
-      const { conversation } = await load(input.messageId);
+      const { message, conversation } = await load(input.messageId);
       let fallback = false;
-      await knex.transaction(async (trx) => {
+      // Decided (the usual case): only the replies are read.
+      if (!message.decided_at) await knex.transaction(async (trx) => {
         const m: MessageRow = await trx('conversation_messages').where({ id: input.messageId }).forUpdate().first();
         if (m.decided_at) return;
         const c: ConversationRow = await trx('conversations').where({ id: conversation.id }).forUpdate().first();
@@ -220,7 +223,7 @@ export function createConversationActivities(deps: ConversationDeps) {
      * finds the message decided, or the run's acting tool answers its recorded outcome.
      */
     'conversation.turn': async (input: { conversationId: string; messageId: string }): Promise<{ replyIds: string[]; fallback: boolean }> => {
-      const begun = await activities['conversation.beginTurn'](input);
+      const begun = await activities['conversation.beginTurn']({ ...input, record: false });
       if (begun.kind === 'staff') await activities['conversation.staffCommand'](input);
       else if (begun.kind === 'run') {
         if (!deps.runHubInline) throw ApplicationFailure.create({ type: 'NotInline', message: 'MultiChannelHub has a model here: its runs go through agentRunWorkflow', nonRetryable: true });

@@ -141,8 +141,16 @@ const isoOf = (day: Day) => new Date(day * 86_400_000).toISOString().slice(0, 10
 const ymdOf = (day: Day) => { const t = new Date(day * 86_400_000); return { y: t.getUTCFullYear(), m: t.getUTCMonth() + 1, d: t.getUTCDate(), wd: t.getUTCDay() }; };
 const validDate = (y: number, m: number, d: number) => m >= 1 && m <= 12 && d >= 1 && d <= 31 && ymdOf(dayOf(y, m, d)).d === d;
 
+/** One calendar-day formatter per time zone (building one costs more than the rest of understanding a message). */
+const dayFormats = new Map<string, Intl.DateTimeFormat>();
+function dayFormat(timeZone: string): Intl.DateTimeFormat {
+  let f = dayFormats.get(timeZone);
+  if (!f) dayFormats.set(timeZone, (f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' })));
+  return f;
+}
+
 function todayIn(now: Date, timeZone: string): Day {
-  const parts = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(now);
+  const parts = dayFormat(timeZone).formatToParts(now);
   const get = (t: string) => Number(parts.find((p) => p.type === t)!.value);
   return dayOf(get('year'), get('month'), get('day'));
 }

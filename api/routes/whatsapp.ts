@@ -63,6 +63,31 @@ const simulatedMessage = z.object({
 
 const outboxItem = z.object({ id: z.int(), wamid: z.string(), message: z.unknown(), createdAt: z.string() });
 
+/**
+ * Deliveries are processed after their answer, a few at a time per API process: a burst of
+ * deliveries then cannot take every database connection from the answers Meta waits for (its
+ * partners are asked to answer within 200 ms). Work beyond the limit waits in order, in memory;
+ * a process that dies with work waiting leaves it to the sweep (the deliveries are stored).
+ */
+class Lanes {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly width: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    // A finishing task hands its lane straight to the next in line, so the width is never exceeded.
+    if (this.active >= this.width) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+}
+const processing = new Lanes(4);
+
 export const whatsappRoutes = [
   route({
     method: 'POST', path: WEBHOOK_PATH, operationId: 'whatsappWebhook', tag: 'Webhooks', auth: 'public',
@@ -89,10 +114,8 @@ export const whatsappRoutes = [
         // After the answer: Meta wants a quick 200; the sweep catches a delivery this process never finishes.
         const { knex, temporalClient } = ctx;
         const log = ctx.state.log;
-        setImmediate(() => {
-          temporalClient().then((client) => processWhatsAppEvent(client, knex, stored.id))
-            .catch((err: Error) => log?.warn({ eventId: stored.id, err: err.message }, 'whatsapp event not processed yet (the sweep tries again)'));
-        });
+        processing.run(() => temporalClient().then((client) => processWhatsAppEvent(client, knex, stored.id)))
+          .catch((err: Error) => log?.warn({ eventId: stored.id, err: err.message }, 'whatsapp event not processed yet (the sweep tries again)'));
       }
       return { body: { received: true, duplicate: stored.duplicate } };
     },
