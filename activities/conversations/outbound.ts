@@ -21,15 +21,26 @@ export function windowOpen(c: Pick<ConversationRow, 'window_expires_at'>, now: D
 }
 
 /** A stored message as the channel sends it, within Meta's limits (3 buttons of 20, 10 rows of 24). */
+/**
+ * The hub numbers its options in the text too (for web chat and whatsapp-web.js, which show no
+ * buttons or lists); where the channel shows them as buttons or rows, those lines go.
+ */
+function withoutNumberedOptions(text: string, options: number): string {
+  const lines = text.split('\n');
+  const numbered = lines.filter((l) => /^\d{1,2}\. /.test(l));
+  if (numbered.length !== options) return text;
+  return lines.filter((l) => !/^\d{1,2}\. /.test(l)).join('\n');
+}
+
 export function toOutbound(m: Pick<MessageRow, 'text' | 'kind' | 'payload'>): OutboundWhatsApp {
   const p = (m.payload ?? {}) as Partial<{ buttons: Array<{ id: string; title: string }>; list: { button: string; rows: Array<{ id: string; title: string; description?: string }> }; template: { name: string; language: string; parameters: string[] } }>;
   if (m.kind === 'template' && p.template) return { kind: 'template', ...p.template };
   if (m.kind === 'interactive' && p.buttons?.length) {
-    return { kind: 'buttons', text: cut(m.text, WHATSAPP_LIMITS.interactiveBody), buttons: p.buttons.slice(0, WHATSAPP_LIMITS.buttons).map((b) => ({ id: b.id, title: cut(b.title, WHATSAPP_LIMITS.buttonTitle) })) };
+    return { kind: 'buttons', text: cut(withoutNumberedOptions(m.text, p.buttons.length), WHATSAPP_LIMITS.interactiveBody), buttons: p.buttons.slice(0, WHATSAPP_LIMITS.buttons).map((b) => ({ id: b.id, title: cut(b.title, WHATSAPP_LIMITS.buttonTitle) })) };
   }
   if (m.kind === 'interactive' && p.list?.rows?.length) {
     return {
-      kind: 'list', text: cut(m.text, WHATSAPP_LIMITS.interactiveBody), button: cut(p.list.button, WHATSAPP_LIMITS.listButton),
+      kind: 'list', text: cut(withoutNumberedOptions(m.text, p.list.rows.length), WHATSAPP_LIMITS.interactiveBody), button: cut(p.list.button, WHATSAPP_LIMITS.listButton),
       rows: p.list.rows.slice(0, WHATSAPP_LIMITS.listRows).map((r) => ({ id: r.id, title: cut(r.title, WHATSAPP_LIMITS.listRowTitle), ...(r.description ? { description: cut(r.description, WHATSAPP_LIMITS.listRowDescription) } : {}) })),
     };
   }

@@ -129,6 +129,7 @@ export function decide(text: string, ctx: HubContext, offer: Offer, now: Date, t
   if (u.intent === 'human' && !t0.replyId) return toHuman('the customer asked for a person', T[lang].human);
   const next = continueFlow(understanding, lang, t0, ctx, offer, text);
   if (next) {
+    if (next.route === 'human') return toHuman(next.why, T[lang].human);
     if (next.notUnderstood && streak >= 1) return toHuman('a second message in a row not understood', T[lang].repeatedOther, streak + 1);
     return flowOutcome(next);
   }

@@ -24,7 +24,7 @@ import { currencyExponent } from '../../domain/booking-rules';
 import { normalize, type Language, type Understanding } from './understand';
 import type { HubBooking, HubContext, Offer, OfferDeparture, OfferTour, Route } from './core';
 
-export const FLOW_STEPS = ['pick_tour', 'pick_departure', 'party', 'email', 'pick_pay', 'pick_cancel', 'confirm_cancel'] as const;
+export const FLOW_STEPS = ['pick_tour', 'pick_departure', 'party', 'email', 'pick_pay', 'pick_cancel', 'confirm_cancel', 'menu'] as const;
 export type FlowStep = (typeof FLOW_STEPS)[number];
 
 /** One option offered: its id (as the interactive row/button), the full title, and the title as shown when shortened. */
@@ -170,6 +170,8 @@ const F = {
     kept: 'De acuerdo, tu reserva sigue en pie.',
     yesNo: 'Responde «sí» para cancelar o «no» para mantener la reserva.',
     stillThere: (what: string) => `Sigo con tu reserva. ${what}`,
+    menuTours: 'Ver tours', menuBookings: 'Mis reservas', menuHuman: 'Hablar con alguien',
+    moreTours: 'Escribe una ciudad o un país para ver los demás.',
   },
   en: {
     other: "Hi, I'm the Spirit Tours assistant. I can show you tours, check dates and seats, help you book, look up or pay your bookings, cancel, or pass you to a person. What do you need?",
@@ -220,6 +222,8 @@ const F = {
     kept: 'All right, your booking stays as it is.',
     yesNo: 'Answer "yes" to cancel or "no" to keep the booking.',
     stillThere: (what: string) => `I'm still on your booking. ${what}`,
+    menuTours: 'See tours', menuBookings: 'My bookings', menuHuman: 'Talk to a person',
+    moreTours: 'Write a city or a country to see the others.',
   },
 } as const;
 
@@ -262,7 +266,7 @@ export function chosenOption(turn: Pick<Turn, 'replyId' | 'state'>, text: string
     const found = options.find((o) => o.id === turn.replyId);
     if (found) return found;
     // A list from an earlier message, tapped later: its ids still say what they mean.
-    return /^(tour|dep|pay|cxl):[A-Za-z0-9-]{1,64}$/.test(turn.replyId) ? { id: turn.replyId, title: text } : null;
+    return /^(tour|dep|pay|cxl|menu):[A-Za-z0-9-]{1,64}$/.test(turn.replyId) ? { id: turn.replyId, title: text } : null;
   }
   if (!options.length) return null;
   const n = bareNumber(text);
@@ -306,7 +310,8 @@ function toursList(m: Machine, route: Route, tours: OfferTour[], header: string,
   const lines = numbered(shown.map((t) => `${tourTitle(t, m.lang)} (${t.city}) — ${hours(t)}, ${price(t)}`));
   return done({
     route, why: `the ${route} flow: ${shown.length} tours offered`,
-    reply: [header, ...lines, f.pickTour].join('\n'),
+    // More tours than a list holds: the place narrows them (each city's or country's tours are few).
+    reply: [header, ...lines, f.pickTour, ...(tours.length > shown.length ? [f.moreTours] : [])].join('\n'),
     interactive: listPayload(m, f.toursButton, shown.map((t) => ({ id: `tour:${t.code}`, title: tourTitle(t, m.lang), description: `${t.city} · ${hours(t)} · ${price(t)}` }))),
     flow: { ...state, step: 'pick_tour', options: shown.map((t) => ({ id: `tour:${t.code}`, title: tourTitle(t, m.lang) })) },
   });
@@ -438,6 +443,17 @@ function cancelFlow(m: Machine, policy: string): FlowOutcome {
   return pickBooking(m, 'cancel', open, 'cxl', f.whichCancel, f.cancelButton);
 }
 
+/** What the bot can do, with three buttons (and numbers, for channels without buttons) so the customer always has a way on. */
+function menu(m: Machine, why: string, notUnderstood: boolean): FlowOutcome {
+  const f = F[m.lang];
+  const options: FlowOption[] = [{ id: 'menu:browse', title: f.menuTours }, { id: 'menu:bookings', title: f.menuBookings }, { id: 'menu:human', title: f.menuHuman }];
+  return done({
+    route: 'other', why, reply: [f.other, ...numbered(options.map((o) => o.title))].join('\n'),
+    interactive: m.turn.channel === 'whatsapp' ? { buttons: options.map((o) => ({ id: o.id, title: cut(o.title, BUTTON_TITLE) })) } : null,
+    flow: { step: 'menu', options }, notUnderstood,
+  });
+}
+
 /** A pick from the options offered (or an id from an earlier list). */
 function onPick(m: Machine, o: FlowOption): FlowOutcome {
   const f = F[m.lang];
@@ -461,7 +477,11 @@ function onPick(m: Machine, o: FlowOption): FlowOutcome {
       return done({ route: 'cancel', why: `the cancel flow: confirmed, cancel ${b.reference}`, reply: b.reference, action: { kind: 'cancel', bookingId: b.id, reference: b.reference } });
     }
     case 'no': return done({ route: 'cancel', why: 'the cancel flow: the customer keeps the booking', reply: f.kept });
-    default: return done({ route: 'other', why: `an unknown choice ${o.id}`, reply: f.other, notUnderstood: true });
+    case 'menu':
+      if (id === 'browse') return toursList(m, 'browse', m.offer.tours, f.toursIn(null));
+      if (id === 'bookings') return startFlow({ ...m.u, intent: 'my_bookings' }, m.lang, m.turn, m.ctx, m.offer, []);
+      return done({ route: 'human', why: 'the customer chose to talk to a person', reply: '' });
+    default: return menu(m, `an unknown choice ${o.id}`, true);
   }
 }
 
@@ -476,6 +496,7 @@ function reprompt(m: Machine, state: FlowState): string {
     case 'pick_pay': return [f.whichPay, ...numbered(state.options.map((o) => o.title))].join('\n');
     case 'pick_cancel': return [f.whichCancel, ...numbered(state.options.map((o) => o.title))].join('\n');
     case 'confirm_cancel': return f.yesNo;
+    case 'menu': return f.other;
   }
 }
 
@@ -488,7 +509,7 @@ export function continueFlow(u: Understanding, lang: Language, turn: Turn, ctx: 
   const state = turn.state;
   const pick = chosenOption(turn, text);
   if (pick) return onPick(m, pick);
-  if (!state) return null;
+  if (!state || state.step === 'menu') return null;
   const said = ` ${normalize(text).trim()} `;
   switch (state.step) {
     case 'party': {
@@ -551,7 +572,7 @@ export function startFlow(u: Understanding, lang: Language, turn: Turn, ctx: Hub
     }
     case 'pay_balance': return payFlow(m);
     case 'cancel': return cancelFlow(m, policyText(refundTiers, lang));
-    default: return done({ route: 'other', why: 'the other flow: what the bot can do', reply: f.other, notUnderstood: u.confidence < 0.9 });
+    default: return menu(m, 'the other flow: what the bot can do', u.confidence < 0.9);
   }
 }
 

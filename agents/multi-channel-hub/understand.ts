@@ -355,6 +355,10 @@ const CUES: Record<Exclude<Intent, 'other'>, Cue[]> = {
     [/\b(ofrec\w*|offer\w*|tienen|do you have|show me|ensena\w*|muestra\w*|list|busco|looking for|tell me about|informacion|info)\b/, 1.5],
     [/\b(cuanto cuesta|cuanto vale|how much is|how much does|precio|price|prices|cost)\b/, 1.5],
     [/\b(visit\w*|conocer)\b/, 1.5],
+    // "ver tours", "see tours", "show me the trips": a look at the catalog.
+    [/\b(ver|see|view|mostrar|show|browse)\b.{0,20}\b(tours?|excursion(es)?|actividades|activities|trips?|viajes|catalog\w*)\b/, 1.5],
+    // The whole message is the catalog's name: "tours", "excursiones por favor", "the tours?".
+    [/^\s*(los |las |the |all )?(tours?|excursion(es)?|catalogo|catalog(ue)?|actividades|activities)( please| por favor| pls)?\s*$/, 1],
   ],
 };
 

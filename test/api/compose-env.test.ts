@@ -34,6 +34,7 @@ describe('docker-compose.yml', () => {
     const operator = {
       PUBLIC_URL: 'https://book.example.com', JWT_SECRET: 'j'.repeat(64), EMAIL_LINK_SECRET: 'e'.repeat(64), METRICS_TOKEN: 'm'.repeat(48),
       EMAIL_PROVIDER: 'smtp', SMTP_URL: 'smtp://mail.example.com:587',
+      WHATSAPP_CHANNEL: 'cloud', WHATSAPP_ACCESS_TOKEN: 'EAAG-token', WHATSAPP_PHONE_NUMBER_ID: '1098765', WHATSAPP_APP_SECRET: 'a'.repeat(40), WHATSAPP_VERIFY_TOKEN: 'verify-me',
     };
     for (const [service, kind] of [['api', 'api'], ['worker', 'worker'], ['worker-marketing', 'worker']] as const) {
       const env = composeEnv(service, operator);
