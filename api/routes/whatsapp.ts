@@ -72,8 +72,15 @@ const outboxItem = z.object({ id: z.int(), wamid: z.string(), message: z.unknown
 class Lanes {
   private active = 0;
   private readonly waiting: Array<() => void> = [];
-  constructor(private readonly width: number) {}
+  /** Deliveries being answered now: processing waits for them (up to `yieldMs`), so a burst is answered first. */
+  answering = 0;
+  constructor(private readonly width: number, private readonly yieldMs = 1000) {}
+  private async answersFirst(): Promise<void> {
+    const until = Date.now() + this.yieldMs;
+    while (this.answering > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
   async run<T>(fn: () => Promise<T>): Promise<T> {
+    await this.answersFirst();
     // A finishing task hands its lane straight to the next in line, so the width is never exceeded.
     if (this.active >= this.width) await new Promise<void>((resolve) => this.waiting.push(resolve));
     else this.active++;
@@ -88,6 +95,30 @@ class Lanes {
 }
 const processing = new Lanes(4);
 
+/** A delivery, checked and stored, then answered; its processing comes after (in `processing`'s lanes). */
+async function answerDelivery(ctx: Koa.Context): Promise<{ body: { received: true; duplicate: boolean } }> {
+  const secret = config.whatsapp.appSecret;
+  if (!secret) throw new Problem(503, 'webhook_not_configured', 'The WhatsApp webhook cannot verify deliveries here: WHATSAPP_APP_SECRET is not set, so nothing is accepted.');
+  const raw = ctx.request.rawBody ?? Buffer.alloc(0);
+  const signature = ctx.get('x-hub-signature-256');
+  if (!signature) throw new Problem(401, 'signature_missing', 'X-Hub-Signature-256 is missing: WhatsApp deliveries are signed with the app secret.');
+  if (!verifySignature(raw, signature, secret)) throw new Problem(401, 'invalid_signature', 'X-Hub-Signature-256 does not match the body.');
+  let body: unknown = ctx.request.body;
+  if (body === undefined) {
+    try { body = JSON.parse(raw.toString('utf8')); } catch { throw new Problem(400, 'invalid_json', 'The delivery is not JSON.'); }
+  }
+  if (!isCloudWebhookBody(body)) throw new Problem(400, 'not_whatsapp_business_account', 'The delivery is not a WhatsApp Business Account event (object "whatsapp_business_account" with an entry array).');
+  const stored = await storeWhatsAppEvent(ctx.knex, raw, body);
+  if (!stored.duplicate || !stored.processed) {
+    // After the answer: Meta wants a quick 200; the sweep catches a delivery this process never finishes.
+    const { knex, temporalClient } = ctx;
+    const log = ctx.state.log;
+    processing.run(() => temporalClient().then((client) => processWhatsAppEvent(client, knex, stored.id)))
+      .catch((err: Error) => log?.warn({ eventId: stored.id, err: err.message }, 'whatsapp event not processed yet (the sweep tries again)'));
+  }
+  return { body: { received: true, duplicate: stored.duplicate } };
+}
+
 export const whatsappRoutes = [
   route({
     method: 'POST', path: WEBHOOK_PATH, operationId: 'whatsappWebhook', tag: 'Webhooks', auth: 'public',
@@ -98,26 +129,12 @@ export const whatsappRoutes = [
       400: { description: 'Not JSON, or not a WhatsApp Business Account delivery' }, 401: { description: 'Signature missing or wrong' }, 503: { description: 'WHATSAPP_APP_SECRET is not set: deliveries cannot be verified' },
     },
     handler: async (ctx) => {
-      const secret = config.whatsapp.appSecret;
-      if (!secret) throw new Problem(503, 'webhook_not_configured', 'The WhatsApp webhook cannot verify deliveries here: WHATSAPP_APP_SECRET is not set, so nothing is accepted.');
-      const raw = ctx.request.rawBody ?? Buffer.alloc(0);
-      const signature = ctx.get('x-hub-signature-256');
-      if (!signature) throw new Problem(401, 'signature_missing', 'X-Hub-Signature-256 is missing: WhatsApp deliveries are signed with the app secret.');
-      if (!verifySignature(raw, signature, secret)) throw new Problem(401, 'invalid_signature', 'X-Hub-Signature-256 does not match the body.');
-      let body: unknown = ctx.request.body;
-      if (body === undefined) {
-        try { body = JSON.parse(raw.toString('utf8')); } catch { throw new Problem(400, 'invalid_json', 'The delivery is not JSON.'); }
+      processing.answering++;
+      try {
+        return await answerDelivery(ctx);
+      } finally {
+        processing.answering--;
       }
-      if (!isCloudWebhookBody(body)) throw new Problem(400, 'not_whatsapp_business_account', 'The delivery is not a WhatsApp Business Account event (object "whatsapp_business_account" with an entry array).');
-      const stored = await storeWhatsAppEvent(ctx.knex, raw, body);
-      if (!stored.duplicate || !stored.processed) {
-        // After the answer: Meta wants a quick 200; the sweep catches a delivery this process never finishes.
-        const { knex, temporalClient } = ctx;
-        const log = ctx.state.log;
-        processing.run(() => temporalClient().then((client) => processWhatsAppEvent(client, knex, stored.id)))
-          .catch((err: Error) => log?.warn({ eventId: stored.id, err: err.message }, 'whatsapp event not processed yet (the sweep tries again)'));
-      }
-      return { body: { received: true, duplicate: stored.duplicate } };
     },
   }),
   route({
