@@ -17,6 +17,11 @@ import { api, loginAs } from '../support/http';
 import { eventually } from '../support/bookings';
 import { runId } from '../support/env';
 import { stack } from '../support/stack';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { BaseMessage } from '@langchain/core/messages';
+import { createActivities } from '../../activities';
+import { callModel } from '../../agents/runtime/model';
+import { ScriptedChatModel, callsTools, says, toolResultsIn } from '../support/scripted-model';
 
 let seq = 0;
 /** A fresh Spanish mobile number per conversation. */
@@ -169,6 +174,63 @@ describe('conversations (WhatsApp simulator, end to end)', function () {
     const c = await knex('conversations').where({ id }).first();
     expect(c.status).to.equal('bot');
     expect((await knex('conversation_events').where({ conversation_id: id }).orderBy('id').pluck('type'))).to.deep.equal(['closed', 'reopened']);
+  });
+
+  it('with a model for MultiChannelHub, each message is its own agentRunWorkflow (model mode), child of the conversation; the model\'s route is delivered', async () => {
+    const { knex, temporal, temporalAddress, bundle } = stack();
+    const queue = `conv-model-${runId}-agents`;
+    // The model asks the core, then routes with the core's proposed decision (its wording kept).
+    const model = new ScriptedChatModel((messages: BaseMessage[]) => {
+      const results = toolResultsIn(messages);
+      if (results.length === 0) return callsTools([{ name: 'core_analysis', args: {} }]);
+      if (results.length === 1) {
+        const core = JSON.parse(String(results[0].content)) as { proposedActions: Array<{ tool: string; input: Record<string, unknown> }> };
+        return callsTools([{ name: 'conversations_route', args: core.proposedActions[0].input }]);
+      }
+      return says('Routed.');
+    });
+    const connection = await NativeConnection.connect({ address: temporalAddress });
+    const activities = createActivities({ knex, temporal: async () => temporal, publicUrl: 'http://127.0.0.1', agentModelFor: (agent) => (agent === 'MultiChannelHub' ? model : undefined), callModel });
+    const worker = await Worker.create({ connection, taskQueue: queue, workflowBundle: bundle, activities: activities.forQueue('agents') });
+    const running = worker.run();
+    try {
+      const from = phone();
+      const conversation = await openConversation(knex, { channel: 'whatsapp', customerHandle: from, businessHandle: business() });
+      const { message } = await recordInbound(knex, { conversationId: conversation.id, channelMessageId: 'wamid.model-1', text: 'What tours do you have in Spain?' });
+      await temporal.workflow.signalWithStart('conversationWorkflow', {
+        workflowId: conversationWorkflowId(conversation.id, `model-${runId}-`), taskQueue: queue, args: [{ conversationId: conversation.id }], signal: 'inbound', signalArgs: [{ messageId: message.id }],
+      });
+      await eventually(async () => (await received(from)).length === 1, 45_000);
+      const out = (await received(from))[0];
+      expect(out.message.kind).to.equal('list');
+      const decided = await knex('conversation_messages').where({ id: message.id }).first();
+      expect(decided).to.deep.include({ intent: 'browse', routed_to: 'browse' });
+      const run = await knex('agent_runs').where({ id: decided.agent_run_id }).first();
+      expect(run).to.deep.include({ agent: 'MultiChannelHub', mode: 'model', status: 'completed' });
+      expect(run.steps.map((x: { kind: string; name: string }) => `${x.kind}:${x.name}`)).to.deep.equal([
+        'model:turn 1', 'tool:conversations.context', 'tool:conversations.offer', 'core:MultiChannelHub', 'model:turn 2', 'tool:conversations.route', 'model:turn 3',
+      ]);
+      // The run is a workflow of its own (the child), unlike core mode's inline runs.
+      const described = await temporal.workflow.getHandle(decided.agent_run_id).describe();
+      expect(described.type).to.equal('agentRunWorkflow');
+    } finally {
+      worker.shutdown();
+      await running;
+      await connection.close();
+    }
+  });
+
+  it('in core mode the hub runs inside the turn: its run is recorded with its steps, and is no workflow', async () => {
+    const { knex, temporal } = stack();
+    const from = phone();
+    const r = await say(from, 'What tours do you have in Spain?', 'wamid.inline-1');
+    await eventually(async () => (await received(from)).length === 1, 30_000);
+    const run = await knex('agent_runs').where({ id: r.runId }).first();
+    expect(run).to.deep.include({ agent: 'MultiChannelHub', mode: 'core', status: 'completed' });
+    expect(run.steps.map((x: { kind: string; name: string }) => `${x.kind}:${x.name}`)).to.deep.equal(['tool:conversations.context', 'tool:conversations.offer', 'core:MultiChannelHub', 'tool:conversations.route']);
+    let found = true;
+    await temporal.workflow.getHandle(r.runId).describe().catch(() => { found = false; });
+    expect(found).to.equal(false);
   });
 
   it('a worker SIGKILLed mid-conversation loses no message and sends no reply twice', async () => {
