@@ -74,12 +74,17 @@ describe('workflow replay', function () {
         await saveRun('conversation-closed', wf.workflowId, wf.runId);
         break;
       }
+      // ... and one whose hub ran as a child workflow (model mode).
       let longest: { id: string; runId: string; events: number } | undefined;
+      let withChild: { id: string; runId: string } | undefined;
       for await (const wf of temporal.workflow.list({ query: `WorkflowType = 'conversationWorkflow' AND ExecutionStatus = 'Running'` })) {
-        const events = (await temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory()).events?.length ?? 0;
+        const history = await temporal.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+        const events = history.events?.length ?? 0;
         if (!longest || events > longest.events) longest = { id: wf.workflowId, runId: wf.runId, events };
+        if (!withChild && history.events?.some((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)) withChild = { id: wf.workflowId, runId: wf.runId };
       }
       if (longest) await saveRun('conversation-open', longest.id, longest.runId);
+      if (withChild) await saveRun('conversation-model', withChild.id, withChild.runId);
       const campaign = await knex('campaigns').where({ status: 'sent' }).orderBy('updated_at', 'desc').first('id');
       if (campaign) await save('campaign-sent', campaignWorkflowId(campaign.id));
       const enrollment = await knex('automation_enrollments').where({ status: 'completed' }).orderBy('updated_at', 'desc').first('workflow_id');
