@@ -388,7 +388,7 @@ const bookingName = (b: HubBooking, lang: Language) => `${b.reference} (${b.tour
 
 function bookingsLines(m: Machine, list: HubBooking[]): string[] {
   const f = F[m.lang];
-  return numbered(list.map((b) => `${b.reference} — ${b.tourTitle[m.lang]}, ${when(b.startsAt, b.timezone, m.lang)} — ${f.status[b.status] ?? b.status}${b.balanceMinor > 0 ? `, ${f.balance(money(b.balanceMinor, b.currency, m.lang), b.balanceDueOn)}` : ''}`));
+  return numbered(list.map((b) => `${b.reference} — ${b.tourTitle[m.lang]}, ${when(b.startsAt, b.timezone, m.lang)} — ${f.status[b.status] ?? b.status}${b.balanceMinor > 0 ? `, ${f.balance(money(b.balanceMinor, b.currency, m.lang), b.balanceDueOn ? dayText(b.balanceDueOn, m.lang) : null)}` : ''}`));
 }
 
 function pickBooking(m: Machine, route: Route, list: HubBooking[], prefix: 'pay' | 'cxl', question: string, button: string): FlowOutcome {

@@ -46,9 +46,13 @@ const seconds = (v: unknown): Date => {
   return Number.isFinite(n) && n > 0 ? new Date(n * 1000) : new Date();
 };
 
-/** One Cloud API message object as an InboundWhatsApp (unknown kinds become `unsupported`, never dropped). */
+/**
+ * One Cloud API message object as an InboundWhatsApp (unknown kinds become `unsupported`, never
+ * dropped). A reaction (an emoji put on one of our messages) is no message to answer: null.
+ */
 export function toInbound(businessId: string, m: Record<string, any>, profileName?: string): InboundWhatsApp | null {
   if (typeof m?.from !== 'string' || typeof m?.id !== 'string') return null;
+  if (m.type === 'reaction') return null;
   const base = { businessId, from: `+${m.from.replace(/^\+/, '')}`, messageId: m.id, at: seconds(m.timestamp), ...(profileName ? { profileName } : {}) };
   const type = String(m.type ?? 'unknown');
   if (type === 'text' && typeof m.text?.body === 'string') return { ...base, kind: 'text', text: m.text.body };

@@ -8,7 +8,7 @@
 import crypto from 'node:crypto';
 import { expect } from 'chai';
 import { config } from '../../platform/config';
-import { signBody, cloudMessageEvent } from '../../integrations/whatsapp/webhook';
+import { signBody, cloudMessageEvent, parseCloudWebhook } from '../../integrations/whatsapp/webhook';
 import { sweepWhatsAppEvents, processWhatsAppEvent } from '../../services/whatsapp';
 import { conversationWorkflowId } from '../../workflows/conversation-messages';
 import { temporalConfig } from '../../temporal.config';
@@ -254,6 +254,21 @@ describe('WhatsApp Cloud API webhook', () => {
       expect(outcome.statuses.applied).to.equal(1);
       expect((await row(messageId)).delivery_status).to.equal('delivered');
     });
+  });
+
+  it('reads each kind of message: text, a list or button choice, an image as unsupported; a reaction is no message to answer', () => {
+    const value = (messages: unknown[]) => ({ object: 'whatsapp_business_account', entry: [{ id: 'W', changes: [{ field: 'messages', value: { messaging_product: 'whatsapp', metadata: { phone_number_id: '123' }, messages } }] }] });
+    const { messages } = parseCloudWebhook(value([
+      { from: '34600111222', id: 'wamid.t', timestamp: '1700000000', type: 'text', text: { body: 'hola' } },
+      { from: '34600111222', id: 'wamid.l', timestamp: '1700000001', type: 'interactive', interactive: { type: 'list_reply', list_reply: { id: 'tour:MAD-TOLEDO', title: 'Excursión a Toledo' } } },
+      { from: '34600111222', id: 'wamid.i', timestamp: '1700000002', type: 'image', image: { id: 'media-1', caption: 'mira' } },
+      { from: '34600111222', id: 'wamid.r', timestamp: '1700000003', type: 'reaction', reaction: { message_id: 'wamid.ours', emoji: '👍' } },
+    ]) as never);
+    expect(messages.map((m) => [m.messageId, m.kind, m.text, m.replyId ?? null, m.from])).to.deep.equal([
+      ['wamid.t', 'text', 'hola', null, '+34600111222'],
+      ['wamid.l', 'interactive', 'Excursión a Toledo', 'tour:MAD-TOLEDO', '+34600111222'],
+      ['wamid.i', 'unsupported', '[image] mira', null, '+34600111222'],
+    ]);
   });
 
   it('the sweep processes deliveries left unprocessed after 30 s', async () => {

@@ -58,7 +58,8 @@ describe('whatsapp-web.js channel (fake client)', () => {
       clientFactory: (settings) => { const c = new FakeClient(settings); clients.push(c); return c; },
       printQr: (qr) => qrs.push(qr),
       onInbound: (m) => receiveWhatsApp(stack().temporal, stack().knex, m),
-      reconnect: { initialMs: 20, maxMs: 200 },
+      // Long enough that the state written at a disconnection is read before the reconnection overwrites it, even on a loaded machine.
+      reconnect: { initialMs: 1000, maxMs: 2000 },
       sendTimeoutMs: 1000,
     });
     await channel.start();
