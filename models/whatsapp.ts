@@ -61,7 +61,16 @@ export type StatusOutcome = 'applied' | 'ignored' | 'unmatched';
 export async function applyDeliveryStatus(knex: Knex, s: { providerMessageId: string; status: 'sent' | 'delivered' | 'read' | 'failed'; at: Date; error?: { code: number; title: string } }): Promise<StatusOutcome> {
   return knex.transaction(async (trx) => {
     const m = await trx('conversation_messages').where({ provider_message_id: s.providerMessageId }).forUpdate().first('id', 'delivery_status', 'sent_at', 'delivered_at', 'read_at');
-    if (!m) return 'unmatched';
+    if (!m) {
+      // A booking message sent to a number with no conversation thread: its outbox row. Delivered
+      // and read change nothing there (it was sent); a later failure (Meta refused it after taking
+      // it) is recorded with WhatsApp's reason.
+      const o = await trx('outbox_messages').where({ channel: 'whatsapp', provider_message_id: s.providerMessageId }).forUpdate().first('id', 'status');
+      if (!o) return 'unmatched';
+      if (s.status !== 'failed' || o.status !== 'sent') return 'ignored';
+      await trx('outbox_messages').where({ id: o.id }).update({ status: 'failed', error: `${s.error ? `${s.error.code} ${s.error.title}` : 'failed'} (reported by WhatsApp after it was sent)`.slice(0, 500) });
+      return 'applied';
+    }
     const current = m.delivery_status as string | null;
     if (s.status === 'failed') {
       if (current === 'failed' || !(current === null || (RANK[current] ?? 9) <= RANK.sent)) return 'ignored';

@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import { expect } from 'chai';
 import { config } from '../../platform/config';
 import { signBody, cloudMessageEvent, parseCloudWebhook } from '../../integrations/whatsapp/webhook';
-import { sweepWhatsAppEvents, processWhatsAppEvent } from '../../services/whatsapp';
+import { sweepWhatsAppEvents, processWhatsAppEvent, applyStatus } from '../../services/whatsapp';
 import { conversationWorkflowId } from '../../workflows/conversation-messages';
 import { temporalConfig } from '../../temporal.config';
 import { api } from '../support/http';
@@ -269,6 +269,19 @@ describe('WhatsApp Cloud API webhook', () => {
       ['wamid.l', 'interactive', 'Excursión a Toledo', 'tour:MAD-TOLEDO', '+34600111222'],
       ['wamid.i', 'unsupported', '[image] mira', null, '+34600111222'],
     ]);
+  });
+
+  it('a status for a booking message with no conversation thread finds its outbox row: delivered changes nothing, a later failure is recorded', async () => {
+    const { knex } = stack();
+    const wamid = `wamid.outbox-${crypto.randomUUID()}`;
+    const [row] = await knex('outbox_messages').insert({
+      channel: 'whatsapp', recipient: '+34600999888', template: 'booking_confirmation', language: 'es', dedupe_key: `test-${wamid}`, status: 'sent', provider_message_id: wamid,
+    }).returning('id');
+    expect(await applyStatus(knex, { providerMessageId: wamid, status: 'delivered', at: new Date() })).to.equal('ignored');
+    expect(await applyStatus(knex, { providerMessageId: wamid, status: 'failed', at: new Date(), error: { code: 131026, title: 'Message undeliverable' } })).to.equal('applied');
+    const after = await knex('outbox_messages').where({ id: row.id }).first();
+    expect(after).to.deep.include({ status: 'failed', error: '131026 Message undeliverable (reported by WhatsApp after it was sent)' });
+    expect(await applyStatus(knex, { providerMessageId: 'wamid.nobody', status: 'read', at: new Date() })).to.equal('unmatched');
   });
 
   it('the sweep processes deliveries left unprocessed after 30 s', async () => {
