@@ -70,6 +70,17 @@ export function buildOpenApi(routes: AnyRoute[], serverUrl?: string) {
       responses,
     };
   }
+  // Meta's verification handshake is mounted outside the route table (any odd query is a 403, not a 400): described here.
+  (paths['/api/v1/webhooks/whatsapp'] ??= {}).get = {
+    operationId: 'whatsappWebhookVerification', tags: ['Webhooks'], security: [],
+    summary: "Meta's verification handshake for the WhatsApp webhook",
+    description: 'hub.mode=subscribe and hub.verify_token equal to WHATSAPP_VERIFY_TOKEN: answers hub.challenge as text/plain; anything else (or no WHATSAPP_VERIFY_TOKEN here) is a 403.',
+    parameters: ['hub.mode', 'hub.verify_token', 'hub.challenge'].map((name) => ({ name, in: 'query', required: true, schema: { type: 'string' } })),
+    responses: {
+      200: { description: 'The challenge, as text/plain', content: { 'text/plain': { schema: { type: 'string' } } } },
+      403: { description: 'Not subscribe, a wrong token, or the webhook is not configured', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } },
+    },
+  };
   return {
     openapi: '3.1.0',
     info: {

@@ -77,6 +77,10 @@ describe('WhatsApp Cloud API webhook', () => {
       expect(res.status).to.equal(200);
       expect(res.headers.get('content-type')).to.match(/^text\/plain/);
       expect(res.body).to.equal('1158201444');
+      // Described in the OpenAPI document beside the POST, though mounted outside the route table.
+      const doc = await api('GET', '/api/v1/openapi.json');
+      expect(Object.keys(doc.body.paths[PATH]).sort()).to.deep.equal(['get', 'post']);
+      expect(doc.body.paths[PATH].get.parameters.map((p: { name: string }) => p.name)).to.deep.equal(['hub.mode', 'hub.verify_token', 'hub.challenge']);
     });
 
     it('answers 403 to a wrong token, another mode, a missing parameter, or no token configured', async () => {
