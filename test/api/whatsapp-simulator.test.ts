@@ -10,19 +10,11 @@ import { expect } from 'chai';
 import { config } from '../../platform/config';
 import { api, loginAs } from '../support/http';
 import { stack } from '../support/stack';
+import { eventually } from '../support/bookings';
 import { renderOutbound } from '../../scripts/chat';
 
 const PATH = '/api/v1/simulator/whatsapp/messages';
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
 
 describe('WhatsApp simulator endpoint', () => {
   it('a simulated customer writes and reads the platform\'s reply; a repeat of the same message id is one message', async function () {
@@ -33,10 +25,10 @@ describe('WhatsApp simulator endpoint', () => {
     expect(res.body).to.include({ object: 'simulated_message', channelMessageId: 'wamid.SIM.test-1', duplicate: false, stale: false });
     const again = await api('POST', PATH, { body: { from, text: 'Hola, ¿qué tours tenéis?', messageId: 'wamid.SIM.test-1' } });
     expect(again.body).to.include({ duplicate: true, messageId: res.body.messageId });
-    const out = await until('a reply in the outbox', async () => {
+    const out = await eventually(async () => {
       const r = await api('GET', `${PATH}?to=${encodeURIComponent(from)}`);
       return r.body.data.length ? r : null;
-    });
+    }, 30_000);
     expect(out.status).to.equal(200);
     const first = out.body.data[0];
     expect(first.message.kind).to.be.oneOf(['text', 'buttons', 'list', 'template']);
@@ -71,9 +63,9 @@ describe('WhatsApp simulator endpoint', () => {
     child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
     try {
-      await until('the chat to start', async () => out.includes('WhatsApp simulator at'));
+      await eventually(async () => out.includes('WhatsApp simulator at'), 30_000);
       child.stdin.write('Hello, which tours do you have?\n');
-      await until('a reply printed', async () => /spirit> \S/.test(out), 45_000);
+      await eventually(async () => /spirit> \S/.test(out), 45_000);
       const stored = await stack().knex('conversations').where({ channel: 'whatsapp', customer_handle: from }).first();
       expect(stored).to.include({ customer_name: 'Chat' });
       child.stdin.write('/quit\n');

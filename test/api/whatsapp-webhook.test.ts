@@ -14,6 +14,7 @@ import { conversationWorkflowId } from '../../workflows/conversation-messages';
 import { temporalConfig } from '../../temporal.config';
 import { api } from '../support/http';
 import { stack } from '../support/stack';
+import { eventually } from '../support/bookings';
 import { cloudChannelFor } from '../support/whatsapp';
 
 const SECRET = 'whatsapp-app-secret-for-tests';
@@ -37,7 +38,7 @@ async function post(body: unknown, options: { sign?: string | null; raw?: string
 
 /** Waits until these deliveries are processed (they are, after the 200). */
 async function processed(...shas: string[]) {
-  await until(`deliveries processed`, async () => {
+  await eventually(async () => {
     const rows = await stack().knex('whatsapp_events').whereIn('body_sha256', shas).select('processed_at', 'error');
     if (rows.length === shas.length && rows.every((r) => r.processed_at)) return true;
     const failed = rows.find((r) => r.error);
@@ -46,15 +47,6 @@ async function processed(...shas: string[]) {
   });
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const eventCount = async () => Number((await stack().knex('whatsapp_events').count({ n: '*' }).first())!.n);
 const inboundByWamid = (id: string) => stack().knex('conversation_messages').where({ channel_message_id: id });
@@ -112,7 +104,7 @@ describe('WhatsApp Cloud API webhook', () => {
       expect(second.status).to.equal(200);
       expect(second.body.duplicate).to.equal(true);
       expect(await eventCount()).to.equal(before + 1);
-      const [m] = await until('the message', async () => (await inboundByWamid(id)).length ? inboundByWamid(id) : null);
+      const [m] = await eventually(async () => (await inboundByWamid(id)).length ? inboundByWamid(id) : null);
       // The same message in another envelope (a batch): still one message.
       const batch = cloudMessageEvent({ businessId: PHONE_ID, from, messageId: id, message: { type: 'text', text: { body: 'Hola, ¿qué tours tenéis?' } } });
       (batch.entry[0].changes![0].value as any).statuses = [];
@@ -136,7 +128,7 @@ describe('WhatsApp Cloud API webhook', () => {
       await post(cloudMessageEvent({ businessId: PHONE_ID, from, messageId: l, message: { type: 'interactive', interactive: { type: 'list_reply', list_reply: { id: 'tour-42', title: 'Prado', description: 'Art walk' } } } }));
       await post(cloudMessageEvent({ businessId: PHONE_ID, from, messageId: img, message: { type: 'image', image: { id: 'media-1', mime_type: 'image/jpeg', caption: 'mi pasaporte' } } }));
       await post(cloudMessageEvent({ businessId: PHONE_ID, from, messageId: sticker, message: { type: 'sticker', sticker: { id: 'media-2' } } }));
-      const get = async (id: string) => until(id, async () => (await inboundByWamid(id))[0]);
+      const get = async (id: string) => eventually(async () => (await inboundByWamid(id))[0]);
       expect(await get(b)).to.deep.include({ kind: 'interactive', text: 'Sí', payload: { replyId: 'confirm-yes' } });
       expect(await get(l)).to.deep.include({ kind: 'interactive', text: 'Prado', payload: { replyId: 'tour-42' } });
       expect(await get(img)).to.deep.include({ kind: 'unsupported', text: '[image] mi pasaporte', payload: { type: 'image' } });
@@ -189,7 +181,7 @@ describe('WhatsApp Cloud API webhook', () => {
       const id = wamid();
       const at = new Date(Date.now() - 30 * 3_600_000);
       expect((await post(cloudMessageEvent({ businessId: PHONE_ID, from, messageId: id, at, message: { type: 'text', text: { body: 'hola, sigue en pie lo de ayer?' } } }))).status).to.equal(200);
-      const m = await until('the stale message', async () => (await inboundByWamid(id)).find((r) => r.decided_at));
+      const m = await eventually(async () => (await inboundByWamid(id)).find((r) => r.decided_at));
       expect(m).to.include({ intent: null, routed_to: null });
       expect(m.payload).to.deep.equal({ stale: true, sentAt: at.toISOString().replace(/\.\d{3}Z$/, '.000Z') });
       expect(m.decided_at).to.not.equal(null);
@@ -218,7 +210,7 @@ describe('WhatsApp Cloud API webhook', () => {
       const id = wamid();
       const messageId = await outbound(id);
       await post(statusEvent([{ id, status: 'read', timestamp: ts(10), recipient_id: '34600000000' }]));
-      await until('read', async () => (await row(messageId)).delivery_status === 'read');
+      await eventually(async () => (await row(messageId)).delivery_status === 'read');
       const read = await row(messageId);
       expect(read.read_at).to.not.equal(null);
       expect(read.delivered_at).to.not.equal(null); // read implies delivered
@@ -240,7 +232,7 @@ describe('WhatsApp Cloud API webhook', () => {
       const id = wamid();
       const messageId = await outbound(id);
       await post(statusEvent([{ id, status: 'failed', timestamp: ts(5), errors: [{ code: 131047, title: 'Re-engagement message' }] }]));
-      await until('failed', async () => (await row(messageId)).delivery_status === 'failed');
+      await eventually(async () => (await row(messageId)).delivery_status === 'failed');
       expect((await row(messageId)).delivery_error).to.match(/131047 Re-engagement message/);
       await processed((await post(statusEvent([{ id, status: 'delivered', timestamp: ts(1) }]))).sha);
       expect((await row(messageId)).delivery_status).to.equal('failed');
@@ -250,7 +242,7 @@ describe('WhatsApp Cloud API webhook', () => {
       const id = wamid();
       const res = await post(statusEvent([{ id, status: 'delivered', timestamp: ts(1) }]));
       expect(res.status).to.equal(200);
-      const event = await until('the event tried', async () => stack().knex('whatsapp_events').whereRaw("body::text like ?", [`%${id}%`]).whereNotNull('error').first());
+      const event = await eventually(async () => stack().knex('whatsapp_events').whereRaw("body::text like ?", [`%${id}%`]).whereNotNull('error').first());
       expect(event.processed_at).to.equal(null);
       const messageId = await outbound(id);
       const outcome = await processWhatsAppEvent(stack().temporal, stack().knex, String(event.id));
@@ -314,20 +306,20 @@ describe('WhatsApp Cloud API webhook', () => {
       const res = await post(cloudMessageEvent({ businessId: PHONE_ID, from, messageId: id, profileName: 'Ann', message: { type: 'text', text: { body: 'Hi! Which tours do you have?' } } }));
       expect(res.status).to.equal(200);
       const waId = from.slice(1);
-      const [sent] = await until('the reply at the Graph API', async () => (graph.sentTo(waId).length ? graph.sentTo(waId) : null), 60_000);
+      const [sent] = await eventually(async () => (graph.sentTo(waId).length ? graph.sentTo(waId) : null), 60_000);
       expect(sent.path).to.equal(`/v21.0/${PHONE_ID}/messages`);
       expect(sent.headers.authorization).to.equal(`Bearer ${graph.token}`);
       expect(sent.body).to.include({ messaging_product: 'whatsapp', recipient_type: 'individual', to: waId });
       expect(['text', 'interactive']).to.include(sent.body.type);
       if (sent.body.type === 'text') expect(sent.body.text.body).to.be.a('string').and.not.equal('');
       else expect(sent.body.interactive.body.text).to.be.a('string').and.not.equal('');
-      const reply = await until('the reply marked sent', async () => stack().knex('conversation_messages').where({ provider_message_id: sent.wamid }).first());
+      const reply = await eventually(async () => stack().knex('conversation_messages').where({ provider_message_id: sent.wamid }).first());
       expect(reply).to.include({ direction: 'out', delivery_status: 'sent' });
       const inbound = (await inboundByWamid(id))[0];
       expect(reply.conversation_id).to.equal(inbound.conversation_id);
       // Meta then says it was delivered.
       await post(statusEvent([{ id: sent.wamid, status: 'delivered', timestamp: String(Math.floor(Date.now() / 1000)), recipient_id: waId }]));
-      await until('delivered', async () => (await stack().knex('conversation_messages').where({ id: reply.id }).first()).delivery_status === 'delivered');
+      await eventually(async () => (await stack().knex('conversation_messages').where({ id: reply.id }).first()).delivery_status === 'delivered');
       // One inbound message, answered once (however long we wait for a second send).
       await new Promise((r) => setTimeout(r, 1000));
       const replies = await stack().knex('conversation_messages').where({ reply_to_id: inbound.id, direction: 'out' });

@@ -13,6 +13,7 @@ import { WhatsAppSendError } from '../../integrations/whatsapp/types';
 import { readWhatsAppSession } from '../../models/whatsapp';
 import { receiveWhatsApp } from '../../services/whatsapp';
 import { stack } from '../support/stack';
+import { eventually } from '../support/bookings';
 
 class FakeClient extends EventEmitter implements WebClient {
   initialized = 0;
@@ -33,15 +34,6 @@ function message(from: string, body: string, extra: Partial<WebMessage> = {}): W
   return { from, body, id: { _serialized: `false_${from}_3EB0${n}`, fromMe: false }, timestamp: Math.floor(Date.now() / 1000), type: 'chat', hasMedia: false, _data: { notifyName: 'Jordi' }, ...extra };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('whatsapp-web.js channel (fake client)', () => {
   let clients: FakeClient[];
@@ -96,7 +88,7 @@ describe('whatsapp-web.js channel (fake client)', () => {
     clients[0].emit('message', message('120363025246125486@g.us', 'group chatter'));
     clients[0].emit('message', message('status@broadcast', 'a status'));
     clients[0].emit('message', { ...message(`${number}@c.us`, 'sent from the phone'), fromMe: true });
-    const row = await until('the stored message', () => stack().knex('conversation_messages').where({ channel_message_id: m.id._serialized }).first());
+    const row = await eventually(() => stack().knex('conversation_messages').where({ channel_message_id: m.id._serialized }).first());
     expect(row).to.include({ direction: 'in', text: 'Hola, quiero reservar', kind: 'text' });
     const conversation = await stack().knex('conversations').where({ id: row.conversation_id }).first();
     expect(conversation).to.include({ channel: 'whatsapp', customer_handle: `+${number}`, business_handle: 'web', customer_name: 'Jordi' });
@@ -104,7 +96,7 @@ describe('whatsapp-web.js channel (fake client)', () => {
     expect(await stack().knex('conversation_messages').where({ conversation_id: row.conversation_id, direction: 'in' })).to.have.length(1);
     const image = message(`${number}@c.us`, 'mira', { type: 'image', hasMedia: true });
     clients[0].emit('message', image);
-    const img = await until('the image', () => stack().knex('conversation_messages').where({ channel_message_id: image.id._serialized }).first());
+    const img = await eventually(() => stack().knex('conversation_messages').where({ channel_message_id: image.id._serialized }).first());
     expect(img).to.deep.include({ kind: 'unsupported', text: '[image] mira', payload: { type: 'image' } });
   });
 
@@ -125,7 +117,7 @@ describe('whatsapp-web.js channel (fake client)', () => {
     expect(clients[0].sent[2].content).to.equal('Hi Ann, your booking ST-9 for Prado on 2027-01-02 is confirmed. Thank you for travelling with Spirit Tours!');
     const two = message(`${number}@c.us`, ' 2 ');
     clients[0].emit('message', two);
-    const row = await until('the choice', () => stack().knex('conversation_messages').where({ channel_message_id: two.id._serialized }).first());
+    const row = await eventually(() => stack().knex('conversation_messages').where({ channel_message_id: two.id._serialized }).first());
     expect(row).to.deep.include({ kind: 'interactive', text: 'Toledo', payload: { replyId: 'tour-2' } });
   });
 
@@ -137,7 +129,7 @@ describe('whatsapp-web.js channel (fake client)', () => {
     expect(session).to.include({ state: 'disconnected' });
     expect(session!.detail).to.match(/NAVIGATION/);
     expect(clients[0].destroyed).to.equal(1);
-    await until('a second client', async () => clients.length === 2 && clients[1].initialized === 1);
+    await eventually(async () => clients.length === 2 && clients[1].initialized === 1);
     expect(channel.health().state).to.equal('starting');
     clients[1].emit('ready');
     expect(channel.health().state).to.equal('ready');
@@ -152,7 +144,7 @@ describe('whatsapp-web.js channel (fake client)', () => {
     const sent = await channel.send(`+${number}9`, { kind: 'text', text: 'ack me' }, 'k-ack');
     const [m] = await stack().knex('conversation_messages').insert({ conversation_id: c.id, direction: 'out', author: 'bot', text: 'ack me', delivery_status: 'sent', provider_message_id: sent.providerMessageId }).returning('id');
     clients[0].emit('message_ack', { id: { _serialized: sent.providerMessageId } }, 3);
-    await until('read', async () => (await stack().knex('conversation_messages').where({ id: m.id }).first()).delivery_status === 'read');
+    await eventually(async () => (await stack().knex('conversation_messages').where({ id: m.id }).first()).delivery_status === 'read');
     clients[0].emit('message_ack', { id: { _serialized: sent.providerMessageId } }, 2);
     await new Promise((r) => setTimeout(r, 200));
     expect((await stack().knex('conversation_messages').where({ id: m.id }).first()).delivery_status).to.equal('read');

@@ -56,7 +56,7 @@ export function holdBody(departureId: string, adults = 2, extra: Record<string, 
 }
 
 /** Polls until `check` returns a value (or the time is up). */
-export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+export async function eventually<T>(check: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
