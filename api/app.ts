@@ -40,6 +40,7 @@ import { blockedAccounts, blockedAddresses, createSecurityDesk, securityEvents, 
 import { securityRoutes } from './routes/security';
 import { privacyRoutes } from './routes/privacy';
 import { mountWhatsAppHandshake, whatsappRoutes } from './routes/whatsapp';
+import { consolePages } from './console';
 
 export interface ApiDeps {
   knex: Knex;
@@ -103,6 +104,7 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(authenticate(app.context.sessions));
   app.use(blockedAccounts());
   app.use(catalogMicrocache({ ttlMs: config.catalogCacheMs, paths: /^\/api\/v1\/(tours|departures)(\/[^/]+)?$/, audience: (ctx) => catalogAudience(ctx.state.principal) }));
+  app.use(consolePages());
   app.use(router.routes());
   app.use(router.allowedMethods()); // sets 405 + Allow (or 501); problemRenderer writes the body
   return app;

@@ -1,4 +1,5 @@
 /** Builds the OpenAPI 3.1 document from the route declarations (zod 4's own JSON Schema output). */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { AnyRoute } from './http/routes';
 
@@ -25,10 +26,27 @@ const problemSchema = {
   },
 };
 
+/**
+ * Recursive schemas (segment rules) come out of zod with local $defs and "#/$defs/..." refs,
+ * which mean nothing inside an OpenAPI document: they are hoisted into components.schemas,
+ * named by their content so one definition used by several operations is written once.
+ */
+const hoisted = new Map<string, Record<string, unknown>>();
+
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
   const out = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as Record<string, unknown>;
   delete out.$schema;
-  return out;
+  const defs = out.$defs as Record<string, unknown> | undefined;
+  if (!defs) return out;
+  delete out.$defs;
+  const names = new Map<string, string>();
+  for (const [local, def] of Object.entries(defs)) {
+    const digest = createHash('sha256').update(JSON.stringify(def)).digest('hex').slice(0, 10);
+    names.set(local, `Def_${io}_${digest}`);
+  }
+  const rewrite = (value: unknown) => JSON.parse(JSON.stringify(value).replace(/"#\/\$defs\/([^"]+)"/g, (_m, local: string) => `"#/components/schemas/${names.get(local) ?? local}"`));
+  for (const [local, def] of Object.entries(defs)) hoisted.set(names.get(local)!, rewrite(def));
+  return rewrite(out);
 }
 
 function parameters(schema: z.ZodObject<z.ZodRawShape> | undefined, where: 'path' | 'query') {
@@ -41,6 +59,7 @@ function parameters(schema: z.ZodObject<z.ZodRawShape> | undefined, where: 'path
 }
 
 export function buildOpenApi(routes: AnyRoute[], serverUrl?: string) {
+  hoisted.clear();
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
     const security = r.auth === 'public' ? [] : r.auth === 'optional' ? [{}, { bearer: [] }] : [{ bearer: [] }];
@@ -92,7 +111,7 @@ export function buildOpenApi(routes: AnyRoute[], serverUrl?: string) {
     paths,
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
-      schemas: { Problem: problemSchema },
+      schemas: { Problem: problemSchema, ...Object.fromEntries([...hoisted].sort(([a], [b]) => a.localeCompare(b))) },
     },
   };
 }

@@ -12,6 +12,7 @@ import { createKnex, migrateLatest } from '../platform/db';
 import { portIsFree, startEmbeddedPostgres, startTemporalDevServer, type RunningService } from '../platform/dev-services';
 import { temporalConfig } from '../temporal.config';
 import { DEMO_PASSWORD, DEMO_USERS, seedDemo } from './demo-seed';
+import { consoleIsBuilt, ensureConsoleBuilt } from './console-build';
 
 const say = (message: string) => console.log(`[spirit] ${message}`);
 
@@ -76,6 +77,12 @@ async function main() {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'scripts/bundle-workflows.ts'), bundlePath], { stdio: 'inherit', cwd: projectRoot });
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bundling the workflows failed (exit ${code})`))));
   });
+  // The operator console's assets, built when missing or older than their sources.
+  const consoleReady = ensureConsoleBuilt(say).catch((err: Error) => {
+    // A production install without dev dependencies cannot build: it serves the image's build.
+    if (consoleIsBuilt()) return;
+    say(`the operator console could not be built (${err.message}); /console answers 503 until \`npm run console:build\` succeeds`);
+  });
   const [temporal, pg] = await Promise.all([
     temporalConfig.address
       ? undefined
@@ -104,6 +111,7 @@ async function main() {
   const databaseUrl = pg?.url ?? config.databaseUrl!;
 
   await bundled;
+  await consoleReady;
   const knex = createKnex(databaseUrl, 2);
   const applied = await migrateLatest(knex);
   say(applied.length ? `migrations applied: ${applied.join(', ')}` : 'schema up to date');
@@ -113,7 +121,7 @@ async function main() {
   }
   await knex.destroy();
 
-  const env = { ...process.env, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporalAddress, SPIRIT_DATA_DIR: config.dataDir };
+  const env = { ...process.env, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporalAddress, SPIRIT_DATA_DIR: config.dataDir, ...(temporalUi && !process.env.TEMPORAL_UI_URL ? { TEMPORAL_UI_URL: temporalUi } : {}) };
   const launch = (name: string, entry: string, extraEnv: Record<string, string> = {}) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], {
       env: { ...env, ...extraEnv, SPIRIT_SERVICE: name }, stdio: 'inherit', cwd: projectRoot,
@@ -147,6 +155,7 @@ async function main() {
   const lines = [
     '',
     `Spirit Tours Platform is up (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+    `  Console      ${base}/console/`,
     `  API docs     ${base}/api/docs   (OpenAPI: ${base}/api/v1/openapi.json)`,
     `  Health       ${base}/health   (metrics: ${base}/metrics)`,
     temporalUi ? `  Temporal UI  ${temporalUi}` : `  Temporal     ${temporalAddress}`,

@@ -1,0 +1,6 @@
+/** Not built yet: the screen's owner replaces this file. */
+import { Title } from '@mantine/core';
+
+export default function Booking() {
+  return <Title order={1}>Booking</Title>;
+}

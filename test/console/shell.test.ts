@@ -1,0 +1,59 @@
+/** The console is served by the API, loads in Chromium, and its sign-in page is accessible in both languages. */
+import fs from 'node:fs';
+import { expect } from 'chai';
+import type { Browser } from 'playwright-core';
+import { consoleUrl, expectAccessible, launchBrowser, newContext, screenshot } from '../support/browser';
+import { stack } from '../support/stack';
+import { generateConsoleTypes, typesFile } from '../../scripts/console-types';
+
+describe('operator console: serving and sign-in page', function () {
+  this.timeout(120_000);
+  let browser: Browser;
+
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  it('serves the app under /console with cacheable hashed assets and an uncached index', async () => {
+    const index = await fetch(`${stack().baseUrl}/console/bookings/whatever`);
+    expect(index.status).to.equal(200);
+    expect(index.headers.get('cache-control')).to.equal('no-cache');
+    const html = await index.text();
+    const asset = html.match(/\/console\/assets\/[^"]+\.js/)?.[0];
+    expect(asset, 'index.html names its script').to.be.a('string');
+    const js = await fetch(`${stack().baseUrl}${asset}`, { headers: { 'accept-encoding': 'gzip' } });
+    expect(js.status).to.equal(200);
+    expect(js.headers.get('cache-control')).to.contain('immutable');
+    expect(js.headers.get('content-type')).to.contain('javascript');
+    const missing = await fetch(`${stack().baseUrl}/console/assets/nope-123.js`);
+    expect(missing.status).to.equal(404);
+    expect(missing.headers.get('content-type')).to.contain('application/problem+json');
+    const escape = await fetch(`${stack().baseUrl}/console/assets/..%2f..%2fpackage.json`);
+    expect(escape.status).to.equal(404);
+  });
+
+  it('shows the sign-in page in English and Spanish without serious accessibility problems', async () => {
+    const context = await newContext(browser, 'en');
+    const page = await context.newPage();
+    await page.goto(consoleUrl('/'));
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await expect(page.getByLabel('Password')).to.be.ok;
+    await expectAccessible(page, 'sign-in (en)');
+    await screenshot(page, 'sign-in-en');
+    await page.getByText('Español').click();
+    await page.getByRole('heading', { name: 'Iniciar sesión' }).waitFor();
+    expect(await page.getByLabel('Contraseña').count()).to.equal(1);
+    expect(await page.locator('html').getAttribute('lang')).to.equal('es');
+    await expectAccessible(page, 'sign-in (es)');
+    await screenshot(page, 'sign-in-es');
+    await context.close();
+  });
+
+  it('has its API types generated from the current routes (npm run console:types)', async () => {
+    const committed = fs.readFileSync(typesFile, 'utf8');
+    expect(committed === (await generateConsoleTypes()), 'console/src/api/schema.d.ts is stale: run npm run console:types').to.equal(true);
+  });
+});
