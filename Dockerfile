@@ -23,6 +23,8 @@ COPY . .
 # tsc -p tsconfig.build.json: api, workers, workflows, activities, models, platform, scripts and
 # migrations (as dist/migrations/*.js, which platform/db.ts loads in production) -> dist/
 RUN npm run build
+# The operator console's static files (Vite; dev dependencies exist only in this stage).
+RUN npm run console:build
 
 # ---- prod-deps: runtime node_modules only ------------------------------------------------------
 FROM ${NODE_IMAGE} AS prod-deps
@@ -45,12 +47,14 @@ FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app
 ENV NODE_ENV=production \
     SPIRIT_SKIP_TEMPORAL_SETUP=1 \
+    CONSOLE_DIST=/app/console/dist \
     NODE_OPTIONS=--enable-source-maps \
     PORT=3000
 # Code and dependencies stay owned by root (read-only for the app); the process runs as the
 # image's unprivileged "node" user (uid 1000). Nothing is written to disk in production.
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/console/dist ./console/dist
 COPY package.json ./
 USER node
 EXPOSE 3000
