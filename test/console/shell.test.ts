@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
 import { consoleUrl, expectAccessible, launchBrowser, newContext, screenshot } from '../support/browser';
 import { stack } from '../support/stack';
-import { generateConsoleTypes, typesFile } from '../../scripts/console-types';
+import { generateConsoleTypes, typesFile } from '../../api/console-types';
 
 describe('operator console: serving and sign-in page', function () {
   this.timeout(120_000);
