@@ -82,6 +82,11 @@ let inFlight: Promise<boolean> | null = null;
 export function refreshSession(): Promise<boolean> {
   if (inFlight) return inFlight;
   const run = async () => {
+    // No CSRF cookie, no session cookie either (they are set and cleared together): nothing to spend.
+    if (!csrfToken()) {
+      adopt(null);
+      return false;
+    }
     const res = await fetch('/api/v1/auth/session/refresh', {
       method: 'POST',
       headers: { 'x-csrf-token': csrfToken() },
