@@ -5,7 +5,9 @@
  * full 60-seat departure and the Today board. Goal (the issue, in the browser): list filter
  * < 300 ms, calendar month < 500 ms, manifest < 300 ms; the server's share should be < 100 ms.
  *
- *   npm run bench -- console-data [--bookings 10000] [--departures 1000] [--runs 40] [--fast]
+ *   npm run bench -- console-data [--bookings 10000] [--departures 1000] [--runs 40] [--fast] [--explain]
+ *
+ * --explain: after the timings, each SQL statement of the in-process reads with PostgreSQL's execution time.
  *
  * Data (SQL, no API): departures of the demo tours every ~43 minutes over the next 30 days
  * (capacity 60), bookings spread over them (1-4 passengers, names with and without accents, 70%
@@ -92,9 +94,9 @@ async function seed(knex: import('knex').Knex, o: { bookings: number; departures
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const { values } = parseArgs({
     args,
-    options: { bookings: { type: 'string', default: '10000' }, departures: { type: 'string', default: '1000' }, runs: { type: 'string', default: '40' }, fast: { type: 'boolean', default: false } },
+    options: { bookings: { type: 'string', default: '10000' }, departures: { type: 'string', default: '1000' }, runs: { type: 'string', default: '40' }, fast: { type: 'boolean', default: false }, explain: { type: 'boolean', default: false } },
   });
-  const o = { bookings: Number(values.bookings), departures: Number(values.departures), runs: Number(values.runs), fast: values.fast! };
+  const o = { bookings: Number(values.bookings), departures: Number(values.departures), runs: Number(values.runs), fast: values.fast!, explain: values.explain! };
   const stack = await startStack({ fast: o.fast, env: { LOG_LEVEL: 'warn' } });
   try {
     say(`seeding ${o.bookings} bookings over ${o.departures} departures...`);
@@ -172,6 +174,26 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       const r = { name, ms: { p50: percentile(times, 50), p95: percentile(times, 95) } };
       say(`in-process ${name.padEnd(32)} p50 ${r.ms.p50} ms p95 ${r.ms.p95} ms`);
       direct.push(r);
+    }
+    if (o.explain) {
+      // Each SQL statement one call of each read runs, with PostgreSQL's own execution time.
+      for (const [name, read] of reads) {
+        const seen: Array<{ sql: string; bindings: unknown[] }> = [];
+        const listen = (q: { sql: string; bindings?: unknown[] }) => seen.push({ sql: q.sql, bindings: q.bindings ?? [] });
+        stack.knex.on('query', listen);
+        await read();
+        stack.knex.off('query', listen);
+        for (const q of seen) {
+          if (!/^\s*(with|select)/i.test(q.sql)) continue;
+          const { rows } = await stack.knex.raw(`explain (analyze, format json) ${q.sql.replace(/\$\d+/g, '?')}`, q.bindings as never);
+          const plan = rows[0]['QUERY PLAN'][0];
+          say(`explain ${name}: ${plan['Execution Time'].toFixed(1)} ms  ${q.sql.replace(/\s+/g, ' ').slice(0, 110)}`);
+          if (plan['Execution Time'] > 20) { // the plan of a slow one, for whoever tunes it
+            const text = await stack.knex.raw(`explain (analyze) ${q.sql.replace(/\$\d+/g, '?')}`, q.bindings as never);
+            for (const line of text.rows.slice(0, 30)) say(`    ${line['QUERY PLAN']}`);
+          }
+        }
+      }
     }
     const load = (await import('node:os')).loadavg().map((x) => Math.round(x * 10) / 10);
     say(`load average during the run: ${load.join(' ')}`);
