@@ -164,7 +164,7 @@ describe('browser session (refresh token in an httpOnly cookie, CSRF double subm
   });
 
   it('is described in the OpenAPI document with its response schemas', async () => {
-    const doc = await (await fetch(`${stack().baseUrl}/api/v1/openapi.json`)).json();
+    const doc = await (await fetch(`${stack().baseUrl}/api/v1/openapi.json`)).json() as any; // eslint-disable-line @typescript-eslint/no-explicit-any
     const login = doc.paths['/api/v1/auth/session'].post.responses['200'].content['application/json'].schema;
     expect(login.required).to.include.members(['accessToken', 'csrfToken', 'user']);
     expect(login.properties).not.to.have.property('refreshToken');
