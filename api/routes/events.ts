@@ -14,7 +14,7 @@ import type Koa from 'koa';
 import jwt from 'jsonwebtoken';
 import { ROLES } from '../../models';
 import type { Principal } from '../auth';
-import { consoleEventSchema, mayReceive, type LiveEvents } from '../live-events';
+import { consoleEventSchema, mayReceive, type ConsoleEvent, type LiveEvents } from '../live-events';
 import { Problem } from '../http/problem';
 import { route } from '../http/routes';
 
@@ -26,6 +26,13 @@ const MAX_STREAMS = 10_000;
 const MAX_UNSENT_BYTES = 256 * 1024;
 
 const streamsByUser = new WeakMap<LiveEvents, Map<string, number>>();
+/** Every stream gets the same event object: serialized once, not once per stream. */
+const serialized = new WeakMap<ConsoleEvent, string>();
+function dataLine(e: ConsoleEvent): string {
+  let text = serialized.get(e);
+  if (!text) serialized.set(e, (text = `data: ${JSON.stringify(e)}\n\n`));
+  return text;
+}
 
 function openStream(ctx: Koa.Context, p: Principal): PassThrough {
   const live = ctx.liveEvents;
@@ -68,7 +75,7 @@ function openStream(ctx: Koa.Context, p: Principal): PassThrough {
   expiry?.unref();
 
   const unsubscribe = live.subscribe({
-    event: (e) => { if (mayReceive(p, e)) send(`data: ${JSON.stringify(e)}\n\n`); },
+    event: (e) => { if (mayReceive(p, e)) send(dataLine(e)); },
     listening: () => {
       send(`event: ${ready ? 'resync' : 'ready'}\ndata: {}\n\n`);
       ready = true;
