@@ -199,6 +199,15 @@ describe('live events (GET /api/v1/events)', () => {
     }
   });
 
+  it('a stopping instance ends its streams with "end" (server_closing), so clients reconnect to another', async () => {
+    const other = await startInstance();
+    const st = await ready(await loginAs('marketer'), other.baseUrl);
+    await other.close();
+    const end = await st.waitFor((m) => m.event === 'end', 3_000);
+    expect(end.data).to.deep.equal({ reason: 'server_closing' });
+    await eventually(async () => st.ended, 3_000, 20);
+  });
+
   it('heartbeats keep it open past the request timeout; a session that ends ends the stream', async () => {
     const { knex } = stack();
     const temporal = lazyTemporal(stack().temporalAddress);
