@@ -199,6 +199,33 @@ describe('live events (GET /api/v1/events)', () => {
     }
   });
 
+  it('a client that stops reading is cut once 256 KB wait unsent, not buffered without bound', async () => {
+    const other = await startInstance();
+    try {
+      const booking = await hold(await loginAs('customer'), s.departureId, 1);
+      const token = await loginAs('admin');
+      let response: http.IncomingMessage | undefined;
+      const closed = new Promise<void>((resolve, reject) => {
+        const req = http.get(`${other.baseUrl}/api/v1/events`, { headers: { authorization: `Bearer ${token}` } }, (res) => {
+          if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
+          response = res;
+          res.pause(); // reads nothing, until the end of the test
+          res.on('close', () => resolve());
+          res.on('error', () => resolve());
+        });
+        req.on('error', () => resolve());
+      });
+      await eventually(async () => other.app.context.liveEvents.listening && other.app.context.liveEvents.size === 1, 5_000, 20);
+      // One transaction, 20,000 notifications (~5 MB of events): far more than the socket buffers hold.
+      await stack().knex.raw(`insert into booking_events (booking_id, type, actor, data) select ?, 'flood_' || n, 'system', '{}' from generate_series(1, 20000) n`, [booking.id]);
+      await eventually(async () => other.app.context.liveEvents.size === 0, 10_000, 50);
+      response!.resume(); // what was sent before the cut, then the connection's end
+      await closed;
+    } finally {
+      await other.close();
+    }
+  });
+
   it('a stopping instance ends its streams with "end" (server_closing), so clients reconnect to another', async () => {
     const other = await startInstance();
     const st = await ready(await loginAs('marketer'), other.baseUrl);
