@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { createApp } from '../../api/app';
-import { createLiveEvents } from '../../api/live-events';
+import { createLiveEvents, LISTENER_NAME } from '../../api/live-events';
 import { hardening } from '../../platform/config';
 import { logger } from '../../platform/logger';
 import { lazyTemporal } from '../../platform/temporal';
@@ -221,6 +221,22 @@ describe('live events (GET /api/v1/events)', () => {
       await eventually(async () => other.app.context.liveEvents.size === 0, 10_000, 50);
       response!.resume(); // what was sent before the cut, then the connection's end
       await closed;
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('a lost LISTEN connection comes back by itself, and its streams are told to resync (events may have been missed)', async () => {
+    const other = await startInstance();
+    try {
+      const booking = await hold(await loginAs('customer'), s.departureId, 1);
+      const st = await ready(await loginAs('admin'), other.baseUrl);
+      // Every instance's listener is cut (this one's and the suite's own); each reconnects.
+      const { rows } = await stack().knex.raw(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ? and datname = current_database()`, [LISTENER_NAME]);
+      expect(rows.length).to.be.at.least(1);
+      await st.waitFor((m) => m.event === 'resync', 10_000);
+      await writeBookingEvent(booking.id, 'after_reconnect');
+      await st.waitForEvent((e) => e.bookingId === booking.id && e.type === 'after_reconnect');
     } finally {
       await other.close();
     }
