@@ -321,6 +321,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log in for a browser: the access token in the answer, the refresh token in an httpOnly cookie
+         * @description The same checks, limits and security events as POST /api/v1/auth/login. Sets the cookie st_refresh (HttpOnly, SameSite=Strict, Path=/api/v1/auth/session, Secure on https and in production; lives as long as the refresh token) and st_csrf (readable, SameSite=Strict, Path=/), whose value the console sends as X-CSRF-Token on POST /api/v1/auth/session/refresh and DELETE /api/v1/auth/session. No refresh token in the body.
+         */
+        post: operations["createBrowserSession"];
+        /**
+         * Log a browser out: revokes the session cookie's family and clears the cookies
+         * @description Needs the X-CSRF-Token header equal to the st_csrf cookie when there is a session cookie. The access token stays valid until it expires.
+         */
+        delete: operations["endBrowserSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/session/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Spend the st_refresh cookie for a new access token (rotation: new cookies; a reused cookie ends the session family)
+         * @description Needs the st_refresh cookie and the X-CSRF-Token header equal to the st_csrf cookie. A refresh token presented a second time ends every session of its login, as on POST /api/v1/auth/refresh. A refused cookie is cleared.
+         */
+        post: operations["refreshBrowserSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/automations": {
         parameters: {
             query?: never;
@@ -1052,6 +1096,26 @@ export interface paths {
          * @description When seats free up, the first party in line that fits gets a hold (24 hours by default) and a message; the booking then proceeds as any other.
          */
         post: operations["joinWaitlist"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live updates: a server-sent event stream of what changes that you may see (bookings, approvals, campaigns, conversations, contact imports, check-ins)
+         * @description text/event-stream, read with fetch and the Authorization header. First `retry:`; `event: ready` once the stream is fed (refetch, then follow the events); one `data:` line per change with a small JSON object {kind, id, ...} (refetch what it names: nothing else is in it); `event: resync` after an interruption (events may have been missed: refetch everything shown); a comment line every 15 s; `event: end` with a reason (token_expired, session_changed, server_closing) before the server ends the stream (one that stops reading is cut): reconnect with a current access token. Scope: admins everything; operators their branch (and bookings they created, unassigned conversations); accountants their branch's bookings and approvals; marketers campaigns and contact imports; partners and customers their own bookings. Fed by PostgreSQL LISTEN/NOTIFY, so every API instance delivers every event.
+         */
+        get: operations["streamEvents"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2987,6 +3051,179 @@ export interface operations {
             };
             /** @description Expired, revoked, reused or forged token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many refreshes from this address */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    createBrowserSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: email */
+                    email: string;
+                    password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Logged in; cookies set */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        accessToken: string;
+                        /** @description The value of the st_csrf cookie: send it as X-CSRF-Token on the session routes */
+                        csrfToken: string;
+                        /** @description Seconds until the access token expires */
+                        expiresIn: number;
+                        /** @constant */
+                        tokenType: "Bearer";
+                        user: {
+                            branchId: string | null;
+                            customerId: string | null;
+                            email: string;
+                            /** Format: uuid */
+                            id: string;
+                            name: string;
+                            partnerId: string | null;
+                            /** @enum {string} */
+                            role: "admin" | "operator" | "marketer" | "accountant" | "partner" | "customer";
+                        };
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong email or password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many failed logins for this account or address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    endBrowserSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Logged out, cookies cleared (also when there was no session) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The X-CSRF-Token header is missing or differs from the st_csrf cookie (csrf_failed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    refreshBrowserSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A new access token; the cookies rotated */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        accessToken: string;
+                        /** @description The value of the st_csrf cookie: send it as X-CSRF-Token on the session routes */
+                        csrfToken: string;
+                        /** @description Seconds until the access token expires */
+                        expiresIn: number;
+                        /** @constant */
+                        tokenType: "Bearer";
+                        user: {
+                            branchId: string | null;
+                            customerId: string | null;
+                            email: string;
+                            /** Format: uuid */
+                            id: string;
+                            name: string;
+                            partnerId: string | null;
+                            /** @enum {string} */
+                            role: "admin" | "operator" | "marketer" | "accountant" | "partner" | "customer";
+                        };
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No session cookie, or an expired, revoked, reused or forged one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The X-CSRF-Token header is missing or differs from the st_csrf cookie (csrf_failed) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6496,6 +6733,85 @@ export interface operations {
             };
             /** @description Seats are available: book instead; or the departure is closed */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    streamEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream (each `data:` line is one of these) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": {
+                        bookingId?: string;
+                        branchId?: string;
+                        campaignId?: string;
+                        conversationId?: string;
+                        /** @description booking: the user who created it */
+                        createdBy?: string;
+                        customerId?: string;
+                        departureId?: string;
+                        /** @description The id of what changed (booking, approval, campaign, conversation, import, departure) */
+                        id: string;
+                        /** @enum {string} */
+                        kind: "booking" | "approval" | "campaign" | "conversation" | "contact_import" | "checkin";
+                        partnerId?: string;
+                        /** @description The new status, when a status changed */
+                        status?: string;
+                        /** @description booking: the timeline event type; approval: its kind */
+                        type?: string;
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This user has too many streams open on this server */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description This server has no room for another stream */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
