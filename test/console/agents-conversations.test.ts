@@ -158,4 +158,34 @@ describe('operator console: agents and conversations', function () {
       await context.close();
     }
   });
+
+  it('an admin opening a conversation another person has may take it by force; the thread says who has it', async () => {
+    const tag = String(Date.now()).slice(-7);
+    const from = `+3466${tag}`;
+    const operator = await loginAs('operator');
+    const sent = await api('POST', SIMULATOR, { body: { from, name: `Force ${tag}`, text: 'I want to talk to a person' } });
+    const id: string = sent.body.conversationId;
+    await eventually(async () => (await api('GET', `/api/v1/conversations/${id}`, { token: operator })).body.status === 'waiting_human', 30_000);
+    const taken = await api('POST', `/api/v1/conversations/${id}/takeover`, { token: operator, body: {} });
+    expect(taken.status, JSON.stringify(taken.body)).to.equal(200);
+
+    const context = await newContext(browser, 'en');
+    const page = await context.newPage();
+    try {
+      // A link to the thread opens it after signing in.
+      await signIn(page, 'admin@demo.test', undefined, `/conversations?id=${id}`);
+      const thread = page.locator(`[data-testid="thread"][data-id="${id}"]`);
+      await thread.getByText('Another person has this conversation.').waitFor();
+      expect(await thread.getByLabel('Reply').count(), 'no reply box on another person\'s conversation').to.equal(0);
+      await thread.getByRole('button', { name: 'Take over from them (admin)' }).click();
+      await thread.getByText('You have this conversation.').waitFor();
+      await thread.getByText(/Taken over \(taken by force from user /).waitFor();
+      expect(await thread.getByLabel('Reply').count()).to.equal(1);
+      const after = await api('GET', `/api/v1/conversations/${id}`, { token: operator });
+      expect(after.body.status).to.equal('with_human');
+      expect(after.body.assignedUserId).to.be.a('string').and.not.equal(taken.body.assignedUserId);
+    } finally {
+      await context.close();
+    }
+  });
 });

@@ -125,16 +125,16 @@ function AgentRow({ agent, steer, onRun }: { agent: AgentItem; steer: boolean; o
     <Table.Tr data-testid="agent-row" data-agent={agent.name}>
       <Table.Th scope="row" fw={400}>
         <Text fw={600} size="sm">{agent.name}</Text>
-        <Text size="xs" c="dimmed" maw={420}>{agent.summary}</Text>
+        <Text size="xs" c="dimmed" maw={380}>{agent.summary}</Text>
       </Table.Th>
       <Table.Td>
         <Text size="sm">{agent.trigger ? triggerLabel : t('notPeriodic')}</Text>
         {agent.trigger && <Text size="xs" c="dimmed" maw={260}>{agent.trigger.description}</Text>}
       </Table.Td>
       <Table.Td>
-        <Badge color={agent.available ? 'teal' : 'gray'} variant={agent.available ? 'filled' : 'outline'} data-testid="agent-available">
-          {agent.available ? t('available') : t('unavailable')}
-        </Badge>
+        {agent.available
+          ? <Badge color="teal" data-testid="agent-available" data-available="true">{t('available')}</Badge>
+          : <Text size="sm" c="dimmed" data-testid="agent-available" data-available="false">{t('unavailable')}</Text>}
       </Table.Td>
       <Table.Td><ScheduleCell agent={agent} /></Table.Td>
       <Table.Td>
@@ -145,7 +145,7 @@ function AgentRow({ agent, steer, onRun }: { agent: AgentItem; steer: boolean; o
             </Anchor>
             <RunStatusBadge status={last.status as RunStatus} />
           </Stack>
-        ) : <Text size="sm" c="dimmed">{t('never')}</Text>}
+        ) : <Text size="sm" c="dimmed" style={{ whiteSpace: 'nowrap' }}>{t('never')}</Text>}
       </Table.Td>
       <Table.Td>
         {steer && (
