@@ -47,6 +47,12 @@ describe('operator console: agents and conversations', function () {
       // CyberSentinel looks at the last minutes of security events and finishes in core mode.
       await page.getByRole('button', { name: 'Run CyberSentinel' }).click();
       const dialog = page.getByRole('dialog', { name: 'Run CyberSentinel' });
+      // A refused input is answered with the API's own words, and the dialog stays open to fix it.
+      await dialog.getByLabel('Input (JSON)').fill('{"windowMinutes": "soon"}');
+      await dialog.getByRole('button', { name: 'Start the run' }).click();
+      const refusal = dialog.getByRole('alert');
+      await refusal.waitFor();
+      expect(await refusal.innerText()).to.match(/The input of CyberSentinel is invalid: windowMinutes: /);
       await dialog.getByLabel('Input (JSON)').fill('{"windowMinutes": 5}');
       await dialog.getByRole('button', { name: 'Start the run' }).click();
       await page.getByRole('heading', { level: 1, name: 'Run of CyberSentinel' }).waitFor();

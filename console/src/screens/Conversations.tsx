@@ -217,6 +217,14 @@ function Thread({ id }: { id: string }) {
     log.current?.scrollTo({ top: log.current.scrollHeight });
   }, [count]);
 
+  const expiresAt = conversation.data?.window?.open ? conversation.data.window.expiresAt : null;
+  useEffect(() => {
+    // The window closes while the thread is open: ask again then, so the composer says "template".
+    if (!expiresAt) return;
+    const timer = setTimeout(() => void queryClient.invalidateQueries({ queryKey: ['conversation', id] }), Math.max(0, new Date(expiresAt).getTime() - Date.now()) + 1_000);
+    return () => clearTimeout(timer);
+  }, [expiresAt, id, queryClient]);
+
   if (conversation.error) return <Alert color="red" title={t('loadFailed')} role="alert">{conversation.error.message}</Alert>;
   if (!conversation.data) return <Text>{t('loading')}</Text>;
   const c = conversation.data;
