@@ -206,7 +206,7 @@ function RecentRuns() {
             <Table.Tr>
               <Table.Th>{t('colAgent')}</Table.Th>
               <Table.Th>{t('colStatus')}</Table.Th>
-              <Table.Th>{t('colTrigger')}</Table.Th>
+              <Table.Th>{t('colRunTrigger')}</Table.Th>
               <Table.Th>{t('colMode')}</Table.Th>
               <Table.Th>{t('colStarted')}</Table.Th>
               <Table.Th>{t('colEnded')}</Table.Th>
