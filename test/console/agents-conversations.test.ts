@@ -1,6 +1,7 @@
 /**
  * The Agents screens and the conversations inbox in a real Chromium: an operator sees the 28
- * agents, runs one that finishes in core mode and reads its steps, pauses and resumes a schedule;
+ * agents, runs one that finishes in core mode and reads its steps, pauses and resumes a schedule,
+ * and follows a run that waits for approval;
  * a WhatsApp customer (through the simulator) asks for a person, the conversation shows up in the
  * open inbox without a reload, the operator takes over, replies (the simulator's outbox gets it)
  * and hands back, with the 24-hour service window shown.
@@ -8,7 +9,9 @@
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
 import { api, loginAs } from '../support/http';
-import { eventually } from '../support/bookings';
+import { eventually, scenario } from '../support/bookings';
+import { pendingAgentApproval } from '../support/agents';
+import { stack } from '../support/stack';
 import { expectAccessible, launchBrowser, newContext, screenshot, signIn } from '../support/browser';
 
 const SIMULATOR = '/api/v1/simulator/whatsapp/messages';
@@ -91,6 +94,43 @@ describe('operator console: agents and conversations', function () {
       await context.close();
       // Leave the schedule as it was found (the stack creates none: paused is the quiet state).
       if (!before || before.paused) await api('POST', `/api/v1/agents/${PERIODIC}/schedule/pause`, { token: operator, body: { note: 'console test' } });
+    }
+  });
+
+  it('a run waiting for approval shows exactly what it proposes, links to the inbox, and follows the decision', async () => {
+    const operator = await loginAs('operator');
+    // One departure 30 days out with 36 of 40 seats sold: RevenueMaximizer proposes the ceiling price.
+    const s = await scenario({ daysAhead: 30.5, capacity: 40, adultMinor: 10000 });
+    const { knex } = stack();
+    await knex('tours').where({ id: s.tourId }).update({ price_floor_bp: 8500, price_ceiling_bp: 11500 });
+    await knex('departures').where({ id: s.departureId }).update({ seats_sold: 36 });
+    const { code } = await knex('tours').where({ id: s.tourId }).first('code');
+    const started = await api('POST', '/api/v1/agents/RevenueMaximizer/runs', { token: operator, body: { input: { tourCodes: [code] } } });
+    expect(started.status, JSON.stringify(started.body)).to.equal(202);
+    const approval = await pendingAgentApproval(started.body.id, operator, 30_000);
+
+    const context = await newContext(browser, 'en');
+    const page = await context.newPage();
+    try {
+      await signIn(page, 'operator@demo.test', undefined, `/agents/runs/${encodeURIComponent(started.body.id)}`);
+      await page.getByRole('heading', { level: 1, name: 'Run of RevenueMaximizer' }).waitFor();
+      await page.locator('[data-testid="run-status"][data-status="waiting_approval"]').waitFor();
+      const row = page.locator('[data-testid="run-approval"][data-status="pending"]');
+      await row.waitFor();
+      expect(await row.innerText()).to.contain(`${code} `).and.to.contain('+15.00% of the base price');
+      await page.getByTestId('pending-approvals').getByRole('link', { name: 'Open the approvals inbox' }).waitFor();
+      expect(await page.getByRole('link', { name: 'Open the approvals inbox' }).first().getAttribute('href')).to.equal('/console/approvals');
+      await expectAccessible(page, 'agent run waiting for approval (en)');
+      await screenshot(page, 'agent-run-approval-en');
+
+      const rejected = await api('POST', `/api/v1/approvals/${approval.id}/reject`, { token: operator, body: { reason: 'not before the holidays' } });
+      expect(rejected.status, JSON.stringify(rejected.body)).to.equal(200);
+      await page.locator('[data-testid="run-approval"][data-status="rejected"]').waitFor({ timeout: 20_000 });
+      await page.locator('[data-testid="run-status"][data-status="completed"]').waitFor({ timeout: 30_000 });
+      await page.locator('[data-testid="run-action"][data-status="rejected"]', { hasText: 'revenue.applyPriceChanges' }).waitFor();
+      expect(await page.getByTestId('pending-approvals').count()).to.equal(0);
+    } finally {
+      await context.close();
     }
   });
 
