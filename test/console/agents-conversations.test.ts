@@ -118,6 +118,7 @@ describe('operator console: agents and conversations', function () {
       const row = page.locator('[data-testid="run-approval"][data-status="pending"]');
       await row.waitFor();
       expect(await row.innerText()).to.contain(`${code} `).and.to.contain('+15.00% of the base price');
+      await page.locator('[data-testid="run-action"][data-status="proposed"]', { hasText: 'revenue.applyPriceChanges' }).waitFor();
       await page.getByTestId('pending-approvals').getByRole('link', { name: 'Open the approvals inbox' }).waitFor();
       expect(await page.getByRole('link', { name: 'Open the approvals inbox' }).first().getAttribute('href')).to.equal('/console/approvals');
       await expectAccessible(page, 'agent run waiting for approval (en)');

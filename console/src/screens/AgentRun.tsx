@@ -45,6 +45,12 @@ function actionsOf(output: unknown): ActionOutcome[] {
   return Array.isArray(actions) ? actions.filter((a): a is ActionOutcome => !!a && typeof (a as ActionOutcome).tool === 'string') : [];
 }
 
+/** Before the run ends, what its core proposed (the core step's output), not yet acted on. */
+function proposedOf(steps: Step[]): ActionOutcome[] {
+  const core = [...steps].reverse().find((st) => st.kind === 'core');
+  return actionsOf(core?.output).map((a) => ({ tool: a.tool, status: 'proposed', result: (a as { reason?: unknown }).reason }));
+}
+
 function StepItem({ step, index }: { step: Step; index: number }) {
   const t = useT(agentRunMessages);
   const { lang } = useLang();
@@ -115,7 +121,7 @@ function RunApprovals({ runId, pending }: { runId: string; pending: string[] }) 
               {rows.map((a) => (
                 <Table.Tr key={a.id} data-testid="run-approval" data-status={a.status}>
                   <Table.Td><Text size="sm" style={{ whiteSpace: 'pre-line' }}>{a.what}</Text></Table.Td>
-                  <Table.Td><Badge color={a.status === 'pending' ? 'grape' : a.status === 'approved' ? 'teal' : 'gray'}>{t(`approval_${a.status}`)}</Badge></Table.Td>
+                  <Table.Td><Badge miw="max-content" color={a.status === 'pending' ? 'grape' : a.status === 'approved' ? 'teal' : 'gray'}>{t(`approval_${a.status}`)}</Badge></Table.Td>
                   <Table.Td><Text size="sm">{formatDateTime(a.requestedAt, lang)}</Text></Table.Td>
                   <Table.Td><Text size="sm">{formatDateTime(a.decidedAt, lang)}{a.decisionNote ? ` — ${a.decisionNote}` : ''}</Text></Table.Td>
                 </Table.Tr>
@@ -151,7 +157,7 @@ export default function AgentRun({ params }: { params: Record<string, string> })
   }
   if (!run.data) return <Text>{t('loading')}</Text>;
   const r = run.data;
-  const actions = actionsOf(r.output);
+  const actions = r.output === null ? proposedOf(r.steps) : actionsOf(r.output);
 
   return (
     <Stack>
@@ -214,8 +220,12 @@ export default function AgentRun({ params }: { params: Record<string, string> })
                 {actions.map((a, i) => (
                   <Table.Tr key={`${i}-${a.tool}`} data-testid="run-action" data-status={a.status}>
                     <Table.Td><Code>{a.tool}</Code></Table.Td>
-                    <Table.Td><Text size="sm">{a.status}</Text></Table.Td>
-                    <Table.Td>{a.error ? <Text size="sm" c="red.9">{a.error}</Text> : a.result !== undefined ? <Json value={a.result} label={`${t('colResult')}: ${a.tool}`} /> : '—'}</Table.Td>
+                    <Table.Td><Text size="sm">{a.status === 'proposed' ? t('proposed') : a.status}</Text></Table.Td>
+                    <Table.Td>
+                      {a.error ? <Text size="sm" c="red.9">{a.error}</Text>
+                        : typeof a.result === 'string' ? <Text size="sm">{a.result}</Text>
+                          : a.result !== undefined ? <Json value={a.result} label={`${t('colResult')}: ${a.tool}`} /> : '—'}
+                    </Table.Td>
                   </Table.Tr>
                 ))}
               </Table.Tbody>

@@ -16,7 +16,7 @@ const LOOK: Record<RunStatus, { color: string; key: 'statusRunning' | 'statusWai
 export function RunStatusBadge({ status }: { status: RunStatus }) {
   const t = useT(agentsMessages);
   const look = LOOK[status];
-  return <Badge color={look.color} data-testid="run-status" data-status={status}>{t(look.key)}</Badge>;
+  return <Badge miw="max-content" color={look.color} data-testid="run-status" data-status={status}>{t(look.key)}</Badge>;
 }
 
 export const isUnderway = (status: RunStatus) => status === 'running' || status === 'waiting_approval';
