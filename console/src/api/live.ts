@@ -91,8 +91,12 @@ export function connectLive(queryClient: QueryClient, onStatus?: (s: LiveStatus)
           while ((cut = buffer.indexOf('\n\n')) >= 0) {
             const block = buffer.slice(0, cut);
             buffer = buffer.slice(cut + 2);
-            const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
-            if (data) handle(data);
+            const lines = block.split('\n');
+            const name = lines.find((l) => l.startsWith('event:'))?.slice(6).trim();
+            const data = lines.filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+            // resync: the server lost its LISTEN connection for a while, so events may be missing.
+            if (name === 'resync') void queryClient.invalidateQueries();
+            else if (!name && data) handle(data);
           }
         }
       } catch {
