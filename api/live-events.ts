@@ -19,7 +19,7 @@ export const CONSOLE_EVENTS_CHANNEL = 'console_events';
 /** The listening connection's application_name, so it can be told apart in pg_stat_activity. */
 export const LISTENER_NAME = 'spirit-console-events';
 
-export const CONSOLE_EVENT_KINDS = ['booking', 'approval', 'campaign', 'conversation', 'contact_import', 'checkin'] as const;
+export const CONSOLE_EVENT_KINDS = ['booking', 'approval', 'campaign', 'conversation', 'contact_import', 'checkin', 'agent_run'] as const;
 export type ConsoleEventKind = (typeof CONSOLE_EVENT_KINDS)[number];
 
 const id = z.string().max(64);
@@ -27,7 +27,7 @@ const id = z.string().max(64);
 export const consoleEventSchema = z.object({
   kind: z.enum(CONSOLE_EVENT_KINDS),
   id: id.describe('The id of what changed (booking, approval, campaign, conversation, import, departure)'),
-  type: z.string().max(64).optional().describe('booking: the timeline event type; approval: its kind'),
+  type: z.string().max(64).optional().describe('booking: the timeline event type; approval: its kind; agent_run: the agent'),
   status: z.string().max(32).optional().describe('The new status, when a status changed'),
   bookingId: id.optional(),
   branchId: id.optional(),
@@ -67,6 +67,9 @@ export function mayReceive(p: Pick<Principal, 'userId' | 'role' | 'branchId' | '
     case 'campaign':
     case 'contact_import':
       return p.role === 'marketer';
+    case 'agent_run':
+      // Agent runs are read by admins, operators and marketers (api/routes/agents.ts READERS).
+      return p.role === 'operator' || p.role === 'marketer';
     default:
       return false;
   }

@@ -148,6 +148,17 @@ describe('live events (GET /api/v1/events)', () => {
     expect(accountant.events().filter((x) => x.kind === 'conversation')).to.deep.equal([]);
   });
 
+  it('agent runs: a run started and its status changing reach operators and marketers, not accountants', async () => {
+    const operator = await ready(await tokenOf(await createUser('operator', { branch_id: s.branchId })));
+    const accountant = await ready(await tokenOf(await createUser('accountant', { branch_id: s.branchId })));
+    const run = await agentRun();
+    await operator.waitForEvent((e) => e.kind === 'agent_run' && e.id === run && e.status === 'waiting_approval');
+    await stack().knex('agent_runs').where({ id: run }).update({ status: 'completed' });
+    const done = await operator.waitForEvent((e) => e.kind === 'agent_run' && e.id === run && e.status === 'completed');
+    expect(done).to.include({ type: 'test' });
+    expect(accountant.events().filter((x) => x.kind === 'agent_run')).to.deep.equal([]);
+  });
+
   it('campaign progress reaches marketers coalesced: a burst of recipient updates is at most one event now and one at the end of 250 ms', async () => {
     const { knex } = stack();
     const marketer = await ready(await loginAs('marketer'));

@@ -56,6 +56,10 @@ describe('who receives which console event (mayReceive)', () => {
     expect(receivers({ kind: 'conversation', id: 'cv', conversationId: 'cv', branchId: 'b2' })).to.deep.equal(['admin']);
   });
 
+  it('an agent run: admin, operators and marketers, who may read runs', () => {
+    expect(receivers({ kind: 'agent_run', id: 'agent-X-1', type: 'RiskManager', status: 'running' })).to.deep.equal(['admin', 'operator', 'marketer']);
+  });
+
   it('a check-in: admin, operator and accountant of the departure\'s branch', () => {
     expect(receivers({ kind: 'checkin', id: 'd', departureId: 'd', branchId: BRANCH })).to.deep.equal(['admin', 'operator', 'accountant']);
     expect(receivers({ kind: 'checkin', id: 'd', departureId: 'd', branchId: 'b2' })).to.deep.equal(['admin']);

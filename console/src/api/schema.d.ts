@@ -6767,11 +6767,11 @@ export interface operations {
                         /** @description The id of what changed (booking, approval, campaign, conversation, import, departure) */
                         id: string;
                         /** @enum {string} */
-                        kind: "booking" | "approval" | "campaign" | "conversation" | "contact_import" | "checkin";
+                        kind: "booking" | "approval" | "campaign" | "conversation" | "contact_import" | "checkin" | "agent_run";
                         partnerId?: string;
                         /** @description The new status, when a status changed */
                         status?: string;
-                        /** @description booking: the timeline event type; approval: its kind */
+                        /** @description booking: the timeline event type; approval: its kind; agent_run: the agent */
                         type?: string;
                     };
                 };
