@@ -95,6 +95,7 @@ const liveSchema = {
   pendingAction: z.object({ paymentId: z.string(), actionUrl: z.string() }).nullable().describe('A payment waiting for the customer (3-D Secure, PayPal)'),
   pendingApproval: z.object({ approvalId: z.string(), refundMinor: z.int(), reason: z.string() }).nullable().describe('A refund waiting for a manager'),
   nextMilestone: z.object({ kind: z.string(), at: z.string() }).nullable().describe('What the workflow waits for next (hold expiry, balance due, ...)'),
+  workflowId: z.string().nullable().describe('Staff only: the booking workflow\'s id in Temporal (open it in the Temporal UI: GET /api/v1/console/settings)'),
 };
 
 const paymentFields = {
@@ -336,7 +337,8 @@ export const bookingRoutes = [
           live = null; // not started yet, or Temporal unreachable: the record above is still true
         }
       }
-      return { body: { ...detail, pendingAction: live?.pendingAction ?? null, pendingApproval: live?.pendingApproval ?? null, nextMilestone: live?.nextMilestone ?? null } };
+      const staff = ['admin', 'operator', 'accountant'].includes(principal!.role);
+      return { body: { ...detail, pendingAction: live?.pendingAction ?? null, pendingApproval: live?.pendingApproval ?? null, nextMilestone: live?.nextMilestone ?? null, workflowId: staff ? bookingWorkflowId(b.id) : null } };
     },
   }),
   route({

@@ -549,6 +549,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/bookings/{id}/payment-link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A signed link to the booking's payment page, for staff to send to the customer
+         * @description The link opens /pay/booking/{token} (the page the WhatsApp flow links to): it shows what is due now and pays it. It expires after 30 days; making another does not revoke earlier ones.
+         */
+        post: operations["createPaymentLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/bookings/{id}/payments": {
         parameters: {
             query?: never;
@@ -681,6 +701,23 @@ export interface paths {
         };
         /** Departures per day (the branch's calendar days from..to, inclusive) with capacity, held, sold and status */
         get: operations["consoleCalendar"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/console/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where the console links to: the Temporal UI (TEMPORAL_UI_URL, which npm start sets) and the namespace */
+        get: operations["consoleSettings"];
         put?: never;
         post?: never;
         delete?: never;
@@ -4327,6 +4364,8 @@ export interface operations {
                         }[];
                         /** @description ISO 8601 date-time */
                         updatedAt: string;
+                        /** @description Staff only: the booking workflow's id in Temporal (open it in the Temporal UI: GET /api/v1/console/settings) */
+                        workflowId: string | null;
                     };
                 };
             };
@@ -4644,6 +4683,76 @@ export interface operations {
             };
             /** @description No such booking (or not yours) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    createPaymentLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The link */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        bookingId: string;
+                        expiresAt: string;
+                        /** @constant */
+                        object: "payment_link";
+                        /** @description Absolute, on PUBLIC_URL */
+                        url: string;
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such booking (or not one you may see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The booking is closed (cancelled, expired, failed, completed): nothing can be paid */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5683,6 +5792,59 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    consoleSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The settings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        object: "console_settings";
+                        temporalNamespace: string;
+                        /** @description Base address of the Temporal UI; null when not configured */
+                        temporalUiUrl: string | null;
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
