@@ -69,7 +69,7 @@ function CancelDialog({ bookingId, reference, onClose }: { bookingId: string; re
         )}
         <Group justify="flex-end">
           <Button variant="default" onClick={onClose}>{t('keep')}</Button>
-          {!result && q?.cancellable && <Button color="red" loading={cancel.isPending} onClick={() => cancel.mutate()}>{t('confirm')}</Button>}
+          {!result && q?.cancellable && <Button color="red.9" loading={cancel.isPending} onClick={() => cancel.mutate()}>{t('confirm')}</Button>}
         </Group>
       </Stack>
     </Modal>

@@ -83,7 +83,7 @@ function ApprovalCard({ approval: a }: { approval: Approval }) {
             {decide.error && <Alert color="red" role="alert" title={t('refused')}>{(decide.error as Error).message}</Alert>}
             {decide.data && <Alert color="green" role="status">{t('decided', { status: t(decide.data.status === 'approved' ? 'onExpiry_approve' : 'onExpiry_reject') })}</Alert>}
             <Group>
-              <Button color="green" loading={decide.isPending && decide.variables === 'approve'} disabled={decide.isPending || Boolean(decide.data)} onClick={() => decide.mutate('approve')}>{t('approve')}</Button>
+              <Button loading={decide.isPending && decide.variables === 'approve'} disabled={decide.isPending || Boolean(decide.data)} onClick={() => decide.mutate('approve')}>{t('approve')}</Button>
               <Button color="red" variant="light" loading={decide.isPending && decide.variables === 'reject'} disabled={decide.isPending || Boolean(decide.data)}
                 onClick={() => (note.trim() ? decide.mutate('reject') : setMissingReason(true))}>{t('reject')}</Button>
             </Group>

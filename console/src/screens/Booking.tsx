@@ -74,7 +74,7 @@ export default function Booking({ params }: { params: Record<string, string> }) 
         <Alert color="yellow" data-testid="pending-approval">{t('pendingApproval', { amount: money(b.pendingApproval.refundMinor), reason: b.pendingApproval.reason })}</Alert>
       )}
       {b.pendingAction && (
-        <Alert color="blue">{t('pendingAction')} <Anchor href={b.pendingAction.actionUrl} target="_blank" rel="noreferrer">{t('openAction')}</Anchor></Alert>
+        <Alert color="blue">{t('pendingAction')} <Anchor href={b.pendingAction.actionUrl} target="_blank" rel="noreferrer" underline="always">{t('openAction')}</Anchor></Alert>
       )}
 
       <SimpleGrid cols={{ base: 1, md: 3 }}>
@@ -201,7 +201,7 @@ function PaymentLink({ bookingId }: { bookingId: string }) {
             <TextInput label={t('linkLabel')} readOnly value={make.data.url} w={380} data-testid="payment-link" onFocus={(e) => e.currentTarget.select()} />
             <CopyButton value={make.data.url}>{({ copied, copy }) => <Button variant="default" onClick={copy}>{copied ? t('copied') : t('copy')}</Button>}</CopyButton>
           </Group>
-          <Text size="xs" c="dimmed">{t('linkExpires', { time: formatDateTime(make.data.expiresAt, lang) })} <Anchor href={make.data.url} target="_blank" rel="noreferrer">{t('openLink')}</Anchor></Text>
+          <Text size="xs" c="dimmed">{t('linkExpires', { time: formatDateTime(make.data.expiresAt, lang) })} <Anchor href={make.data.url} target="_blank" rel="noreferrer" underline="always">{t('openLink')}</Anchor></Text>
         </>
       )}
     </Stack>
