@@ -65,7 +65,7 @@ export default function Bookings() {
       </Group>
       {list.error && <Alert color="red" role="alert" title={t('loadFailed')}>{(list.error as Error).message}</Alert>}
       <Table.ScrollContainer minWidth={900}>
-        <Table striped highlightOnHover aria-busy={list.isFetching} data-testid="bookings-table" data-filter={JSON.stringify(filters)} data-fetching={list.isFetching ? 'yes' : 'no'}>
+        <Table striped highlightOnHover aria-busy={list.isFetching} data-testid="bookings-table" data-filter={JSON.stringify(filters)} data-placeholder={list.isPlaceholderData ? 'yes' : 'no'}>
           <Table.Caption>{t('caption')}</Table.Caption>
           <Table.Thead>
             <Table.Tr>
