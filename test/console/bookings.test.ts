@@ -194,6 +194,56 @@ describe('operator console: bookings, desk, booking page, my trips, approvals', 
     await customerContext.close();
   });
 
+
+  it('an operator changes passengers (a refusal shows the workflow\'s own words) and moves the booking to another departure, live on the page', async () => {
+    const { knex } = stack();
+    const s = await madScenario(20);
+    const [later] = await knex('departures').insert({ tour_id: s.tourId, starts_at: new Date(+s.departureAt + 7 * 86_400_000), timezone: 'Europe/Madrid', capacity: 20 }).returning('id');
+    const operatorToken = await loginAs('operator');
+    const booking = await hold(operatorToken, s.departureId, 1);
+    await knex('tours').where({ id: s.tourId }).update({ max_pax: 2 });
+
+    const context = await newContext(browser, 'en');
+    const page = await context.newPage();
+    await signIn(page, 'operator@demo.test');
+    await page.goto(consoleUrl(`/bookings/${booking.id}`));
+    await page.getByRole('heading', { level: 1, name: `Booking ${booking.reference}` }).waitFor();
+    await markWindow(page);
+
+    await page.getByRole('button', { name: 'Change passengers' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Add passenger' }).click();
+    await dialog.getByLabel('First name (2)').fill('Eva');
+    await dialog.getByLabel('Last name (2)').fill('Ruiz');
+    await dialog.getByRole('button', { name: 'Add passenger' }).click();
+    await dialog.getByLabel('First name (3)').fill('Leo');
+    await dialog.getByLabel('Last name (3)').fill('Ruiz');
+    await dialog.getByRole('button', { name: 'Save the change' }).click();
+    const refusal = dialog.getByRole('alert');
+    await refusal.waitFor();
+    const said = await refusal.textContent();
+    console.log(`      refusal shown: ${said}`);
+    expect(said).to.match(/2 passengers/);
+    await dialog.getByRole('button', { name: 'Remove passenger 3' }).click();
+    await dialog.getByRole('button', { name: 'Save the change' }).click();
+    await dialog.getByRole('status').waitFor();
+    await dialog.getByRole('button', { name: 'Close' }).first().click();
+    await eventually(async () => (await page.getByTestId('passenger-row').count()) === 2);
+
+    await page.getByRole('button', { name: 'Move to another departure' }).click();
+    const move = page.getByRole('dialog');
+    await move.getByRole('button', { name: /^Choose the departure/ }).first().click();
+    await move.getByRole('button', { name: 'Move to this departure' }).click();
+    await move.getByRole('status').or(move.getByRole('alert')).waitFor();
+    expect(await move.getByRole('alert').count(), String(await move.getByRole('alert').first().textContent().catch(() => ''))).to.equal(0);
+    await move.getByRole('button', { name: 'Close' }).first().click();
+    await eventually(async () => (await knex('bookings').where({ id: booking.id }).first('departure_id')).departure_id === later.id);
+    const expected = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(+s.departureAt + 7 * 86_400_000));
+    await page.getByTestId('departure-time').filter({ hasText: expected }).waitFor();
+    expect(await windowMarked(page)).to.equal(true);
+    await context.close();
+  });
+
   it('an accountant reads a booking with no steering buttons; staff get the workflow link to the Temporal UI', async () => {
     const s = await madScenario(20);
     const token = await loginAs('customer');

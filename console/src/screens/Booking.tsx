@@ -7,7 +7,7 @@
  */
 import { useRef, useState } from 'react';
 import { Alert, Anchor, Button, Card, CopyButton, Group, Loader, Modal, SimpleGrid, Stack, Table, Text, TextInput, Timeline, Title } from '@mantine/core';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'wouter';
 import { api, ok } from '../api/client';
 import { can, useAuth } from '../auth';
@@ -41,6 +41,8 @@ export default function Booking({ params }: { params: Record<string, string> }) 
   const departure = useQuery({
     queryKey: ['booking', id, 'departure', b?.departureId, lang],
     enabled: Boolean(b?.departureId),
+    // A move changes the key: the old departure stays shown (and the move's dialog open) until the new one loads.
+    placeholderData: keepPreviousData,
     queryFn: () => ok(api.GET('/api/v1/departures/{id}', { params: { path: { id: b!.departureId }, query: { lang } } })),
   });
   const settings = useQuery({
@@ -128,7 +130,7 @@ export default function Booking({ params }: { params: Record<string, string> }) 
           <Group align="start">
             {steer && b.price.due > 0 && <PaymentLink bookingId={b.id} />}
             {steer && CHANGEABLE.includes(b.status) && <ChangePassengers bookingId={b.id} current={b.passengers} />}
-            {steer && CHANGEABLE.includes(b.status) && d && <MoveDeparture bookingId={b.id} tourId={d.tour.id} currentId={d.id} pax={b.paxCount} />}
+            {steer && CHANGEABLE.includes(b.status) && d && <MoveDeparture bookingId={b.id} tourId={d.tour.id} currentId={b.departureId} pax={b.paxCount} />}
             <CancelBooking bookingId={b.id} reference={b.reference} />
           </Group>
         </Card>
