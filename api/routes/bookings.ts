@@ -69,7 +69,7 @@ const bookingSchema = z.object({
   holdExpiresAt: at.nullable(), balanceDueOn: z.string().nullable().describe('YYYY-MM-DD'),
   contact: z.object({ name: z.string(), email: z.string(), phone: z.string().optional() }),
   language, promoCode: z.string().nullable(), failureReason: z.string().nullable(), createdAt: at, updatedAt: at,
-});
+}).meta({ id: 'Booking' });
 
 const bookingDetailSchema = bookingSchema.extend({
   passengers: z.array(z.object({ id: uuid, type: z.enum(PAX_TYPES), firstName: z.string(), lastName: z.string(), birthDate: z.string().nullable().describe('YYYY-MM-DD') })),
@@ -87,7 +87,7 @@ const bookingDetailSchema = bookingSchema.extend({
     status: z.enum(['pending', 'awaiting_approval', 'succeeded', 'failed', 'rejected']), reason: z.string().nullable(), createdAt: at,
   })),
   timeline: z.array(z.object({ type: z.string().describe('e.g. booking.held, payment.captured'), at, actor: z.string().nullable(), data: z.unknown() })),
-});
+}).meta({ id: 'BookingDetail' });
 
 const liveSchema = {
   pendingAction: z.object({ paymentId: z.string(), actionUrl: z.string() }).nullable().describe('A payment waiting for the customer (3-D Secure, PayPal)'),

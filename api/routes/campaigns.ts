@@ -59,7 +59,7 @@ const campaignSchema = z.object({
     pausedBecause: z.string().optional().describe('Why the campaign paused itself'),
   }),
   report: z.record(z.string(), z.record(z.string(), z.int())).describe('Per variant: sent, opens, clicks, bounces, ...'),
-});
+}).meta({ id: 'Campaign' });
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Row = Record<string, any>;

@@ -80,7 +80,7 @@ const contactSchema = z.object({
   suppression: z.object({ reason: z.enum(['bounce', 'complaint', 'unsubscribe', 'manual']), at: at.nullable() }).nullable()
     .describe('Why marketing email is never sent to this address, whatever the consent'),
   createdAt: at, updatedAt: at,
-});
+}).meta({ id: 'Contact' });
 
 const importSchema = z.object({
   object: z.literal('contact_import'), id: uuid, status: z.enum(['running', 'completed', 'failed']),
@@ -88,7 +88,7 @@ const importSchema = z.object({
   errors: z.array(z.object({ row: z.int().describe('Line in the file (the header is line 1)'), email: z.string().nullable(), errors: z.array(z.string()) }))
     .describe('The first 1,000 failed rows; failed counts them all'),
   errorsTruncated: z.boolean(), startedAt: at.nullable(), finishedAt: at.nullable(),
-});
+}).meta({ id: 'ContactImport' });
 
 export const contactRoutes = [
   route({

@@ -47,7 +47,7 @@ const templateSummarySchema = z.object({
 });
 const templateDetailSchema = templateSummarySchema.extend({
   mjml: z.string(), text: z.string(), variables: z.array(z.string()).describe('The {{variables}} it uses'),
-});
+}).meta({ id: 'EmailTemplate' });
 
 async function templateById(ctx: Koa.Context, id: string): Promise<EmailTemplateRow> {
   const row = await ctx.knex('email_templates').where({ id }).first();
