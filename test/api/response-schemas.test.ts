@@ -63,6 +63,12 @@ describe('Response schemas', () => {
     const undocumented = operations.flatMap((op) => Object.entries(op.responses)
       .filter(([status, res]) => /^2\d\d$/.test(status) && status !== '204' && !res.content).map(([status]) => `${op.operationId} ${status}`));
     expect(undocumented, `2xx answers without content in the OpenAPI document: ${undocumented.join(', ')}`).to.deep.equal([]);
+    // Shared (named, recursive) schemas are components: every $ref resolves in the document, as generated clients need.
+    const text = JSON.stringify(doc);
+    expect(text).not.to.contain('"$defs"');
+    const dangling = [...text.matchAll(/"\$ref":"([^"]+)"/g)].map((m) => m[1])
+      .filter((ref) => !ref.startsWith('#/components/schemas/') || !(ref.slice('#/components/schemas/'.length) in doc.components.schemas));
+    expect([...new Set(dangling)], 'refs that do not resolve').to.deep.equal([]);
   });
 
   it('answers 500 response_schema_mismatch, naming the operation, when a handler strays from its declaration', async () => {
