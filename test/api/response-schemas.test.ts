@@ -131,7 +131,7 @@ describe('Response schemas', () => {
     const s = await scenario({ daysAhead: 30 });
     const booking = await hold(customer, s.departureId, 2);
     expect(declared('createBooking', 201).safeParse(booking).error).to.equal(undefined);
-    const calls: Array<[string, string, string, number?]> = [
+    const calls: Array<[string, string, string]> = [
       ['listTours', '/api/v1/tours', admin],
       ['getTour', `/api/v1/tours/${s.tourId}`, admin],
       ['listDepartures', `/api/v1/departures?tourId=${s.tourId}`, admin],
@@ -146,6 +146,18 @@ describe('Response schemas', () => {
       ['listApprovals', '/api/v1/approvals', admin],
       ['verifyAuditLog', '/api/v1/audit/verification', admin],
     ];
+    const contact = await api('POST', '/api/v1/contacts', {
+      token: marketer, body: { email: `schemas-${Date.now()}@example.com`, firstName: 'Ana', consent: { email: 'granted', source: 'response schema test' } },
+    });
+    expect(contact.status, JSON.stringify(contact.body)).to.equal(201);
+    const users = await api('GET', '/api/v1/users?limit=1', { token: admin });
+    calls.push(
+      ['getContact', `/api/v1/contacts/${contact.body.id}`, marketer],
+      ['getContactConsentHistory', `/api/v1/contacts/${contact.body.id}/consent-history`, marketer],
+      ['getUser', `/api/v1/users/${users.body.data[0].id}`, admin],
+      ['listAgentRuns', '/api/v1/agent-runs?limit=5', admin],
+      ['listSecurityBlocks', '/api/v1/security/blocks?all=true', admin],
+    );
     for (const [operationId, path, token] of calls) {
       const res = await api('GET', path, { token });
       expect(res.status, `${operationId}: ${JSON.stringify(res.body)}`).to.equal(200);
