@@ -17,6 +17,7 @@ import { problemRenderer, requestContext } from '../../api/http/middleware';
 import { logger } from '../../platform/logger';
 import { api, loginAs } from '../support/http';
 import { hold, scenario } from '../support/bookings';
+import { stack } from '../support/stack';
 
 function declared(operationId: string, status: number): z.ZodType {
   const def = allRoutes().find((r) => r.operationId === operationId);
@@ -29,6 +30,7 @@ function declared(operationId: string, status: number): z.ZodType {
 async function tinyApp(routes: AnyRoute[]): Promise<{ url: string; close: () => void }> {
   const app = new Koa();
   app.silent = true;
+  app.context.knex = stack().knex; // idempotency keys
   const router = new Router();
   mountRoutes(router, routes);
   app.use(requestContext(logger));
@@ -122,6 +124,29 @@ describe('Response schemas', () => {
     }
     const doc = buildOpenApi(routes);
     expect(Object.keys((doc.paths['/csv'].get as any).responses[200].content)).to.deep.equal(['text/csv']);
+  });
+
+  it('checks an idempotent replay\'s recorded answer too', async () => {
+    const app = await tinyApp([route({
+      method: 'POST', path: '/replayed', operationId: 'replayed', tag: 'Test', auth: 'public', summary: 'An idempotent mutation', idempotent: true,
+      responses: { 201: { description: 'made', schema: z.object({ id: z.string() }) } },
+      handler: async () => ({ status: 201, body: { id: 'first' } }),
+    })]);
+    const key = `schemas-${Date.now()}`;
+    try {
+      const post = () => fetch(`${app.url}/replayed`, { method: 'POST', headers: { 'Idempotency-Key': key } });
+      expect((await post()).status).to.equal(201);
+      const replay = await post();
+      expect(replay.status).to.equal(201);
+      expect(replay.headers.get('idempotent-replayed')).to.equal('true');
+      // A recorded answer that no longer matches (e.g. recorded before a schema change) is caught like a fresh one.
+      await stack().knex('idempotency_keys').where({ principal: 'anonymous', key }).update({ response_body: JSON.stringify({ id: 7 }) });
+      const stale = await post();
+      expect(stale.status).to.equal(500);
+      expect(((await stale.json()) as any).code).to.equal('response_schema_mismatch');
+    } finally {
+      app.close();
+    }
   });
 
   it('real answers parse with their declared schemas', async () => {
