@@ -1,5 +1,4 @@
 /** Builds the OpenAPI 3.1 document from the route declarations (zod 4's own JSON Schema output). */
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { AnyRoute } from './http/routes';
 
@@ -27,25 +26,40 @@ const problemSchema = {
 };
 
 /**
- * Recursive schemas (segment rules) come out of zod with local $defs and "#/$defs/..." refs,
- * which mean nothing inside an OpenAPI document: they are hoisted into components.schemas,
- * named by their content so one definition used by several operations is written once.
+ * Named schemas (zod `.meta({ id })`, and recursive ones) are shared: zod puts them in the schema's
+ * own `$defs`, which in an OpenAPI document would resolve against the document's root. They are
+ * moved to components.schemas (one entry per name) and the refs rewritten, so generated clients
+ * (openapi-typescript for the console) resolve them and name their types.
  */
-const hoisted = new Map<string, Record<string, unknown>>();
+interface Shared {
+  schemas: Record<string, unknown>;
+  raw: Map<string, string>;
+}
 
-function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output', shared?: Shared, where = 'Schema'): Record<string, unknown> {
   const out = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as Record<string, unknown>;
   delete out.$schema;
   const defs = out.$defs as Record<string, unknown> | undefined;
-  if (!defs) return out;
+  if (!defs || !shared) return out;
   delete out.$defs;
-  const names = new Map<string, string>();
-  for (const [local, def] of Object.entries(defs)) {
-    const digest = createHash('sha256').update(JSON.stringify(def)).digest('hex').slice(0, 10);
-    names.set(local, `Def_${io}_${digest}`);
+  const names: Record<string, string> = {};
+  for (const [key, def] of Object.entries(defs)) {
+    if (key.startsWith('__')) {
+      names[key] = `${where}_${key.replace(/^_+/, '')}`; // unnamed (recursive): named after the place it is used
+      continue;
+    }
+    const raw = JSON.stringify(def);
+    let name = key;
+    // A schema whose input differs from its output (defaults, transforms) is two components.
+    if (shared.raw.has(name) && shared.raw.get(name) !== raw) name = `${key}${io === 'input' ? 'Input' : 'Output'}`;
+    if (shared.raw.has(name) && shared.raw.get(name) !== raw) throw new Error(`Two different schemas are both named ${key} (zod .meta({ id }))`);
+    names[key] = name;
   }
-  const rewrite = (value: unknown) => JSON.parse(JSON.stringify(value).replace(/"#\/\$defs\/([^"]+)"/g, (_m, local: string) => `"#/components/schemas/${names.get(local) ?? local}"`));
-  for (const [local, def] of Object.entries(defs)) hoisted.set(names.get(local)!, rewrite(def));
+  const rewrite = (value: unknown) => JSON.parse(JSON.stringify(value).replace(/"#\/\$defs\/([^"]+)"/g, (_, key: string) => `"#/components/schemas/${names[key]}"`));
+  for (const [key, def] of Object.entries(defs)) {
+    shared.raw.set(names[key], JSON.stringify(def));
+    shared.schemas[names[key]] = rewrite(def);
+  }
   return rewrite(out);
 }
 
@@ -59,8 +73,8 @@ function parameters(schema: z.ZodObject<z.ZodRawShape> | undefined, where: 'path
 }
 
 export function buildOpenApi(routes: AnyRoute[], serverUrl?: string) {
-  hoisted.clear();
   const paths: Record<string, Record<string, unknown>> = {};
+  const shared: Shared = { schemas: {}, raw: new Map() };
   for (const r of routes) {
     const security = r.auth === 'public' ? [] : r.auth === 'optional' ? [{}, { bearer: [] }] : [{ bearer: [] }];
     const responses: Record<string, unknown> = {};
@@ -68,8 +82,8 @@ export function buildOpenApi(routes: AnyRoute[], serverUrl?: string) {
       responses[status] = {
         description: res.description,
         ...(res.contentType
-          ? { content: { [res.contentType]: { schema: res.schema ? jsonSchema(res.schema, 'output') : { type: 'string' } } } }
-          : res.schema ? { content: { 'application/json': { schema: jsonSchema(res.schema, 'output') } } } : {}),
+          ? { content: { [res.contentType]: { schema: res.schema ? jsonSchema(res.schema, 'output', shared, `${r.operationId}${status}`) : { type: 'string' } } } }
+          : res.schema ? { content: { 'application/json': { schema: jsonSchema(res.schema, 'output', shared, `${r.operationId}${status}`) } } } : {}),
       };
     }
     const problems = ['400', ...(Array.isArray(r.auth) ? ['401', '403'] : [])];
@@ -87,7 +101,7 @@ export function buildOpenApi(routes: AnyRoute[], serverUrl?: string) {
       security,
       ...(Array.isArray(r.auth) ? { 'x-roles': r.auth } : {}),
       parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query'), ...headerParams],
-      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body, 'input') } } } } : {}),
+      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body, 'input', shared, `${r.operationId}Body`) } } } } : {}),
       responses,
     };
   }
@@ -113,7 +127,7 @@ export function buildOpenApi(routes: AnyRoute[], serverUrl?: string) {
     paths,
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
-      schemas: { Problem: problemSchema, ...Object.fromEntries([...hoisted].sort(([a], [b]) => a.localeCompare(b))) },
+      schemas: { Problem: problemSchema, ...shared.schemas },
     },
   };
 }

@@ -9,6 +9,10 @@ export const isoDateTime = z.iso.datetime({ offset: true, error: 'must be an ISO
 export const dateOrDateTime = z.union([z.iso.date(), z.iso.datetime({ offset: true })], {
   error: 'must be a date (YYYY-MM-DD) or an ISO 8601 date-time',
 });
+/** A moment in an answer: ISO 8601 in UTC, as Date.toISOString() writes it. */
+export const timestamp = z.iso.datetime({ offset: true });
+/** A calendar day in an answer (a PostgreSQL date): YYYY-MM-DD. */
+export const day = z.iso.date();
 export const money = z.object({ amount: z.int().describe('Integer amount in minor units (cents)'), currency: z.string().length(3) });
 
 export const idParams = z.object({ id: uuid });

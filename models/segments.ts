@@ -33,7 +33,7 @@ export const segmentNodeSchema: z.ZodType<SegmentNode> = z.lazy(() =>
     z.object({ not: segmentNodeSchema }).strict(),
     conditionSchema,
   ]),
-);
+).meta({ id: 'SegmentRules', description: 'An AND (all) / OR (any) / NOT tree of conditions on contacts, bookings and engagement' });
 
 /** Refuses trees too deep or too big to be a reasonable audience definition. */
 export function checkSegmentSize(node: SegmentNode, depth = 0): string | null {

@@ -44,11 +44,11 @@ const runSummary = z.object({
   object: z.literal('agent_run'), id: z.string(), agent: z.string(), mode: z.enum(['core', 'model']),
   status: z.enum(['running', 'waiting_approval', 'completed', 'failed']), trigger: z.enum(['request', 'schedule', 'event']),
   occasion: z.string(), startedAt: z.string(), endedAt: z.string().nullable(), error: z.string().nullable(),
-});
+}).meta({ id: 'AgentRunSummary' });
 const runDetail = runSummary.extend({
   input: z.unknown(), steps: z.array(stepSchema), output: z.unknown().nullable(), narrative: z.string().nullable(), usage: usageSchema,
   pendingApprovals: z.array(z.string()),
-});
+}).meta({ id: 'AgentRun' });
 const triggerSchema = z.object({ kind: z.enum(['event', 'schedule', 'request']), description: z.string(), every: z.string().optional(), cron: z.string().optional(), event: z.string().optional() });
 const scheduleSchema = z.object({ id: z.string(), paused: z.boolean(), note: z.string().nullable(), nextRunAt: z.string().nullable(), lastRunAt: z.string().nullable() });
 const agentItem = z.object({

@@ -43,7 +43,7 @@ const approvalItem = z.object({
   decidedAt: z.string().nullable(), decidedBy: z.string().nullable(), decisionNote: z.string().nullable(),
   bookingId: uuid.nullable(), agentRunId: z.string().nullable(), branchId: uuid.nullable(),
   amount: z.number().nullable(), currency: z.string().nullable(), deciders: z.array(z.string()), details: z.record(z.string(), z.unknown()),
-});
+}).meta({ id: 'Approval' });
 
 const money = (minor: number | string | null, currency: string | null) => (minor === null || currency === null ? '' : `${(Number(minor) / 100).toFixed(2)} ${currency}`);
 

@@ -22,7 +22,7 @@ const automationSchema = z.object({
   object: z.literal('automation'), id: uuid, name: z.string(), trigger: z.enum(TRIGGERS), status: z.enum(['active', 'paused', 'archived']),
   steps: z.array(stepSchema), goal: segmentNodeSchema.nullable(),
   enrollments: z.array(z.object({ step: z.int().describe('Index of the step the contacts are at'), status: z.enum(['running', 'completed', 'exited']), contacts: z.int() })),
-});
+}).meta({ id: 'Automation' });
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function view(knex: any, id: string) {

@@ -24,7 +24,7 @@ import { notFound, Problem, REFUSAL_STATUS } from '../http/problem';
 import { HOLD_REFUSALS, type HoldRefusalCode } from '../../domain/refusals';
 import { holdRateLimits } from '../http/rate-limit';
 import { route } from '../http/routes';
-import { cursor, dateOrDateTime, idParams, language, limit, listOf, uuid } from '../schemas';
+import { cursor, dateOrDateTime, day, idParams, language, limit, listOf, timestamp as at, uuid } from '../schemas';
 
 /** The hold's own start of its workflow, after the answer: started (or already running) / failed (housekeeping relays it). */
 export const bookingWorkflowStarts = new prom.Counter({
@@ -53,7 +53,6 @@ const holdBody = z.object({
 
 const bookingStatus = z.enum(BOOKING_STATUSES);
 const purpose = z.enum(['deposit', 'balance', 'full']);
-const at = z.string().describe('ISO 8601 date-time');
 
 const bookingSchema = z.object({
   object: z.literal('booking'), id: uuid, reference: z.string(), status: bookingStatus, departureId: uuid, branchId: uuid,
@@ -68,13 +67,13 @@ const bookingSchema = z.object({
     due: z.int().describe('What is still to pay (the net for a partner\'s booking), never negative'),
     breakdown: z.record(z.string(), z.unknown()).describe('How the price was made (per pax type, rules, promo)'),
   }),
-  holdExpiresAt: at.nullable(), balanceDueOn: z.string().nullable().describe('YYYY-MM-DD'),
+  holdExpiresAt: at.nullable(), balanceDueOn: day.nullable(),
   contact: z.object({ name: z.string(), email: z.string(), phone: z.string().optional() }),
   language, promoCode: z.string().nullable(), failureReason: z.string().nullable(), createdAt: at, updatedAt: at,
-});
+}).meta({ id: 'Booking' });
 
 const bookingDetailSchema = bookingSchema.extend({
-  passengers: z.array(z.object({ id: uuid, type: z.enum(PAX_TYPES), firstName: z.string(), lastName: z.string(), birthDate: z.string().nullable().describe('YYYY-MM-DD') })),
+  passengers: z.array(z.object({ id: uuid, type: z.enum(PAX_TYPES), firstName: z.string(), lastName: z.string(), birthDate: day.nullable() })),
   items: z.array(z.object({
     position: z.int(), kind: z.enum(['tour', 'hotel', 'flight', 'discount', 'fee']), description: z.string(), quantity: z.int(),
     unitAmount: z.int(), totalAmount: z.int(), status: z.enum(['pending', 'confirmed', 'cancelled', 'failed']),
@@ -89,7 +88,7 @@ const bookingDetailSchema = bookingSchema.extend({
     status: z.enum(['pending', 'awaiting_approval', 'succeeded', 'failed', 'rejected']), reason: z.string().nullable(), createdAt: at,
   })),
   timeline: z.array(z.object({ type: z.string().describe('e.g. booking.held, payment.captured'), at, actor: z.string().nullable(), data: z.unknown() })),
-});
+}).meta({ id: 'BookingDetail' });
 
 const liveSchema = {
   pendingAction: z.object({ paymentId: z.string(), actionUrl: z.string() }).nullable().describe('A payment waiting for the customer (3-D Secure, PayPal)'),

@@ -21,7 +21,7 @@ import { cancelCampaignUpdate, campaignWorkflowId, pauseUpdate, progressQuery, r
 import { taskQueue, taskQueues } from '../../temporal.config';
 import { notFound, Problem } from '../http/problem';
 import { route } from '../http/routes';
-import { idParams, isoDateTime, uuid, webhookReceipt } from '../schemas';
+import { idParams, isoDateTime, timestamp as at, uuid, webhookReceipt } from '../schemas';
 
 const MARKETING = ['marketer', 'admin'] as const;
 
@@ -41,7 +41,6 @@ const campaignBody = z.object({
 }).strict().refine((b) => !b.abTest || b.variants.length >= 2, { message: 'an A/B test needs at least two variants', path: ['variants'] })
   .refine((b) => new Set(b.variants.map((v) => v.name)).size === b.variants.length, { message: 'variant names must differ', path: ['variants'] });
 
-const at = z.string().describe('ISO 8601 date-time');
 const campaignSchema = z.object({
   object: z.literal('campaign'), id: uuid, name: z.string(),
   status: z.enum(['draft', 'scheduled', 'sending', 'paused', 'sent', 'cancelled']),
@@ -59,7 +58,7 @@ const campaignSchema = z.object({
     pausedBecause: z.string().optional().describe('Why the campaign paused itself'),
   }),
   report: z.record(z.string(), z.record(z.string(), z.int())).describe('Per variant: sent, opens, clicks, bounces, ...'),
-});
+}).meta({ id: 'Campaign' });
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Row = Record<string, any>;

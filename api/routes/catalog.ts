@@ -19,7 +19,7 @@ const priceSchema = z.object({
   netAmount: z.int().optional().describe('Partners only: the price they pay (gross minus their commission)'),
   minAge: z.int().nullable(),
   maxAge: z.int().nullable(),
-});
+}).meta({ id: 'Price' });
 
 const tourSummary = z.object({
   object: z.literal('tour'),
@@ -35,7 +35,7 @@ const tourSummary = z.object({
   currency: z.string(),
   prices: z.array(priceSchema),
   nextDepartureAt: z.string().nullable(),
-});
+}).meta({ id: 'TourSummary' });
 
 const tourDetail = tourSummary.extend({
   description: z.string(),
@@ -48,7 +48,7 @@ const tourDetail = tourSummary.extend({
   sustainability: z.record(z.string(), z.unknown()),
   meetingPoint: z.object({ name: z.string(), lat: z.number().nullable(), lng: z.number().nullable() }),
   status: z.enum(['active', 'archived']),
-});
+}).meta({ id: 'Tour' });
 
 const departureSchema = z.object({
   object: z.literal('departure'),
@@ -67,7 +67,7 @@ const departureSchema = z.object({
   currency: z.string(),
   prices: z.array(priceSchema),
   priceAdjustmentBp: z.int().optional().describe('The departure\'s price adjustment in effect (basis points of the base price), already in prices'),
-});
+}).meta({ id: 'Departure' });
 
 const langQuery = language.optional().describe('es or en; default from Accept-Language, else en');
 

@@ -13,7 +13,7 @@ import { auditActor, recordAudit } from '../../models/audit';
 import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem } from '../http/problem';
 import { route } from '../http/routes';
-import { cursor, idParams, language, limit, listOf, uuid } from '../schemas';
+import { cursor, day, idParams, language, limit, listOf, timestamp as at, uuid } from '../schemas';
 
 const MARKETING = ['marketer', 'admin'] as const;
 
@@ -67,20 +67,19 @@ async function contactById(ctx: Koa.Context, id: string) {
 const consentStatus = z.enum(['granted', 'withdrawn']);
 const consentSource = z.string().trim().min(1).max(255).describe('Where the decision was given: "web form", "event stand Madrid 2026-05", ...');
 
-const at = z.string().describe('ISO 8601 date-time');
 const consentSchema = z.object({ status: consentStatus, source: z.string().nullable(), recordedAt: at.nullable() })
   .nullable().describe('The latest decision on this channel; null: never asked');
 
 const contactSchema = z.object({
   object: z.literal('contact'), id: uuid, email: z.string(), firstName: z.string().nullable(), lastName: z.string().nullable(), language,
   country: z.string().nullable().describe('ISO 3166-1 alpha-2'), timezone: z.string().nullable().describe('IANA time zone'),
-  birthday: z.string().nullable().describe('YYYY-MM-DD'), source: z.enum(['customer', 'lead', 'partner', 'import', 'api']), tags: z.array(z.string()),
+  birthday: day.nullable(), source: z.enum(['customer', 'lead', 'partner', 'import', 'api']), tags: z.array(z.string()),
   customerId: uuid.nullable(), partnerId: uuid.nullable(), attributes: z.record(z.string(), z.unknown()),
   consent: z.object({ email: consentSchema, whatsapp: consentSchema }),
   suppression: z.object({ reason: z.enum(['bounce', 'complaint', 'unsubscribe', 'manual']), at: at.nullable() }).nullable()
     .describe('Why marketing email is never sent to this address, whatever the consent'),
   createdAt: at, updatedAt: at,
-});
+}).meta({ id: 'Contact' });
 
 const importSchema = z.object({
   object: z.literal('contact_import'), id: uuid, status: z.enum(['running', 'completed', 'failed']),
@@ -88,7 +87,7 @@ const importSchema = z.object({
   errors: z.array(z.object({ row: z.int().describe('Line in the file (the header is line 1)'), email: z.string().nullable(), errors: z.array(z.string()) }))
     .describe('The first 1,000 failed rows; failed counts them all'),
   errorsTruncated: z.boolean(), startedAt: at.nullable(), finishedAt: at.nullable(),
-});
+}).meta({ id: 'ContactImport' });
 
 export const contactRoutes = [
   route({

@@ -4,10 +4,9 @@ import { auditActor } from '../../models/audit';
 import { blockView, liftBlock } from '../../services/security';
 import { notFound } from '../http/problem';
 import { route } from '../http/routes';
-import { uuid } from '../schemas';
+import { timestamp as at, uuid } from '../schemas';
 
 const ADMINS = ['admin'] as const;
-const at = z.string().describe('ISO 8601 date-time');
 /** These lists are the newest `limit` rows, not pages: no cursor. */
 const recentOf = <T extends z.ZodType>(item: T) => z.object({ object: z.literal('list'), data: z.array(item) });
 const blockSchema = z.object({

@@ -20,7 +20,7 @@ import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem } from '../http/problem';
 import { testSendRateLimits } from '../http/rate-limit';
 import { route } from '../http/routes';
-import { cursor, idParams, language, limit, listOf, uuid } from '../schemas';
+import { cursor, idParams, language, limit, listOf, timestamp as at, uuid } from '../schemas';
 
 const MARKETING = ['marketer', 'admin'] as const;
 
@@ -40,14 +40,13 @@ function templateDetail(t: Row) {
 }
 
 const SEND_STATUSES = ['accepted', 'rejected', 'retry', 'unknown'] as const satisfies readonly SendStatus[];
-const at = z.string().describe('ISO 8601 date-time');
 const templateSummarySchema = z.object({
   object: z.literal('email_template'), id: uuid, name: z.string(), kind: z.enum(['marketing', 'transactional']),
   key: z.string().nullable().describe('Transactional templates only, e.g. booking_confirmation'), language, subject: z.string(), createdAt: at, updatedAt: at,
 });
 const templateDetailSchema = templateSummarySchema.extend({
   mjml: z.string(), text: z.string(), variables: z.array(z.string()).describe('The {{variables}} it uses'),
-});
+}).meta({ id: 'EmailTemplate' });
 
 async function templateById(ctx: Koa.Context, id: string): Promise<EmailTemplateRow> {
   const row = await ctx.knex('email_templates').where({ id }).first();

@@ -20,7 +20,7 @@ const userItem = z.object({
   object: z.literal('user'), id: uuid, email: z.string(), name: z.string(), role: z.enum(ROLES),
   branchId: uuid.nullable(), partnerId: uuid.nullable(), customerId: uuid.nullable(), active: z.boolean(),
   lastLoginAt: z.string().nullable(), createdAt: z.string(), updatedAt: z.string(),
-});
+}).meta({ id: 'User' });
 
 const iso = (v: Date | string | null) => (v ? new Date(v).toISOString() : null);
 const toItem = (u: User) => ({

@@ -17,6 +17,7 @@ import { problemRenderer, requestContext } from '../../api/http/middleware';
 import { logger } from '../../platform/logger';
 import { api, loginAs } from '../support/http';
 import { hold, scenario } from '../support/bookings';
+import { stack } from '../support/stack';
 
 function declared(operationId: string, status: number): z.ZodType {
   const def = allRoutes().find((r) => r.operationId === operationId);
@@ -29,6 +30,7 @@ function declared(operationId: string, status: number): z.ZodType {
 async function tinyApp(routes: AnyRoute[]): Promise<{ url: string; close: () => void }> {
   const app = new Koa();
   app.silent = true;
+  app.context.knex = stack().knex; // idempotency keys
   const router = new Router();
   mountRoutes(router, routes);
   app.use(requestContext(logger));
@@ -63,6 +65,12 @@ describe('Response schemas', () => {
     const undocumented = operations.flatMap((op) => Object.entries(op.responses)
       .filter(([status, res]) => /^2\d\d$/.test(status) && status !== '204' && !res.content).map(([status]) => `${op.operationId} ${status}`));
     expect(undocumented, `2xx answers without content in the OpenAPI document: ${undocumented.join(', ')}`).to.deep.equal([]);
+    // Shared (named, recursive) schemas are components: every $ref resolves in the document, as generated clients need.
+    const text = JSON.stringify(doc);
+    expect(text).not.to.contain('"$defs"');
+    const dangling = [...text.matchAll(/"\$ref":"([^"]+)"/g)].map((m) => m[1])
+      .filter((ref) => !ref.startsWith('#/components/schemas/') || !(ref.slice('#/components/schemas/'.length) in doc.components.schemas));
+    expect([...new Set(dangling)], 'refs that do not resolve').to.deep.equal([]);
   });
 
   it('answers 500 response_schema_mismatch, naming the operation, when a handler strays from its declaration', async () => {
@@ -118,6 +126,29 @@ describe('Response schemas', () => {
     expect(Object.keys((doc.paths['/csv'].get as any).responses[200].content)).to.deep.equal(['text/csv']);
   });
 
+  it('checks an idempotent replay\'s recorded answer too', async () => {
+    const app = await tinyApp([route({
+      method: 'POST', path: '/replayed', operationId: 'replayed', tag: 'Test', auth: 'public', summary: 'An idempotent mutation', idempotent: true,
+      responses: { 201: { description: 'made', schema: z.object({ id: z.string() }) } },
+      handler: async () => ({ status: 201, body: { id: 'first' } }),
+    })]);
+    const key = `schemas-${Date.now()}`;
+    try {
+      const post = () => fetch(`${app.url}/replayed`, { method: 'POST', headers: { 'Idempotency-Key': key } });
+      expect((await post()).status).to.equal(201);
+      const replay = await post();
+      expect(replay.status).to.equal(201);
+      expect(replay.headers.get('idempotent-replayed')).to.equal('true');
+      // A recorded answer that no longer matches (e.g. recorded before a schema change) is caught like a fresh one.
+      await stack().knex('idempotency_keys').where({ principal: 'anonymous', key }).update({ response_body: JSON.stringify({ id: 7 }) });
+      const stale = await post();
+      expect(stale.status).to.equal(500);
+      expect(((await stale.json()) as any).code).to.equal('response_schema_mismatch');
+    } finally {
+      app.close();
+    }
+  });
+
   it('real answers parse with their declared schemas', async () => {
     const admin = await loginAs('admin');
     const customer = await loginAs('customer');
@@ -125,7 +156,7 @@ describe('Response schemas', () => {
     const s = await scenario({ daysAhead: 30 });
     const booking = await hold(customer, s.departureId, 2);
     expect(declared('createBooking', 201).safeParse(booking).error).to.equal(undefined);
-    const calls: Array<[string, string, string, number?]> = [
+    const calls: Array<[string, string, string]> = [
       ['listTours', '/api/v1/tours', admin],
       ['getTour', `/api/v1/tours/${s.tourId}`, admin],
       ['listDepartures', `/api/v1/departures?tourId=${s.tourId}`, admin],
@@ -140,6 +171,18 @@ describe('Response schemas', () => {
       ['listApprovals', '/api/v1/approvals', admin],
       ['verifyAuditLog', '/api/v1/audit/verification', admin],
     ];
+    const contact = await api('POST', '/api/v1/contacts', {
+      token: marketer, body: { email: `schemas-${Date.now()}@example.com`, firstName: 'Ana', consent: { email: 'granted', source: 'response schema test' } },
+    });
+    expect(contact.status, JSON.stringify(contact.body)).to.equal(201);
+    const users = await api('GET', '/api/v1/users?limit=1', { token: admin });
+    calls.push(
+      ['getContact', `/api/v1/contacts/${contact.body.id}`, marketer],
+      ['getContactConsentHistory', `/api/v1/contacts/${contact.body.id}/consent-history`, marketer],
+      ['getUser', `/api/v1/users/${users.body.data[0].id}`, admin],
+      ['listAgentRuns', '/api/v1/agent-runs?limit=5', admin],
+      ['listSecurityBlocks', '/api/v1/security/blocks?all=true', admin],
+    );
     for (const [operationId, path, token] of calls) {
       const res = await api('GET', path, { token });
       expect(res.status, `${operationId}: ${JSON.stringify(res.body)}`).to.equal(200);

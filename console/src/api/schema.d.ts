@@ -1720,146 +1720,424 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        Def_input_770ece5905: {
-            all: components["schemas"]["Def_input_770ece5905"][];
-        } | {
-            any: components["schemas"]["Def_input_770ece5905"][];
-        } | {
-            not: components["schemas"]["Def_input_770ece5905"];
-        } | ({
+        AgentRun: {
+            agent: string;
+            endedAt: string | null;
+            error: string | null;
+            id: string;
+            input: unknown;
             /** @enum {string} */
-            field: "language" | "country" | "source" | "timezone";
+            mode: "core" | "model";
+            narrative: string | null;
+            /** @constant */
+            object: "agent_run";
+            occasion: string;
+            output: unknown | null;
+            pendingApprovals: string[];
+            startedAt: string;
             /** @enum {string} */
-            op: "eq" | "neq";
-            value: string;
-        } | {
+            status: "running" | "waiting_approval" | "completed" | "failed";
+            steps: {
+                endedAt?: string;
+                error?: string;
+                input?: unknown;
+                /** @enum {string} */
+                kind: "model" | "tool" | "approval" | "core" | "wait";
+                name: string;
+                output?: unknown;
+                startedAt: string;
+            }[];
             /** @enum {string} */
-            field: "language" | "country" | "source" | "timezone";
-            /** @constant */
-            op: "in";
-            value: string[];
-        } | {
-            /** @constant */
-            field: "tag";
+            trigger: "request" | "schedule" | "event";
+            usage: {
+                cost: number;
+                inputTokens: number;
+                outputTokens: number;
+            };
+        };
+        AgentRunSummary: {
+            agent: string;
+            endedAt: string | null;
+            error: string | null;
+            id: string;
             /** @enum {string} */
-            op: "has" | "lacks";
-            value: string;
-        } | {
+            mode: "core" | "model";
             /** @constant */
-            field: "created";
+            object: "agent_run";
+            occasion: string;
+            startedAt: string;
             /** @enum {string} */
-            op: "within_days" | "older_than_days";
-            value: number;
-        } | {
-            /** @constant */
-            field: "birthday_month";
-            /** @constant */
-            op: "eq";
-            value: number;
-        } | {
-            /** @constant */
-            field: "booked_tour";
-            /** @constant */
-            op: "eq";
-            /** @description tour code */
-            value: string;
-        } | {
-            /** @constant */
-            field: "booked_destination";
-            /** @constant */
-            op: "eq";
-            /** @description country code or city */
-            value: string;
-        } | {
-            /** @constant */
-            field: "last_trip";
+            status: "running" | "waiting_approval" | "completed" | "failed";
             /** @enum {string} */
-            op: "within_days" | "older_than_days";
-            value: number;
-        } | {
+            trigger: "request" | "schedule" | "event";
+        };
+        Approval: {
+            agentRunId: string | null;
+            amount: number | null;
+            bookingId: string | null;
+            branchId: string | null;
+            currency: string | null;
+            decidedAt: string | null;
+            decidedBy: string | null;
+            deciders: string[];
+            decisionNote: string | null;
+            details: {
+                [key: string]: unknown;
+            };
+            expiresAt: string | null;
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            kind: "refund" | "manual_refund" | "payment_review" | "agent_action";
+            /** @constant */
+            object: "approval";
+            /** @enum {string} */
+            onExpiry: "approve" | "reject";
+            reason: string;
+            requestedAt: string;
+            requestedBy: {
+                id: string | null;
+                /** @enum {string} */
+                kind: "user" | "agent" | "system";
+            };
+            /** @enum {string} */
+            status: "pending" | "approved" | "rejected" | "expired";
+            /** @description Exactly what will happen when it is approved */
+            what: string;
+        };
+        Automation: {
+            enrollments: {
+                contacts: number;
+                /** @enum {string} */
+                status: "running" | "completed" | "exited";
+                /** @description Index of the step the contacts are at */
+                step: number;
+            }[];
+            goal: components["schemas"]["SegmentRules"] | null;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @constant */
+            object: "automation";
+            /** @enum {string} */
+            status: "active" | "paused" | "archived";
+            steps: ({
+                wait: {
+                    hours: number;
+                };
+            } | {
+                send: {
+                    /** Format: uuid */
+                    templateId: string;
+                };
+            } | {
+                check: {
+                    rules: components["schemas"]["SegmentRules"];
+                };
+            })[];
+            /** @enum {string} */
+            trigger: "manual" | "contact_created" | "hold_expired" | "booking_confirmed" | "trip_completed" | "inactive" | "birthday";
+        };
+        BookingDetail: {
+            balanceDueOn: string | null;
+            /** Format: uuid */
+            branchId: string;
+            contact: {
+                email: string;
+                name: string;
+                phone?: string;
+            };
+            /** Format: date-time */
+            createdAt: string;
+            customerId: string | null;
+            /** Format: uuid */
+            departureId: string;
+            failureReason: string | null;
+            holdExpiresAt: string | null;
+            /** Format: uuid */
+            id: string;
+            items: {
+                description: string;
+                /** @enum {string} */
+                kind: "tour" | "hotel" | "flight" | "discount" | "fee";
+                position: number;
+                quantity: number;
+                /** @enum {string} */
+                status: "pending" | "confirmed" | "cancelled" | "failed";
+                totalAmount: number;
+                unitAmount: number;
+            }[];
+            /** @enum {string} */
+            language: "es" | "en";
+            /** @constant */
+            object: "booking";
+            partnerId: string | null;
+            passengers: {
+                birthDate: string | null;
+                firstName: string;
+                /** Format: uuid */
+                id: string;
+                lastName: string;
+                /** @enum {string} */
+                type: "adult" | "child" | "infant";
+            }[];
+            paxCount: number;
+            /** @enum {string} */
+            paymentPlan: "full" | "deposit" | "on_account";
+            payments: {
+                amount: number;
+                /** Format: date-time */
+                createdAt: string;
+                currency: string;
+                failureReason: string | null;
+                /** Format: uuid */
+                id: string;
+                /** @enum {string} */
+                provider: "sandbox" | "stripe" | "paypal" | "bank_transfer" | "cash";
+                /** @enum {string} */
+                purpose: "deposit" | "balance" | "full";
+                /** @enum {string} */
+                status: "pending" | "requires_action" | "authorized" | "captured" | "failed" | "voided" | "refunded" | "partially_refunded";
+            }[];
+            price: {
+                /** @description How the price was made (per pax type, rules, promo) */
+                breakdown: {
+                    [key: string]: unknown;
+                };
+                commission: number;
+                currency: string;
+                deposit: number;
+                /** @description What is still to pay (the net for a partner's booking), never negative */
+                due: number;
+                /** @description Minor units, what a partner pays (total less commission) */
+                net: number;
+                /** @description paid less refunded */
+                netPaid: number;
+                paid: number;
+                refunded: number;
+                /** @description Minor units, what the customer pays */
+                total: number;
+            };
+            promoCode: string | null;
+            reference: string;
+            refunds: {
+                amount: number;
+                /** Format: date-time */
+                createdAt: string;
+                currency: string;
+                /** Format: uuid */
+                id: string;
+                paymentId: string | null;
+                reason: string | null;
+                /** @enum {string} */
+                status: "pending" | "awaiting_approval" | "succeeded" | "failed" | "rejected";
+            }[];
+            /** @enum {string} */
+            status: "held" | "awaiting_payment" | "confirmed" | "paid_in_full" | "in_progress" | "completed" | "expired" | "failed" | "cancelled" | "no_show";
+            timeline: {
+                actor: string | null;
+                /** Format: date-time */
+                at: string;
+                data: unknown;
+                /** @description e.g. booking.held, payment.captured */
+                type: string;
+            }[];
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        Campaign: {
+            abTest: {
+                /** @enum {string} */
+                metric: "open" | "click";
+                testPercent: number;
+                waitHours: number;
+            } | null;
+            finishedAt: string | null;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @constant */
+            object: "campaign";
+            progress: {
+                audience: number;
+                failed: number;
+                /** @description Why the campaign paused itself */
+                pausedBecause?: string;
+                phase: ("draft" | "waiting_for_start" | "resolving" | "sending" | "testing" | "waiting_for_winner" | "waiting_for_window" | "done") | null;
+                ratePerSecond: number;
+                remaining: number;
+                sent: number;
+                suppressed: number;
+                /** @description Handed to the provider with no answer yet; settled by its events */
+                unknown: number;
+            };
+            /** @description The email provider it sends through (sendgrid, smtp, outbox) */
+            provider: string;
+            ratePerSecond: number;
+            /** @description Per variant: sent, opens, clicks, bounces, ... */
+            report: {
+                [key: string]: {
+                    [key: string]: number;
+                };
+            };
+            scheduledAt: string | null;
+            /** Format: uuid */
+            segmentId: string;
+            sendWindow: {
+                endHour: number;
+                startHour: number;
+            } | null;
+            startedAt: string | null;
+            /** @enum {string} */
+            status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "cancelled";
+            variants: {
+                name: string;
+                /** Format: uuid */
+                templateId: string;
+            }[];
+            /** @description The A/B test's winner, once chosen */
+            winnerVariant: string | null;
+        };
+        Contact: {
+            attributes: {
+                [key: string]: unknown;
+            };
+            birthday: string | null;
+            consent: {
+                /** @description The latest decision on this channel; null: never asked */
+                email: {
+                    recordedAt: string | null;
+                    source: string | null;
+                    /** @enum {string} */
+                    status: "granted" | "withdrawn";
+                } | null;
+                /** @description The latest decision on this channel; null: never asked */
+                whatsapp: {
+                    recordedAt: string | null;
+                    source: string | null;
+                    /** @enum {string} */
+                    status: "granted" | "withdrawn";
+                } | null;
+            };
+            /** @description ISO 3166-1 alpha-2 */
+            country: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            customerId: string | null;
+            email: string;
+            firstName: string | null;
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            language: "es" | "en";
+            lastName: string | null;
+            /** @constant */
+            object: "contact";
+            partnerId: string | null;
+            /** @enum {string} */
+            source: "customer" | "lead" | "partner" | "import" | "api";
+            /** @description Why marketing email is never sent to this address, whatever the consent */
+            suppression: {
+                at: string | null;
+                /** @enum {string} */
+                reason: "bounce" | "complaint" | "unsubscribe" | "manual";
+            } | null;
+            tags: string[];
+            /** @description IANA time zone */
+            timezone: string | null;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        ContactImport: {
+            created: number;
+            /** @description The first 1,000 failed rows; failed counts them all */
+            errors: {
+                email: string | null;
+                errors: string[];
+                /** @description Line in the file (the header is line 1) */
+                row: number;
+            }[];
+            errorsTruncated: boolean;
+            failed: number;
+            finishedAt: string | null;
+            /** Format: uuid */
+            id: string;
+            /** @constant */
+            object: "contact_import";
+            rowsRead: number;
+            startedAt: string | null;
+            /** @enum {string} */
+            status: "running" | "completed" | "failed";
+            updated: number;
+        };
+        Departure: {
+            capacity: number;
             currency: string;
-            /** @constant */
-            field: "total_spend";
+            /** Format: uuid */
+            id: string;
             /** @enum {string} */
-            op: "gte" | "lte";
-            value: number;
-        } | {
-            /** @enum {string} */
-            field: "opened" | "clicked";
-            /** @enum {string} */
-            op: "within_days" | "not_within_days";
-            value: number;
-        });
-        Def_output_770ece5905: {
-            all: components["schemas"]["Def_output_770ece5905"][];
-        } | {
-            any: components["schemas"]["Def_output_770ece5905"][];
-        } | {
-            not: components["schemas"]["Def_output_770ece5905"];
-        } | ({
-            /** @enum {string} */
-            field: "language" | "country" | "source" | "timezone";
-            /** @enum {string} */
-            op: "eq" | "neq";
-            value: string;
-        } | {
-            /** @enum {string} */
-            field: "language" | "country" | "source" | "timezone";
+            language: "es" | "en";
+            maxPax: number;
+            minPax: number;
             /** @constant */
-            op: "in";
-            value: string[];
-        } | {
-            /** @constant */
-            field: "tag";
+            object: "departure";
+            /** @description The departure's price adjustment in effect (basis points of the base price), already in prices */
+            priceAdjustmentBp?: number;
+            prices: components["schemas"]["Price"][];
+            seatsAvailable: number;
+            /** @description Staff only */
+            seatsHeld?: number;
+            /** @description Staff only */
+            seatsSold?: number;
+            startsAt: string;
             /** @enum {string} */
-            op: "has" | "lacks";
-            value: string;
-        } | {
-            /** @constant */
-            field: "created";
+            status: "scheduled" | "guaranteed" | "closed" | "cancelled" | "departed" | "completed";
+            timezone: string;
+            tour: {
+                category: string;
+                code: string;
+                destination: {
+                    city: string;
+                    country: string;
+                };
+                durationMinutes: number;
+                /** Format: uuid */
+                id: string;
+                title: string;
+            };
+        };
+        EmailTemplate: {
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: uuid */
+            id: string;
+            /** @description Transactional templates only, e.g. booking_confirmation */
+            key: string | null;
             /** @enum {string} */
-            op: "within_days" | "older_than_days";
-            value: number;
-        } | {
-            /** @constant */
-            field: "birthday_month";
-            /** @constant */
-            op: "eq";
-            value: number;
-        } | {
-            /** @constant */
-            field: "booked_tour";
-            /** @constant */
-            op: "eq";
-            /** @description tour code */
-            value: string;
-        } | {
-            /** @constant */
-            field: "booked_destination";
-            /** @constant */
-            op: "eq";
-            /** @description country code or city */
-            value: string;
-        } | {
-            /** @constant */
-            field: "last_trip";
+            kind: "marketing" | "transactional";
             /** @enum {string} */
-            op: "within_days" | "older_than_days";
-            value: number;
-        } | {
-            currency: string;
+            language: "es" | "en";
+            mjml: string;
+            name: string;
             /** @constant */
-            field: "total_spend";
+            object: "email_template";
+            subject: string;
+            text: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description The {{variables}} it uses */
+            variables: string[];
+        };
+        Price: {
+            /** @description Gross price in minor units */
+            amount: number;
+            maxAge: number | null;
+            minAge: number | null;
+            /** @description Partners only: the price they pay (gross minus their commission) */
+            netAmount?: number;
             /** @enum {string} */
-            op: "gte" | "lte";
-            value: number;
-        } | {
-            /** @enum {string} */
-            field: "opened" | "clicked";
-            /** @enum {string} */
-            op: "within_days" | "not_within_days";
-            value: number;
-        });
+            paxType: "adult" | "child" | "infant";
+        };
         /** @description RFC 9457 problem details */
         Problem: {
             /** @description Stable machine-readable reason */
@@ -1880,6 +2158,162 @@ export interface components {
             title: string;
             /** Format: uri */
             type: string;
+        };
+        /** @description An AND (all) / OR (any) / NOT tree of conditions on contacts, bookings and engagement */
+        SegmentRules: {
+            all: components["schemas"]["SegmentRules"][];
+        } | {
+            any: components["schemas"]["SegmentRules"][];
+        } | {
+            not: components["schemas"]["SegmentRules"];
+        } | ({
+            /** @enum {string} */
+            field: "language" | "country" | "source" | "timezone";
+            /** @enum {string} */
+            op: "eq" | "neq";
+            value: string;
+        } | {
+            /** @enum {string} */
+            field: "language" | "country" | "source" | "timezone";
+            /** @constant */
+            op: "in";
+            value: string[];
+        } | {
+            /** @constant */
+            field: "tag";
+            /** @enum {string} */
+            op: "has" | "lacks";
+            value: string;
+        } | {
+            /** @constant */
+            field: "created";
+            /** @enum {string} */
+            op: "within_days" | "older_than_days";
+            value: number;
+        } | {
+            /** @constant */
+            field: "birthday_month";
+            /** @constant */
+            op: "eq";
+            value: number;
+        } | {
+            /** @constant */
+            field: "booked_tour";
+            /** @constant */
+            op: "eq";
+            /** @description tour code */
+            value: string;
+        } | {
+            /** @constant */
+            field: "booked_destination";
+            /** @constant */
+            op: "eq";
+            /** @description country code or city */
+            value: string;
+        } | {
+            /** @constant */
+            field: "last_trip";
+            /** @enum {string} */
+            op: "within_days" | "older_than_days";
+            value: number;
+        } | {
+            currency: string;
+            /** @constant */
+            field: "total_spend";
+            /** @enum {string} */
+            op: "gte" | "lte";
+            value: number;
+        } | {
+            /** @enum {string} */
+            field: "opened" | "clicked";
+            /** @enum {string} */
+            op: "within_days" | "not_within_days";
+            value: number;
+        });
+        Tour: {
+            accessibility: string[];
+            branch: string;
+            category: string;
+            code: string;
+            currency: string;
+            description: string;
+            destination: {
+                city: string;
+                country: string;
+            };
+            durationMinutes: number;
+            /** Format: uuid */
+            id: string;
+            inclusions: string[];
+            itinerary: {
+                detail: string;
+                title: string;
+            }[];
+            /**
+             * @description Language of title and summary (English when the requested one is missing)
+             * @enum {string}
+             */
+            language: "es" | "en";
+            languages: ("es" | "en")[];
+            maxPax: number;
+            meetingPoint: {
+                lat: number | null;
+                lng: number | null;
+                name: string;
+            };
+            minPax: number;
+            nextDepartureAt: string | null;
+            /** @constant */
+            object: "tour";
+            prices: components["schemas"]["Price"][];
+            /** @enum {string} */
+            status: "active" | "archived";
+            summary: string;
+            sustainability: {
+                [key: string]: unknown;
+            };
+            title: string;
+        };
+        TourSummary: {
+            branch: string;
+            category: string;
+            code: string;
+            currency: string;
+            destination: {
+                city: string;
+                country: string;
+            };
+            durationMinutes: number;
+            /** Format: uuid */
+            id: string;
+            /**
+             * @description Language of title and summary (English when the requested one is missing)
+             * @enum {string}
+             */
+            language: "es" | "en";
+            nextDepartureAt: string | null;
+            /** @constant */
+            object: "tour";
+            prices: components["schemas"]["Price"][];
+            summary: string;
+            title: string;
+        };
+        User: {
+            active: boolean;
+            branchId: string | null;
+            createdAt: string;
+            customerId: string | null;
+            email: string;
+            /** Format: uuid */
+            id: string;
+            lastLoginAt: string | null;
+            name: string;
+            /** @constant */
+            object: "user";
+            partnerId: string | null;
+            /** @enum {string} */
+            role: "admin" | "operator" | "marketer" | "accountant" | "partner" | "customer";
+            updatedAt: string;
         };
     };
     responses: never;
@@ -1913,22 +2347,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            agent: string;
-                            endedAt: string | null;
-                            error: string | null;
-                            id: string;
-                            /** @enum {string} */
-                            mode: "core" | "model";
-                            /** @constant */
-                            object: "agent_run";
-                            occasion: string;
-                            startedAt: string;
-                            /** @enum {string} */
-                            status: "running" | "waiting_approval" | "completed" | "failed";
-                            /** @enum {string} */
-                            trigger: "request" | "schedule" | "event";
-                        }[];
+                        data: components["schemas"]["AgentRunSummary"][];
                         hasMore: boolean;
                         nextCursor: string | null;
                         /** @constant */
@@ -1982,41 +2401,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        agent: string;
-                        endedAt: string | null;
-                        error: string | null;
-                        id: string;
-                        input: unknown;
-                        /** @enum {string} */
-                        mode: "core" | "model";
-                        narrative: string | null;
-                        /** @constant */
-                        object: "agent_run";
-                        occasion: string;
-                        output: unknown | null;
-                        pendingApprovals: string[];
-                        startedAt: string;
-                        /** @enum {string} */
-                        status: "running" | "waiting_approval" | "completed" | "failed";
-                        steps: {
-                            endedAt?: string;
-                            error?: string;
-                            input?: unknown;
-                            /** @enum {string} */
-                            kind: "model" | "tool" | "approval" | "core" | "wait";
-                            name: string;
-                            output?: unknown;
-                            startedAt: string;
-                        }[];
-                        /** @enum {string} */
-                        trigger: "request" | "schedule" | "event";
-                        usage: {
-                            cost: number;
-                            inputTokens: number;
-                            outputTokens: number;
-                        };
-                    };
+                    "application/json": components["schemas"]["AgentRun"];
                 };
             };
             /** @description Problem */
@@ -2075,22 +2460,7 @@ export interface operations {
                             audience: ("operations" | "marketing") | null;
                             available: boolean;
                             description: string | null;
-                            lastRuns: {
-                                agent: string;
-                                endedAt: string | null;
-                                error: string | null;
-                                id: string;
-                                /** @enum {string} */
-                                mode: "core" | "model";
-                                /** @constant */
-                                object: "agent_run";
-                                occasion: string;
-                                startedAt: string;
-                                /** @enum {string} */
-                                status: "running" | "waiting_approval" | "completed" | "failed";
-                                /** @enum {string} */
-                                trigger: "request" | "schedule" | "event";
-                            }[];
+                            lastRuns: components["schemas"]["AgentRunSummary"][];
                             name: string;
                             /** @constant */
                             object: "agent";
@@ -2169,22 +2539,7 @@ export interface operations {
                         available: boolean;
                         description: string | null;
                         inputSchema: unknown | null;
-                        lastRuns: {
-                            agent: string;
-                            endedAt: string | null;
-                            error: string | null;
-                            id: string;
-                            /** @enum {string} */
-                            mode: "core" | "model";
-                            /** @constant */
-                            object: "agent_run";
-                            occasion: string;
-                            startedAt: string;
-                            /** @enum {string} */
-                            status: "running" | "waiting_approval" | "completed" | "failed";
-                            /** @enum {string} */
-                            trigger: "request" | "schedule" | "event";
-                        }[];
+                        lastRuns: components["schemas"]["AgentRunSummary"][];
                         name: string;
                         /** @constant */
                         object: "agent";
@@ -2494,40 +2849,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            agentRunId: string | null;
-                            amount: number | null;
-                            bookingId: string | null;
-                            branchId: string | null;
-                            currency: string | null;
-                            decidedAt: string | null;
-                            decidedBy: string | null;
-                            deciders: string[];
-                            decisionNote: string | null;
-                            details: {
-                                [key: string]: unknown;
-                            };
-                            expiresAt: string | null;
-                            /** Format: uuid */
-                            id: string;
-                            /** @enum {string} */
-                            kind: "refund" | "manual_refund" | "payment_review" | "agent_action";
-                            /** @constant */
-                            object: "approval";
-                            /** @enum {string} */
-                            onExpiry: "approve" | "reject";
-                            reason: string;
-                            requestedAt: string;
-                            requestedBy: {
-                                id: string | null;
-                                /** @enum {string} */
-                                kind: "user" | "agent" | "system";
-                            };
-                            /** @enum {string} */
-                            status: "pending" | "approved" | "rejected" | "expired";
-                            /** @description Exactly what will happen when it is approved */
-                            what: string;
-                        }[];
+                        data: components["schemas"]["Approval"][];
                         hasMore: boolean;
                         nextCursor: string | null;
                         /** @constant */
@@ -3463,7 +3785,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @description When the contact matches this (e.g. booked), they leave the automation */
-                    goal?: components["schemas"]["Def_input_770ece5905"];
+                    goal?: components["schemas"]["SegmentRules"];
                     name: string;
                     steps: ({
                         wait: {
@@ -3476,7 +3798,7 @@ export interface operations {
                         };
                     } | {
                         check: {
-                            rules: components["schemas"]["Def_input_770ece5905"];
+                            rules: components["schemas"]["SegmentRules"];
                         };
                     })[];
                     /** @enum {string} */
@@ -3491,39 +3813,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        enrollments: {
-                            contacts: number;
-                            /** @enum {string} */
-                            status: "running" | "completed" | "exited";
-                            /** @description Index of the step the contacts are at */
-                            step: number;
-                        }[];
-                        goal: components["schemas"]["Def_output_770ece5905"] | null;
-                        /** Format: uuid */
-                        id: string;
-                        name: string;
-                        /** @constant */
-                        object: "automation";
-                        /** @enum {string} */
-                        status: "active" | "paused" | "archived";
-                        steps: ({
-                            wait: {
-                                hours: number;
-                            };
-                        } | {
-                            send: {
-                                /** Format: uuid */
-                                templateId: string;
-                            };
-                        } | {
-                            check: {
-                                rules: components["schemas"]["Def_output_770ece5905"];
-                            };
-                        })[];
-                        /** @enum {string} */
-                        trigger: "manual" | "contact_created" | "hold_expired" | "booking_confirmed" | "trip_completed" | "inactive" | "birthday";
-                    };
+                    "application/json": components["schemas"]["Automation"];
                 };
             };
             /** @description Problem */
@@ -3572,39 +3862,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        enrollments: {
-                            contacts: number;
-                            /** @enum {string} */
-                            status: "running" | "completed" | "exited";
-                            /** @description Index of the step the contacts are at */
-                            step: number;
-                        }[];
-                        goal: components["schemas"]["Def_output_770ece5905"] | null;
-                        /** Format: uuid */
-                        id: string;
-                        name: string;
-                        /** @constant */
-                        object: "automation";
-                        /** @enum {string} */
-                        status: "active" | "paused" | "archived";
-                        steps: ({
-                            wait: {
-                                hours: number;
-                            };
-                        } | {
-                            send: {
-                                /** Format: uuid */
-                                templateId: string;
-                            };
-                        } | {
-                            check: {
-                                rules: components["schemas"]["Def_output_770ece5905"];
-                            };
-                        })[];
-                        /** @enum {string} */
-                        trigger: "manual" | "contact_created" | "hold_expired" | "booking_confirmed" | "trip_completed" | "inactive" | "birthday";
-                    };
+                    "application/json": components["schemas"]["Automation"];
                 };
             };
             /** @description Problem */
@@ -3728,39 +3986,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        enrollments: {
-                            contacts: number;
-                            /** @enum {string} */
-                            status: "running" | "completed" | "exited";
-                            /** @description Index of the step the contacts are at */
-                            step: number;
-                        }[];
-                        goal: components["schemas"]["Def_output_770ece5905"] | null;
-                        /** Format: uuid */
-                        id: string;
-                        name: string;
-                        /** @constant */
-                        object: "automation";
-                        /** @enum {string} */
-                        status: "active" | "paused" | "archived";
-                        steps: ({
-                            wait: {
-                                hours: number;
-                            };
-                        } | {
-                            send: {
-                                /** Format: uuid */
-                                templateId: string;
-                            };
-                        } | {
-                            check: {
-                                rules: components["schemas"]["Def_output_770ece5905"];
-                            };
-                        })[];
-                        /** @enum {string} */
-                        trigger: "manual" | "contact_created" | "hold_expired" | "booking_confirmed" | "trip_completed" | "inactive" | "birthday";
-                    };
+                    "application/json": components["schemas"]["Automation"];
                 };
             };
             /** @description Problem */
@@ -3816,39 +4042,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        enrollments: {
-                            contacts: number;
-                            /** @enum {string} */
-                            status: "running" | "completed" | "exited";
-                            /** @description Index of the step the contacts are at */
-                            step: number;
-                        }[];
-                        goal: components["schemas"]["Def_output_770ece5905"] | null;
-                        /** Format: uuid */
-                        id: string;
-                        name: string;
-                        /** @constant */
-                        object: "automation";
-                        /** @enum {string} */
-                        status: "active" | "paused" | "archived";
-                        steps: ({
-                            wait: {
-                                hours: number;
-                            };
-                        } | {
-                            send: {
-                                /** Format: uuid */
-                                templateId: string;
-                            };
-                        } | {
-                            check: {
-                                rules: components["schemas"]["Def_output_770ece5905"];
-                            };
-                        })[];
-                        /** @enum {string} */
-                        trigger: "manual" | "contact_created" | "hold_expired" | "booking_confirmed" | "trip_completed" | "inactive" | "birthday";
-                    };
+                    "application/json": components["schemas"]["Automation"];
                 };
             };
             /** @description Problem */
@@ -3921,7 +4115,6 @@ export interface operations {
                         data: {
                             /** @description Minor units still to pay, from the ledger */
                             amountDue: number;
-                            /** @description YYYY-MM-DD */
                             balanceDueOn: string | null;
                             branch: string;
                             /** Format: uuid */
@@ -3931,12 +4124,12 @@ export interface operations {
                                 name: string;
                                 phone?: string;
                             };
-                            /** @description ISO 8601 date-time */
+                            /** Format: date-time */
                             createdAt: string;
                             customerId: string | null;
                             /** Format: uuid */
                             departureId: string;
-                            /** @description ISO 8601 date-time */
+                            /** Format: date-time */
                             departureStartsAt: string;
                             failureReason: string | null;
                             holdExpiresAt: string | null;
@@ -3974,7 +4167,7 @@ export interface operations {
                             /** @enum {string} */
                             status: "held" | "awaiting_payment" | "confirmed" | "paid_in_full" | "in_progress" | "completed" | "expired" | "failed" | "cancelled" | "no_show";
                             tourTitle: string;
-                            /** @description ISO 8601 date-time */
+                            /** Format: date-time */
                             updatedAt: string;
                         }[];
                         hasMore: boolean;
@@ -4062,115 +4255,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @description YYYY-MM-DD */
-                        balanceDueOn: string | null;
-                        /** Format: uuid */
-                        branchId: string;
-                        contact: {
-                            email: string;
-                            name: string;
-                            phone?: string;
-                        };
-                        /** @description ISO 8601 date-time */
-                        createdAt: string;
-                        customerId: string | null;
-                        /** Format: uuid */
-                        departureId: string;
-                        failureReason: string | null;
-                        holdExpiresAt: string | null;
-                        /** Format: uuid */
-                        id: string;
-                        items: {
-                            description: string;
-                            /** @enum {string} */
-                            kind: "tour" | "hotel" | "flight" | "discount" | "fee";
-                            position: number;
-                            quantity: number;
-                            /** @enum {string} */
-                            status: "pending" | "confirmed" | "cancelled" | "failed";
-                            totalAmount: number;
-                            unitAmount: number;
-                        }[];
-                        /** @enum {string} */
-                        language: "es" | "en";
-                        /** @constant */
-                        object: "booking";
-                        partnerId: string | null;
-                        passengers: {
-                            /** @description YYYY-MM-DD */
-                            birthDate: string | null;
-                            firstName: string;
-                            /** Format: uuid */
-                            id: string;
-                            lastName: string;
-                            /** @enum {string} */
-                            type: "adult" | "child" | "infant";
-                        }[];
-                        paxCount: number;
-                        /** @enum {string} */
-                        paymentPlan: "full" | "deposit" | "on_account";
-                        payments: {
-                            amount: number;
-                            /** @description ISO 8601 date-time */
-                            createdAt: string;
-                            currency: string;
-                            failureReason: string | null;
-                            /** Format: uuid */
-                            id: string;
-                            /** @enum {string} */
-                            provider: "sandbox" | "stripe" | "paypal" | "bank_transfer" | "cash";
-                            /** @enum {string} */
-                            purpose: "deposit" | "balance" | "full";
-                            /** @enum {string} */
-                            status: "pending" | "requires_action" | "authorized" | "captured" | "failed" | "voided" | "refunded" | "partially_refunded";
-                        }[];
-                        price: {
-                            /** @description How the price was made (per pax type, rules, promo) */
-                            breakdown: {
-                                [key: string]: unknown;
-                            };
-                            commission: number;
-                            currency: string;
-                            deposit: number;
-                            /** @description What is still to pay (the net for a partner's booking), never negative */
-                            due: number;
-                            /** @description Minor units, what a partner pays (total less commission) */
-                            net: number;
-                            /** @description paid less refunded */
-                            netPaid: number;
-                            paid: number;
-                            refunded: number;
-                            /** @description Minor units, what the customer pays */
-                            total: number;
-                        };
-                        promoCode: string | null;
-                        reference: string;
-                        refunds: {
-                            amount: number;
-                            /** @description ISO 8601 date-time */
-                            createdAt: string;
-                            currency: string;
-                            /** Format: uuid */
-                            id: string;
-                            paymentId: string | null;
-                            reason: string | null;
-                            /** @enum {string} */
-                            status: "pending" | "awaiting_approval" | "succeeded" | "failed" | "rejected";
-                        }[];
-                        /** @enum {string} */
-                        status: "held" | "awaiting_payment" | "confirmed" | "paid_in_full" | "in_progress" | "completed" | "expired" | "failed" | "cancelled" | "no_show";
-                        timeline: {
-                            actor: string | null;
-                            /** @description ISO 8601 date-time */
-                            at: string;
-                            data: unknown;
-                            /** @description e.g. booking.held, payment.captured */
-                            type: string;
-                        }[];
-                        /** @description ISO 8601 date-time */
-                        updatedAt: string;
-                    };
+                    "application/json": components["schemas"]["BookingDetail"];
                 };
             };
             /** @description Problem */
@@ -4241,7 +4326,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description YYYY-MM-DD */
                         balanceDueOn: string | null;
                         /** Format: uuid */
                         branchId: string;
@@ -4250,7 +4334,7 @@ export interface operations {
                             name: string;
                             phone?: string;
                         };
-                        /** @description ISO 8601 date-time */
+                        /** Format: date-time */
                         createdAt: string;
                         customerId: string | null;
                         /** Format: uuid */
@@ -4281,7 +4365,6 @@ export interface operations {
                         object: "booking";
                         partnerId: string | null;
                         passengers: {
-                            /** @description YYYY-MM-DD */
                             birthDate: string | null;
                             firstName: string;
                             /** Format: uuid */
@@ -4295,7 +4378,7 @@ export interface operations {
                         paymentPlan: "full" | "deposit" | "on_account";
                         payments: {
                             amount: number;
-                            /** @description ISO 8601 date-time */
+                            /** Format: date-time */
                             createdAt: string;
                             currency: string;
                             failureReason: string | null;
@@ -4342,7 +4425,7 @@ export interface operations {
                         reference: string;
                         refunds: {
                             amount: number;
-                            /** @description ISO 8601 date-time */
+                            /** Format: date-time */
                             createdAt: string;
                             currency: string;
                             /** Format: uuid */
@@ -4356,13 +4439,13 @@ export interface operations {
                         status: "held" | "awaiting_payment" | "confirmed" | "paid_in_full" | "in_progress" | "completed" | "expired" | "failed" | "cancelled" | "no_show";
                         timeline: {
                             actor: string | null;
-                            /** @description ISO 8601 date-time */
+                            /** Format: date-time */
                             at: string;
                             data: unknown;
                             /** @description e.g. booking.held, payment.captured */
                             type: string;
                         }[];
-                        /** @description ISO 8601 date-time */
+                        /** Format: date-time */
                         updatedAt: string;
                         /** @description Staff only: the booking workflow's id in Temporal (open it in the Temporal UI: GET /api/v1/console/settings) */
                         workflowId: string | null;
@@ -5074,59 +5157,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        abTest: {
-                            /** @enum {string} */
-                            metric: "open" | "click";
-                            testPercent: number;
-                            waitHours: number;
-                        } | null;
-                        finishedAt: string | null;
-                        /** Format: uuid */
-                        id: string;
-                        name: string;
-                        /** @constant */
-                        object: "campaign";
-                        progress: {
-                            audience: number;
-                            failed: number;
-                            /** @description Why the campaign paused itself */
-                            pausedBecause?: string;
-                            phase: ("draft" | "waiting_for_start" | "resolving" | "sending" | "testing" | "waiting_for_winner" | "waiting_for_window" | "done") | null;
-                            ratePerSecond: number;
-                            remaining: number;
-                            sent: number;
-                            suppressed: number;
-                            /** @description Handed to the provider with no answer yet; settled by its events */
-                            unknown: number;
-                        };
-                        /** @description The email provider it sends through (sendgrid, smtp, outbox) */
-                        provider: string;
-                        ratePerSecond: number;
-                        /** @description Per variant: sent, opens, clicks, bounces, ... */
-                        report: {
-                            [key: string]: {
-                                [key: string]: number;
-                            };
-                        };
-                        scheduledAt: string | null;
-                        /** Format: uuid */
-                        segmentId: string;
-                        sendWindow: {
-                            endHour: number;
-                            startHour: number;
-                        } | null;
-                        startedAt: string | null;
-                        /** @enum {string} */
-                        status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "cancelled";
-                        variants: {
-                            name: string;
-                            /** Format: uuid */
-                            templateId: string;
-                        }[];
-                        /** @description The A/B test's winner, once chosen */
-                        winnerVariant: string | null;
-                    };
+                    "application/json": components["schemas"]["Campaign"];
                 };
             };
             /** @description Unknown segment or template, or a bad A/B set-up */
@@ -5173,59 +5204,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        abTest: {
-                            /** @enum {string} */
-                            metric: "open" | "click";
-                            testPercent: number;
-                            waitHours: number;
-                        } | null;
-                        finishedAt: string | null;
-                        /** Format: uuid */
-                        id: string;
-                        name: string;
-                        /** @constant */
-                        object: "campaign";
-                        progress: {
-                            audience: number;
-                            failed: number;
-                            /** @description Why the campaign paused itself */
-                            pausedBecause?: string;
-                            phase: ("draft" | "waiting_for_start" | "resolving" | "sending" | "testing" | "waiting_for_winner" | "waiting_for_window" | "done") | null;
-                            ratePerSecond: number;
-                            remaining: number;
-                            sent: number;
-                            suppressed: number;
-                            /** @description Handed to the provider with no answer yet; settled by its events */
-                            unknown: number;
-                        };
-                        /** @description The email provider it sends through (sendgrid, smtp, outbox) */
-                        provider: string;
-                        ratePerSecond: number;
-                        /** @description Per variant: sent, opens, clicks, bounces, ... */
-                        report: {
-                            [key: string]: {
-                                [key: string]: number;
-                            };
-                        };
-                        scheduledAt: string | null;
-                        /** Format: uuid */
-                        segmentId: string;
-                        sendWindow: {
-                            endHour: number;
-                            startHour: number;
-                        } | null;
-                        startedAt: string | null;
-                        /** @enum {string} */
-                        status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "cancelled";
-                        variants: {
-                            name: string;
-                            /** Format: uuid */
-                            templateId: string;
-                        }[];
-                        /** @description The A/B test's winner, once chosen */
-                        winnerVariant: string | null;
-                    };
+                    "application/json": components["schemas"]["Campaign"];
                 };
             };
             /** @description Problem */
@@ -5281,59 +5260,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        abTest: {
-                            /** @enum {string} */
-                            metric: "open" | "click";
-                            testPercent: number;
-                            waitHours: number;
-                        } | null;
-                        finishedAt: string | null;
-                        /** Format: uuid */
-                        id: string;
-                        name: string;
-                        /** @constant */
-                        object: "campaign";
-                        progress: {
-                            audience: number;
-                            failed: number;
-                            /** @description Why the campaign paused itself */
-                            pausedBecause?: string;
-                            phase: ("draft" | "waiting_for_start" | "resolving" | "sending" | "testing" | "waiting_for_winner" | "waiting_for_window" | "done") | null;
-                            ratePerSecond: number;
-                            remaining: number;
-                            sent: number;
-                            suppressed: number;
-                            /** @description Handed to the provider with no answer yet; settled by its events */
-                            unknown: number;
-                        };
-                        /** @description The email provider it sends through (sendgrid, smtp, outbox) */
-                        provider: string;
-                        ratePerSecond: number;
-                        /** @description Per variant: sent, opens, clicks, bounces, ... */
-                        report: {
-                            [key: string]: {
-                                [key: string]: number;
-                            };
-                        };
-                        scheduledAt: string | null;
-                        /** Format: uuid */
-                        segmentId: string;
-                        sendWindow: {
-                            endHour: number;
-                            startHour: number;
-                        } | null;
-                        startedAt: string | null;
-                        /** @enum {string} */
-                        status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "cancelled";
-                        variants: {
-                            name: string;
-                            /** Format: uuid */
-                            templateId: string;
-                        }[];
-                        /** @description The A/B test's winner, once chosen */
-                        winnerVariant: string | null;
-                    };
+                    "application/json": components["schemas"]["Campaign"];
                 };
             };
             /** @description Problem */
@@ -5389,59 +5316,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        abTest: {
-                            /** @enum {string} */
-                            metric: "open" | "click";
-                            testPercent: number;
-                            waitHours: number;
-                        } | null;
-                        finishedAt: string | null;
-                        /** Format: uuid */
-                        id: string;
-                        name: string;
-                        /** @constant */
-                        object: "campaign";
-                        progress: {
-                            audience: number;
-                            failed: number;
-                            /** @description Why the campaign paused itself */
-                            pausedBecause?: string;
-                            phase: ("draft" | "waiting_for_start" | "resolving" | "sending" | "testing" | "waiting_for_winner" | "waiting_for_window" | "done") | null;
-                            ratePerSecond: number;
-                            remaining: number;
-                            sent: number;
-                            suppressed: number;
-                            /** @description Handed to the provider with no answer yet; settled by its events */
-                            unknown: number;
-                        };
-                        /** @description The email provider it sends through (sendgrid, smtp, outbox) */
-                        provider: string;
-                        ratePerSecond: number;
-                        /** @description Per variant: sent, opens, clicks, bounces, ... */
-                        report: {
-                            [key: string]: {
-                                [key: string]: number;
-                            };
-                        };
-                        scheduledAt: string | null;
-                        /** Format: uuid */
-                        segmentId: string;
-                        sendWindow: {
-                            endHour: number;
-                            startHour: number;
-                        } | null;
-                        startedAt: string | null;
-                        /** @enum {string} */
-                        status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "cancelled";
-                        variants: {
-                            name: string;
-                            /** Format: uuid */
-                            templateId: string;
-                        }[];
-                        /** @description The A/B test's winner, once chosen */
-                        winnerVariant: string | null;
-                    };
+                    "application/json": components["schemas"]["Campaign"];
                 };
             };
             /** @description Problem */
@@ -5497,59 +5372,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        abTest: {
-                            /** @enum {string} */
-                            metric: "open" | "click";
-                            testPercent: number;
-                            waitHours: number;
-                        } | null;
-                        finishedAt: string | null;
-                        /** Format: uuid */
-                        id: string;
-                        name: string;
-                        /** @constant */
-                        object: "campaign";
-                        progress: {
-                            audience: number;
-                            failed: number;
-                            /** @description Why the campaign paused itself */
-                            pausedBecause?: string;
-                            phase: ("draft" | "waiting_for_start" | "resolving" | "sending" | "testing" | "waiting_for_winner" | "waiting_for_window" | "done") | null;
-                            ratePerSecond: number;
-                            remaining: number;
-                            sent: number;
-                            suppressed: number;
-                            /** @description Handed to the provider with no answer yet; settled by its events */
-                            unknown: number;
-                        };
-                        /** @description The email provider it sends through (sendgrid, smtp, outbox) */
-                        provider: string;
-                        ratePerSecond: number;
-                        /** @description Per variant: sent, opens, clicks, bounces, ... */
-                        report: {
-                            [key: string]: {
-                                [key: string]: number;
-                            };
-                        };
-                        scheduledAt: string | null;
-                        /** Format: uuid */
-                        segmentId: string;
-                        sendWindow: {
-                            endHour: number;
-                            startHour: number;
-                        } | null;
-                        startedAt: string | null;
-                        /** @enum {string} */
-                        status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "cancelled";
-                        variants: {
-                            name: string;
-                            /** Format: uuid */
-                            templateId: string;
-                        }[];
-                        /** @description The A/B test's winner, once chosen */
-                        winnerVariant: string | null;
-                    };
+                    "application/json": components["schemas"]["Campaign"];
                 };
             };
             /** @description Problem */
@@ -5615,59 +5438,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        abTest: {
-                            /** @enum {string} */
-                            metric: "open" | "click";
-                            testPercent: number;
-                            waitHours: number;
-                        } | null;
-                        finishedAt: string | null;
-                        /** Format: uuid */
-                        id: string;
-                        name: string;
-                        /** @constant */
-                        object: "campaign";
-                        progress: {
-                            audience: number;
-                            failed: number;
-                            /** @description Why the campaign paused itself */
-                            pausedBecause?: string;
-                            phase: ("draft" | "waiting_for_start" | "resolving" | "sending" | "testing" | "waiting_for_winner" | "waiting_for_window" | "done") | null;
-                            ratePerSecond: number;
-                            remaining: number;
-                            sent: number;
-                            suppressed: number;
-                            /** @description Handed to the provider with no answer yet; settled by its events */
-                            unknown: number;
-                        };
-                        /** @description The email provider it sends through (sendgrid, smtp, outbox) */
-                        provider: string;
-                        ratePerSecond: number;
-                        /** @description Per variant: sent, opens, clicks, bounces, ... */
-                        report: {
-                            [key: string]: {
-                                [key: string]: number;
-                            };
-                        };
-                        scheduledAt: string | null;
-                        /** Format: uuid */
-                        segmentId: string;
-                        sendWindow: {
-                            endHour: number;
-                            startHour: number;
-                        } | null;
-                        startedAt: string | null;
-                        /** @enum {string} */
-                        status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "cancelled";
-                        variants: {
-                            name: string;
-                            /** Format: uuid */
-                            templateId: string;
-                        }[];
-                        /** @description The A/B test's winner, once chosen */
-                        winnerVariant: string | null;
-                    };
+                    "application/json": components["schemas"]["Campaign"];
                 };
             };
             /** @description Problem */
@@ -6012,57 +5783,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            attributes: {
-                                [key: string]: unknown;
-                            };
-                            /** @description YYYY-MM-DD */
-                            birthday: string | null;
-                            consent: {
-                                /** @description The latest decision on this channel; null: never asked */
-                                email: {
-                                    recordedAt: string | null;
-                                    source: string | null;
-                                    /** @enum {string} */
-                                    status: "granted" | "withdrawn";
-                                } | null;
-                                /** @description The latest decision on this channel; null: never asked */
-                                whatsapp: {
-                                    recordedAt: string | null;
-                                    source: string | null;
-                                    /** @enum {string} */
-                                    status: "granted" | "withdrawn";
-                                } | null;
-                            };
-                            /** @description ISO 3166-1 alpha-2 */
-                            country: string | null;
-                            /** @description ISO 8601 date-time */
-                            createdAt: string;
-                            customerId: string | null;
-                            email: string;
-                            firstName: string | null;
-                            /** Format: uuid */
-                            id: string;
-                            /** @enum {string} */
-                            language: "es" | "en";
-                            lastName: string | null;
-                            /** @constant */
-                            object: "contact";
-                            partnerId: string | null;
-                            /** @enum {string} */
-                            source: "customer" | "lead" | "partner" | "import" | "api";
-                            /** @description Why marketing email is never sent to this address, whatever the consent */
-                            suppression: {
-                                at: string | null;
-                                /** @enum {string} */
-                                reason: "bounce" | "complaint" | "unsubscribe" | "manual";
-                            } | null;
-                            tags: string[];
-                            /** @description IANA time zone */
-                            timezone: string | null;
-                            /** @description ISO 8601 date-time */
-                            updatedAt: string;
-                        }[];
+                        data: components["schemas"]["Contact"][];
                         hasMore: boolean;
                         nextCursor: string | null;
                         /** @constant */
@@ -6149,57 +5870,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        attributes: {
-                            [key: string]: unknown;
-                        };
-                        /** @description YYYY-MM-DD */
-                        birthday: string | null;
-                        consent: {
-                            /** @description The latest decision on this channel; null: never asked */
-                            email: {
-                                recordedAt: string | null;
-                                source: string | null;
-                                /** @enum {string} */
-                                status: "granted" | "withdrawn";
-                            } | null;
-                            /** @description The latest decision on this channel; null: never asked */
-                            whatsapp: {
-                                recordedAt: string | null;
-                                source: string | null;
-                                /** @enum {string} */
-                                status: "granted" | "withdrawn";
-                            } | null;
-                        };
-                        /** @description ISO 3166-1 alpha-2 */
-                        country: string | null;
-                        /** @description ISO 8601 date-time */
-                        createdAt: string;
-                        customerId: string | null;
-                        email: string;
-                        firstName: string | null;
-                        /** Format: uuid */
-                        id: string;
-                        /** @enum {string} */
-                        language: "es" | "en";
-                        lastName: string | null;
-                        /** @constant */
-                        object: "contact";
-                        partnerId: string | null;
-                        /** @enum {string} */
-                        source: "customer" | "lead" | "partner" | "import" | "api";
-                        /** @description Why marketing email is never sent to this address, whatever the consent */
-                        suppression: {
-                            at: string | null;
-                            /** @enum {string} */
-                            reason: "bounce" | "complaint" | "unsubscribe" | "manual";
-                        } | null;
-                        tags: string[];
-                        /** @description IANA time zone */
-                        timezone: string | null;
-                        /** @description ISO 8601 date-time */
-                        updatedAt: string;
-                    };
+                    "application/json": components["schemas"]["Contact"];
                 };
             };
             /** @description Problem */
@@ -6255,57 +5926,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        attributes: {
-                            [key: string]: unknown;
-                        };
-                        /** @description YYYY-MM-DD */
-                        birthday: string | null;
-                        consent: {
-                            /** @description The latest decision on this channel; null: never asked */
-                            email: {
-                                recordedAt: string | null;
-                                source: string | null;
-                                /** @enum {string} */
-                                status: "granted" | "withdrawn";
-                            } | null;
-                            /** @description The latest decision on this channel; null: never asked */
-                            whatsapp: {
-                                recordedAt: string | null;
-                                source: string | null;
-                                /** @enum {string} */
-                                status: "granted" | "withdrawn";
-                            } | null;
-                        };
-                        /** @description ISO 3166-1 alpha-2 */
-                        country: string | null;
-                        /** @description ISO 8601 date-time */
-                        createdAt: string;
-                        customerId: string | null;
-                        email: string;
-                        firstName: string | null;
-                        /** Format: uuid */
-                        id: string;
-                        /** @enum {string} */
-                        language: "es" | "en";
-                        lastName: string | null;
-                        /** @constant */
-                        object: "contact";
-                        partnerId: string | null;
-                        /** @enum {string} */
-                        source: "customer" | "lead" | "partner" | "import" | "api";
-                        /** @description Why marketing email is never sent to this address, whatever the consent */
-                        suppression: {
-                            at: string | null;
-                            /** @enum {string} */
-                            reason: "bounce" | "complaint" | "unsubscribe" | "manual";
-                        } | null;
-                        tags: string[];
-                        /** @description IANA time zone */
-                        timezone: string | null;
-                        /** @description ISO 8601 date-time */
-                        updatedAt: string;
-                    };
+                    "application/json": components["schemas"]["Contact"];
                 };
             };
             /** @description Problem */
@@ -6375,57 +5996,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        attributes: {
-                            [key: string]: unknown;
-                        };
-                        /** @description YYYY-MM-DD */
-                        birthday: string | null;
-                        consent: {
-                            /** @description The latest decision on this channel; null: never asked */
-                            email: {
-                                recordedAt: string | null;
-                                source: string | null;
-                                /** @enum {string} */
-                                status: "granted" | "withdrawn";
-                            } | null;
-                            /** @description The latest decision on this channel; null: never asked */
-                            whatsapp: {
-                                recordedAt: string | null;
-                                source: string | null;
-                                /** @enum {string} */
-                                status: "granted" | "withdrawn";
-                            } | null;
-                        };
-                        /** @description ISO 3166-1 alpha-2 */
-                        country: string | null;
-                        /** @description ISO 8601 date-time */
-                        createdAt: string;
-                        customerId: string | null;
-                        email: string;
-                        firstName: string | null;
-                        /** Format: uuid */
-                        id: string;
-                        /** @enum {string} */
-                        language: "es" | "en";
-                        lastName: string | null;
-                        /** @constant */
-                        object: "contact";
-                        partnerId: string | null;
-                        /** @enum {string} */
-                        source: "customer" | "lead" | "partner" | "import" | "api";
-                        /** @description Why marketing email is never sent to this address, whatever the consent */
-                        suppression: {
-                            at: string | null;
-                            /** @enum {string} */
-                            reason: "bounce" | "complaint" | "unsubscribe" | "manual";
-                        } | null;
-                        tags: string[];
-                        /** @description IANA time zone */
-                        timezone: string | null;
-                        /** @description ISO 8601 date-time */
-                        updatedAt: string;
-                    };
+                    "application/json": components["schemas"]["Contact"];
                 };
             };
             /** @description Problem */
@@ -6494,12 +6065,18 @@ export interface operations {
                             channel: "email" | "whatsapp";
                             /** @constant */
                             object: "consent_decision";
-                            /** @description When the person gave it */
+                            /**
+                             * Format: date-time
+                             * @description When the person gave it
+                             */
                             recordedAt: string;
                             source: string | null;
                             /** @enum {string} */
                             status: "granted" | "withdrawn";
-                            /** @description When it was written here */
+                            /**
+                             * Format: date-time
+                             * @description When it was written here
+                             */
                             writtenAt: string;
                         }[];
                         hasMore: boolean;
@@ -6653,28 +6230,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        created: number;
-                        /** @description The first 1,000 failed rows; failed counts them all */
-                        errors: {
-                            email: string | null;
-                            errors: string[];
-                            /** @description Line in the file (the header is line 1) */
-                            row: number;
-                        }[];
-                        errorsTruncated: boolean;
-                        failed: number;
-                        finishedAt: string | null;
-                        /** Format: uuid */
-                        id: string;
-                        /** @constant */
-                        object: "contact_import";
-                        rowsRead: number;
-                        startedAt: string | null;
-                        /** @enum {string} */
-                        status: "running" | "completed" | "failed";
-                        updated: number;
-                    };
+                    "application/json": components["schemas"]["ContactImport"];
                 };
             };
             /** @description Problem */
@@ -7532,51 +7088,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            capacity: number;
-                            currency: string;
-                            /** Format: uuid */
-                            id: string;
-                            /** @enum {string} */
-                            language: "es" | "en";
-                            maxPax: number;
-                            minPax: number;
-                            /** @constant */
-                            object: "departure";
-                            /** @description The departure's price adjustment in effect (basis points of the base price), already in prices */
-                            priceAdjustmentBp?: number;
-                            prices: {
-                                /** @description Gross price in minor units */
-                                amount: number;
-                                maxAge: number | null;
-                                minAge: number | null;
-                                /** @description Partners only: the price they pay (gross minus their commission) */
-                                netAmount?: number;
-                                /** @enum {string} */
-                                paxType: "adult" | "child" | "infant";
-                            }[];
-                            seatsAvailable: number;
-                            /** @description Staff only */
-                            seatsHeld?: number;
-                            /** @description Staff only */
-                            seatsSold?: number;
-                            startsAt: string;
-                            /** @enum {string} */
-                            status: "scheduled" | "guaranteed" | "closed" | "cancelled" | "departed" | "completed";
-                            timezone: string;
-                            tour: {
-                                category: string;
-                                code: string;
-                                destination: {
-                                    city: string;
-                                    country: string;
-                                };
-                                durationMinutes: number;
-                                /** Format: uuid */
-                                id: string;
-                                title: string;
-                            };
-                        }[];
+                        data: components["schemas"]["Departure"][];
                         hasMore: boolean;
                         nextCursor: string | null;
                         /** @constant */
@@ -7615,51 +7127,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        capacity: number;
-                        currency: string;
-                        /** Format: uuid */
-                        id: string;
-                        /** @enum {string} */
-                        language: "es" | "en";
-                        maxPax: number;
-                        minPax: number;
-                        /** @constant */
-                        object: "departure";
-                        /** @description The departure's price adjustment in effect (basis points of the base price), already in prices */
-                        priceAdjustmentBp?: number;
-                        prices: {
-                            /** @description Gross price in minor units */
-                            amount: number;
-                            maxAge: number | null;
-                            minAge: number | null;
-                            /** @description Partners only: the price they pay (gross minus their commission) */
-                            netAmount?: number;
-                            /** @enum {string} */
-                            paxType: "adult" | "child" | "infant";
-                        }[];
-                        seatsAvailable: number;
-                        /** @description Staff only */
-                        seatsHeld?: number;
-                        /** @description Staff only */
-                        seatsSold?: number;
-                        startsAt: string;
-                        /** @enum {string} */
-                        status: "scheduled" | "guaranteed" | "closed" | "cancelled" | "departed" | "completed";
-                        timezone: string;
-                        tour: {
-                            category: string;
-                            code: string;
-                            destination: {
-                                city: string;
-                                country: string;
-                            };
-                            durationMinutes: number;
-                            /** Format: uuid */
-                            id: string;
-                            title: string;
-                        };
-                    };
+                    "application/json": components["schemas"]["Departure"];
                 };
             };
             /** @description Problem */
@@ -8074,7 +7542,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         data: {
-                            /** @description ISO 8601 date-time */
+                            /** Format: date-time */
                             createdAt: string;
                             /** Format: uuid */
                             id: string;
@@ -8836,7 +8304,7 @@ export interface operations {
                     "application/json": {
                         data: {
                             agentRunId: string | null;
-                            /** @description ISO 8601 date-time */
+                            /** Format: date-time */
                             createdAt: string;
                             /** @description What CyberSentinel found */
                             findings: unknown[];
@@ -8900,11 +8368,11 @@ export interface operations {
                 content: {
                     "application/json": {
                         data: {
-                            /** @description ISO 8601 date-time */
+                            /** Format: date-time */
                             createdAt: string;
                             /** @description Who placed it: an agent run or an admin */
                             createdBy: string;
-                            /** @description ISO 8601 date-time */
+                            /** Format: date-time */
                             expiresAt: string;
                             /** Format: uuid */
                             id: string;
@@ -8968,11 +8436,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description ISO 8601 date-time */
+                        /** Format: date-time */
                         createdAt: string;
                         /** @description Who placed it: an agent run or an admin */
                         createdBy: string;
-                        /** @description ISO 8601 date-time */
+                        /** Format: date-time */
                         expiresAt: string;
                         /** Format: uuid */
                         id: string;
@@ -9046,7 +8514,7 @@ export interface operations {
                     "application/json": {
                         data: {
                             account: string | null;
-                            /** @description ISO 8601 date-time */
+                            /** Format: date-time */
                             at: string;
                             id: string;
                             ip: string;
@@ -9169,7 +8637,7 @@ export interface operations {
             content: {
                 "application/json": {
                     name: string;
-                    rules: components["schemas"]["Def_input_770ece5905"];
+                    rules: components["schemas"]["SegmentRules"];
                 };
             };
         };
@@ -9188,7 +8656,7 @@ export interface operations {
                         name: string;
                         /** @constant */
                         object: "segment";
-                        rules: components["schemas"]["Def_output_770ece5905"];
+                        rules: components["schemas"]["SegmentRules"];
                         /** @description Up to 5 sendable contacts, newest first */
                         sample: {
                             email: string;
@@ -9440,7 +8908,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         data: {
-                            /** @description ISO 8601 date-time */
+                            /** Format: date-time */
                             createdAt: string;
                             /** Format: uuid */
                             id: string;
@@ -9454,7 +8922,7 @@ export interface operations {
                             /** @constant */
                             object: "email_template";
                             subject: string;
-                            /** @description ISO 8601 date-time */
+                            /** Format: date-time */
                             updatedAt: string;
                         }[];
                         hasMore: boolean;
@@ -9525,28 +8993,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @description ISO 8601 date-time */
-                        createdAt: string;
-                        /** Format: uuid */
-                        id: string;
-                        /** @description Transactional templates only, e.g. booking_confirmation */
-                        key: string | null;
-                        /** @enum {string} */
-                        kind: "marketing" | "transactional";
-                        /** @enum {string} */
-                        language: "es" | "en";
-                        mjml: string;
-                        name: string;
-                        /** @constant */
-                        object: "email_template";
-                        subject: string;
-                        text: string;
-                        /** @description ISO 8601 date-time */
-                        updatedAt: string;
-                        /** @description The {{variables}} it uses */
-                        variables: string[];
-                    };
+                    "application/json": components["schemas"]["EmailTemplate"];
                 };
             };
             /** @description MJML errors (line + message), malformed variables, a missing unsubscribe link, or a key on the wrong kind */
@@ -9600,28 +9047,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @description ISO 8601 date-time */
-                        createdAt: string;
-                        /** Format: uuid */
-                        id: string;
-                        /** @description Transactional templates only, e.g. booking_confirmation */
-                        key: string | null;
-                        /** @enum {string} */
-                        kind: "marketing" | "transactional";
-                        /** @enum {string} */
-                        language: "es" | "en";
-                        mjml: string;
-                        name: string;
-                        /** @constant */
-                        object: "email_template";
-                        subject: string;
-                        text: string;
-                        /** @description ISO 8601 date-time */
-                        updatedAt: string;
-                        /** @description The {{variables}} it uses */
-                        variables: string[];
-                    };
+                    "application/json": components["schemas"]["EmailTemplate"];
                 };
             };
             /** @description Problem */
@@ -9947,39 +9373,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            branch: string;
-                            category: string;
-                            code: string;
-                            currency: string;
-                            destination: {
-                                city: string;
-                                country: string;
-                            };
-                            durationMinutes: number;
-                            /** Format: uuid */
-                            id: string;
-                            /**
-                             * @description Language of title and summary (English when the requested one is missing)
-                             * @enum {string}
-                             */
-                            language: "es" | "en";
-                            nextDepartureAt: string | null;
-                            /** @constant */
-                            object: "tour";
-                            prices: {
-                                /** @description Gross price in minor units */
-                                amount: number;
-                                maxAge: number | null;
-                                minAge: number | null;
-                                /** @description Partners only: the price they pay (gross minus their commission) */
-                                netAmount?: number;
-                                /** @enum {string} */
-                                paxType: "adult" | "child" | "infant";
-                            }[];
-                            summary: string;
-                            title: string;
-                        }[];
+                        data: components["schemas"]["TourSummary"][];
                         hasMore: boolean;
                         nextCursor: string | null;
                         /** @constant */
@@ -10018,59 +9412,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        accessibility: string[];
-                        branch: string;
-                        category: string;
-                        code: string;
-                        currency: string;
-                        description: string;
-                        destination: {
-                            city: string;
-                            country: string;
-                        };
-                        durationMinutes: number;
-                        /** Format: uuid */
-                        id: string;
-                        inclusions: string[];
-                        itinerary: {
-                            detail: string;
-                            title: string;
-                        }[];
-                        /**
-                         * @description Language of title and summary (English when the requested one is missing)
-                         * @enum {string}
-                         */
-                        language: "es" | "en";
-                        languages: ("es" | "en")[];
-                        maxPax: number;
-                        meetingPoint: {
-                            lat: number | null;
-                            lng: number | null;
-                            name: string;
-                        };
-                        minPax: number;
-                        nextDepartureAt: string | null;
-                        /** @constant */
-                        object: "tour";
-                        prices: {
-                            /** @description Gross price in minor units */
-                            amount: number;
-                            maxAge: number | null;
-                            minAge: number | null;
-                            /** @description Partners only: the price they pay (gross minus their commission) */
-                            netAmount?: number;
-                            /** @enum {string} */
-                            paxType: "adult" | "child" | "infant";
-                        }[];
-                        /** @enum {string} */
-                        status: "active" | "archived";
-                        summary: string;
-                        sustainability: {
-                            [key: string]: unknown;
-                        };
-                        title: string;
-                    };
+                    "application/json": components["schemas"]["Tour"];
                 };
             };
             /** @description Problem */
@@ -10131,51 +9473,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        capacity: number;
-                        currency: string;
-                        /** Format: uuid */
-                        id: string;
-                        /** @enum {string} */
-                        language: "es" | "en";
-                        maxPax: number;
-                        minPax: number;
-                        /** @constant */
-                        object: "departure";
-                        /** @description The departure's price adjustment in effect (basis points of the base price), already in prices */
-                        priceAdjustmentBp?: number;
-                        prices: {
-                            /** @description Gross price in minor units */
-                            amount: number;
-                            maxAge: number | null;
-                            minAge: number | null;
-                            /** @description Partners only: the price they pay (gross minus their commission) */
-                            netAmount?: number;
-                            /** @enum {string} */
-                            paxType: "adult" | "child" | "infant";
-                        }[];
-                        seatsAvailable: number;
-                        /** @description Staff only */
-                        seatsHeld?: number;
-                        /** @description Staff only */
-                        seatsSold?: number;
-                        startsAt: string;
-                        /** @enum {string} */
-                        status: "scheduled" | "guaranteed" | "closed" | "cancelled" | "departed" | "completed";
-                        timezone: string;
-                        tour: {
-                            category: string;
-                            code: string;
-                            destination: {
-                                city: string;
-                                country: string;
-                            };
-                            durationMinutes: number;
-                            /** Format: uuid */
-                            id: string;
-                            title: string;
-                        };
-                    };
+                    "application/json": components["schemas"]["Departure"];
                 };
             };
             /** @description Problem */
@@ -10248,23 +9546,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            active: boolean;
-                            branchId: string | null;
-                            createdAt: string;
-                            customerId: string | null;
-                            email: string;
-                            /** Format: uuid */
-                            id: string;
-                            lastLoginAt: string | null;
-                            name: string;
-                            /** @constant */
-                            object: "user";
-                            partnerId: string | null;
-                            /** @enum {string} */
-                            role: "admin" | "operator" | "marketer" | "accountant" | "partner" | "customer";
-                            updatedAt: string;
-                        }[];
+                        data: components["schemas"]["User"][];
                         hasMore: boolean;
                         nextCursor: string | null;
                         /** @constant */
@@ -10333,23 +9615,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        active: boolean;
-                        branchId: string | null;
-                        createdAt: string;
-                        customerId: string | null;
-                        email: string;
-                        /** Format: uuid */
-                        id: string;
-                        lastLoginAt: string | null;
-                        name: string;
-                        /** @constant */
-                        object: "user";
-                        partnerId: string | null;
-                        /** @enum {string} */
-                        role: "admin" | "operator" | "marketer" | "accountant" | "partner" | "customer";
-                        updatedAt: string;
-                    };
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Problem */
@@ -10412,23 +9678,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        active: boolean;
-                        branchId: string | null;
-                        createdAt: string;
-                        customerId: string | null;
-                        email: string;
-                        /** Format: uuid */
-                        id: string;
-                        lastLoginAt: string | null;
-                        name: string;
-                        /** @constant */
-                        object: "user";
-                        partnerId: string | null;
-                        /** @enum {string} */
-                        role: "admin" | "operator" | "marketer" | "accountant" | "partner" | "customer";
-                        updatedAt: string;
-                    };
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Problem */
@@ -10495,23 +9745,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        active: boolean;
-                        branchId: string | null;
-                        createdAt: string;
-                        customerId: string | null;
-                        email: string;
-                        /** Format: uuid */
-                        id: string;
-                        lastLoginAt: string | null;
-                        name: string;
-                        /** @constant */
-                        object: "user";
-                        partnerId: string | null;
-                        /** @enum {string} */
-                        role: "admin" | "operator" | "marketer" | "accountant" | "partner" | "customer";
-                        updatedAt: string;
-                    };
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Problem */
@@ -10587,23 +9821,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        active: boolean;
-                        branchId: string | null;
-                        createdAt: string;
-                        customerId: string | null;
-                        email: string;
-                        /** Format: uuid */
-                        id: string;
-                        lastLoginAt: string | null;
-                        name: string;
-                        /** @constant */
-                        object: "user";
-                        partnerId: string | null;
-                        /** @enum {string} */
-                        role: "admin" | "operator" | "marketer" | "accountant" | "partner" | "customer";
-                        updatedAt: string;
-                    };
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Problem */
@@ -10666,23 +9884,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        active: boolean;
-                        branchId: string | null;
-                        createdAt: string;
-                        customerId: string | null;
-                        email: string;
-                        /** Format: uuid */
-                        id: string;
-                        lastLoginAt: string | null;
-                        name: string;
-                        /** @constant */
-                        object: "user";
-                        partnerId: string | null;
-                        /** @enum {string} */
-                        role: "admin" | "operator" | "marketer" | "accountant" | "partner" | "customer";
-                        updatedAt: string;
-                    };
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Problem */
