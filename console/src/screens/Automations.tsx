@@ -4,8 +4,9 @@
  * resume, and enrolling one contact by email.
  */
 import { useState } from 'react';
-import { Accordion, Alert, Badge, Button, Group, List, Loader, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Accordion, Alert, Button, Group, List, Loader, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { StateBadge } from '../components/StateBadge';
 import { api, ok } from '../api/client';
 import { useT } from '../i18n';
 import { automationsMessages } from './automations-messages';
@@ -19,7 +20,7 @@ function Detail({ id }: { id: string }) {
   const [email, setEmail] = useState('');
   const [notice, setNotice] = useState<string | null>(null);
   const detail = useQuery({ queryKey: ['automation', id], queryFn: () => ok(api.GET('/api/v1/automations/{id}', { params: { path: { id } } })) });
-  const templates = useQuery({ queryKey: ['templates', 'marketing'], queryFn: () => ok(api.GET('/api/v1/templates', { params: { query: { kind: 'marketing', limit: 100 } } })) });
+  const templates = useQuery({ queryKey: ['templates', 'marketing'], queryFn: () => ok(api.GET('/api/v1/templates', { params: { query: { kind: 'marketing', limit: 100 } } })), refetchOnMount: 'always' });
 
   const refresh = () => {
     void queryClient.invalidateQueries({ queryKey: ['automation', id] });
@@ -123,7 +124,7 @@ export default function Automations() {
                     <Text size="xs" c="dimmed">{t('trigger')}: {t(`t_${a.trigger}` as keyof Messages) ?? a.trigger} · {t('steps')}: {a.steps.length}</Text>
                   </Stack>
                   <Group gap="xs" wrap="nowrap">
-                    <Badge variant="light" color={a.status === 'active' ? 'green' : a.status === 'paused' ? 'yellow' : 'gray'}>{t(`s_${a.status}`)}</Badge>
+                    <StateBadge color={a.status === 'active' ? 'green' : a.status === 'paused' ? 'yellow' : 'gray'}>{t(`s_${a.status}`)}</StateBadge>
                     <Text size="xs">{t('running')}: {a.enrollments.running} · {t('completed')}: {a.enrollments.completed} · {t('exited')}: {a.enrollments.exited}</Text>
                   </Group>
                 </Group>

@@ -4,9 +4,10 @@
  * cancel; a refusal shows the workflow's own message) and the results by variant.
  */
 import { useState } from 'react';
-import { Alert, Anchor, Badge, Button, Card, Group, Loader, Progress, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Anchor, Button, Card, Group, Loader, Progress, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'wouter';
+import { StateBadge } from '../components/StateBadge';
 import { api, ok } from '../api/client';
 import { formatDateTime, useLang, useT } from '../i18n';
 import { campaignMessages, campaignsMessages } from './campaigns-messages';
@@ -38,11 +39,13 @@ export default function Campaign({ params }: { params: Record<string, string> })
   const segment = useQuery({
     queryKey: ['segments', 'options'],
     queryFn: () => ok(api.GET('/api/v1/segments', { params: { query: { limit: 100 } } })),
+    refetchOnMount: 'always',
     enabled: !!c,
   });
   const templates = useQuery({
     queryKey: ['templates', 'marketing'],
     queryFn: () => ok(api.GET('/api/v1/templates', { params: { query: { kind: 'marketing', limit: 100 } } })),
+    refetchOnMount: 'always',
     enabled: !!c,
   });
 
@@ -91,7 +94,7 @@ export default function Campaign({ params }: { params: Record<string, string> })
       <Anchor component={Link} href="/campaigns" size="sm">← {t('back')}</Anchor>
       <Group justify="space-between">
         <Title order={1}>{c.name}</Title>
-        <Badge size="lg" color={STATUS_COLOR[c.status]} data-testid="campaign-status" data-status={c.status}>{ts(`s_${c.status}`)}</Badge>
+        <StateBadge size="lg" color={STATUS_COLOR[c.status]} data-testid="campaign-status" data-status={c.status}>{ts(`s_${c.status}`)}</StateBadge>
       </Group>
 
       <Card withBorder component="section" aria-labelledby="campaign-progress-title">

@@ -5,10 +5,11 @@
  */
 import { useState } from 'react';
 import {
-  ActionIcon, Alert, Anchor, Badge, Button, Card, Checkbox, Group, Loader, NativeSelect, NumberInput, Paper, Progress, SegmentedControl, SimpleGrid, Stack, Table, Text, TextInput, Title,
+  ActionIcon, Alert, Anchor, Button, Card, Checkbox, Group, Loader, NativeSelect, NumberInput, Paper, Progress, SegmentedControl, SimpleGrid, Stack, Table, Text, TextInput, Title,
 } from '@mantine/core';
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useLocation } from 'wouter';
+import { StateBadge } from '../components/StateBadge';
 import { api, ok, type paths } from '../api/client';
 import { formatDate, useLang, useT } from '../i18n';
 import { campaignsMessages } from './campaigns-messages';
@@ -24,8 +25,8 @@ interface VariantDraft { key: number; name: string; templateId: string }
 let nextKey = 1;
 
 function useMarketingOptions() {
-  const segments = useQuery({ queryKey: ['segments', 'options'], queryFn: () => ok(api.GET('/api/v1/segments', { params: { query: { limit: 100 } } })) });
-  const templates = useQuery({ queryKey: ['templates', 'marketing'], queryFn: () => ok(api.GET('/api/v1/templates', { params: { query: { kind: 'marketing', limit: 100 } } })) });
+  const segments = useQuery({ queryKey: ['segments', 'options'], queryFn: () => ok(api.GET('/api/v1/segments', { params: { query: { limit: 100 } } })), refetchOnMount: 'always' });
+  const templates = useQuery({ queryKey: ['templates', 'marketing'], queryFn: () => ok(api.GET('/api/v1/templates', { params: { query: { kind: 'marketing', limit: 100 } } })), refetchOnMount: 'always' });
   return { segments, templates };
 }
 
@@ -154,7 +155,7 @@ export default function Campaigns() {
               return (
                 <Table.Tr key={c.id}>
                   <Table.Td><Anchor component={Link} href={`/campaigns/${c.id}`}>{c.name}</Anchor></Table.Td>
-                  <Table.Td><Badge color={STATUS_COLOR[c.status]} variant="light">{t(`s_${c.status}`)}</Badge></Table.Td>
+                  <Table.Td><StateBadge color={STATUS_COLOR[c.status]}>{t(`s_${c.status}`)}</StateBadge></Table.Td>
                   <Table.Td miw={160}>
                     <Text size="xs">{t('sentOf', { sent: c.counts.sent, audience: c.counts.audience })}</Text>
                     <Progress size="sm" value={c.counts.audience ? (100 * done) / c.counts.audience : 0} aria-label={`${c.name}: ${t('sentOf', { sent: c.counts.sent, audience: c.counts.audience })}`} />

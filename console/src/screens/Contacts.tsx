@@ -7,9 +7,10 @@
  */
 import { useState } from 'react';
 import {
-  Alert, Badge, Button, Card, FileInput, Group, Loader, NativeSelect, Progress, SimpleGrid, Stack, Table, Text, TextInput, Title,
+  Alert, Button, Card, FileInput, Group, Loader, NativeSelect, Progress, SimpleGrid, Stack, Table, Text, TextInput, Title,
 } from '@mantine/core';
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { StateBadge } from '../components/StateBadge';
 import { api, ApiError, ok, type paths } from '../api/client';
 import { authedFetch } from '../api/session';
 import { formatDate, useLang, useT } from '../i18n';
@@ -22,7 +23,7 @@ type Consent = { status: 'granted' | 'withdrawn' } | null;
 function ConsentBadge({ consent }: { consent: Consent }) {
   const t = useT(contactsMessages);
   if (!consent) return <Text size="sm" c="dimmed">{t('notAsked')}</Text>;
-  return <Badge variant="light" color={consent.status === 'granted' ? 'green' : 'red'}>{t(consent.status)}</Badge>;
+  return <StateBadge color={consent.status === 'granted' ? 'green' : 'red'}>{t(consent.status)}</StateBadge>;
 }
 
 /** Data rows in the file (lines after the header, blank ones aside): the progress bar's whole. */
@@ -82,16 +83,21 @@ function ImportCard() {
         <Text size="sm" c="dimmed">{t('importHelp')}</Text>
         <form onSubmit={(e) => { e.preventDefault(); if (file) upload.mutate(file); }}>
           <Group align="flex-end">
-            <FileInput label={t('file')} placeholder={t('chooseFile')} accept=".csv,text/csv" value={file} onChange={setFile} clearable w={360} />
+            <FileInput label={t('file')} accept=".csv,text/csv" value={file} onChange={setFile} w={360} />
             <Button type="submit" disabled={!file} loading={upload.isPending}>{t('importButton')}</Button>
           </Group>
         </form>
         {upload.error && <Alert color="red" title={t('importFailed')} role="alert" data-testid="import-refusal">{(upload.error as Error).message}</Alert>}
         {importId && (upload.isPending || p) && (
           <Stack gap="xs" aria-live="polite">
-            <Progress value={percent} size="lg" animated={!done} aria-label={t('progress')} aria-valuetext={label} color={p?.status === 'failed' ? 'red' : 'teal'} />
+            <Progress.Root size="lg" aria-hidden>
+              <Progress.Section value={percent} animated={!done} color={p?.status === 'failed' ? 'red' : 'teal'} />
+            </Progress.Root>
             <Group justify="space-between">
-              <Text size="sm" data-testid="import-progress" data-status={p?.status ?? 'uploading'} data-percent={percent}>{label}</Text>
+              <Text
+                size="sm" role="progressbar" aria-label={t('progress')} aria-valuemin={0} aria-valuemax={100} aria-valuenow={percent} aria-valuetext={label}
+                data-testid="import-progress" data-status={p?.status ?? 'uploading'} data-percent={percent}
+              >{label}</Text>
               {p && <Text size="sm">{t('status', { status: t(`st_${p.status}`) })}</Text>}
             </Group>
             {p && (

@@ -6,10 +6,11 @@
  */
 import { useEffect, useMemo, useState } from 'react';
 import {
-  Alert, Badge, Button, Card, Grid, Group, Loader, SegmentedControl, Stack, Table, Text, TextInput, Textarea, Title,
+  Alert, Button, Card, Grid, Group, Loader, SegmentedControl, Stack, Table, Text, TextInput, Textarea, Title,
 } from '@mantine/core';
 import { useDebouncedValue } from '@mantine/hooks';
 import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { StateBadge } from '../components/StateBadge';
 import { api, ok } from '../api/client';
 import { formatDateTime, useLang, useT, type Lang } from '../i18n';
 import { templatesMessages } from './templates-messages';
@@ -73,7 +74,7 @@ function Editor({ id, onOpen }: { id: string; onOpen: (id: string, lang: Lang) =
         <Group justify="space-between">
           <Title order={2} size="h3" id="template-editor-title">{t('editing', { name: tpl.name, lang: tpl.language })}</Title>
           <Group gap="xs">
-            {dirty && <Badge color="yellow" variant="light">{t('unsaved')}</Badge>}
+            {dirty && <StateBadge color="yellow">{t('unsaved')}</StateBadge>}
             {sibling && <Button size="xs" variant="default" onClick={() => onOpen(sibling.id, other)}>{t('otherLanguage', { lang: other.toUpperCase() })}</Button>}
           </Group>
         </Group>
