@@ -60,8 +60,12 @@ export default function Campaign({ params }: { params: Record<string, string> })
       }
     },
     onMutate: () => setNotice(null),
+    // A refusal usually means the screen is behind (someone else steered): show what is true now.
+    onError: () => { void queryClient.invalidateQueries({ queryKey: ['campaign', id] }); },
     onSuccess: (next) => {
       queryClient.setQueryData(['campaign', id], next);
+      // The answer may be older than a live event already shown (a cancel ends a moment later): read again.
+      void queryClient.invalidateQueries({ queryKey: ['campaign', id] });
       void queryClient.invalidateQueries({ queryKey: ['campaigns'] });
       setConfirmCancel(false);
       setNotice(t('done', { status: ts(`s_${next.status}`) }));
