@@ -259,7 +259,11 @@ describe('operator console: marketing screens', function () {
     expect(await steps.locator('li').nth(1).textContent()).to.match(/^Send “Welcome \d+”$/);
     await page.getByLabel('Contact email').fill(contacts[0].email);
     await page.getByRole('button', { name: 'Enroll', exact: true }).click();
-    await page.getByText(`${contacts[0].email} enrolled.`).waitFor();
+    const answer = page.getByText(`${contacts[0].email} enrolled.`).or(page.getByRole('alert'));
+    await answer.first().waitFor({ timeout: 90_000 });
+    expect(await answer.first().textContent()).to.equal(`${contacts[0].email} enrolled.`);
+    const enrolled = await stack().knex('automation_enrollments').where({ automation_id: created.body.id, contact_id: contacts[0].id }).first('status');
+    expect(enrolled, 'an enrollment row').to.not.equal(undefined);
     await page.getByRole('table', { name: 'Contacts per step and status' }).waitFor();
     await expectAccessible(page, 'automations');
     await screenshot(page, 'automations-en');
