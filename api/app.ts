@@ -38,6 +38,7 @@ import { crisisRoutes, mountCrisisPages } from './routes/crisis';
 import { conversationRoutes } from './routes/conversations';
 import { consoleRoutes } from './routes/console';
 import { consoleBookingRoutes } from './routes/console-booking';
+import { consoleMarketingRoutes } from './routes/console-marketing';
 import { blockedAccounts, blockedAddresses, createSecurityDesk, securityEvents, type SecurityDesk } from './security';
 import { securityRoutes } from './routes/security';
 import { privacyRoutes } from './routes/privacy';
@@ -75,7 +76,7 @@ declare module 'koa' {
 export function allRoutes(): AnyRoute[] {
   return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes, ...auditRoutes,
     ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes, ...conversationRoutes, ...securityRoutes, ...privacyRoutes, ...whatsappRoutes,
-    ...eventRoutes, ...consoleRoutes, ...consoleBookingRoutes];
+    ...eventRoutes, ...consoleRoutes, ...consoleBookingRoutes, ...consoleMarketingRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {

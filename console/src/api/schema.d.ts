@@ -1374,6 +1374,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/segments/count": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Count contacts for segment rules that are not saved (the segment builder's live count)
+         * @description The same rules, limits and counting as POST /api/v1/segments and GET /api/v1/segments/{id}/count; nothing is stored.
+         */
+        post: operations["countSegmentRules"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/simulator/whatsapp/messages": {
         parameters: {
             query?: never;
@@ -1451,6 +1471,26 @@ export interface paths {
          * @description Variables the template uses but nobody gave are rendered empty and listed in missingVariables. {{unsubscribe_url}} stays as it is: the provider fills it per recipient.
          */
         post: operations["previewTemplate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/templates/{id}/preview-draft": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Render an edit of a template before it is saved, with a contact's fields (or a sample contact's)
+         * @description Checked as PUT /api/v1/templates/{id} would check it (MJML errors with their lines, malformed variables, the unsubscribe link), then rendered as POST /api/v1/templates/{id}/preview renders. Nothing is stored.
+         */
+        post: operations["previewTemplateDraft"];
         delete?: never;
         options?: never;
         head?: never;
@@ -8772,6 +8812,73 @@ export interface operations {
             };
         };
     };
+    countSegmentRules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    rules: components["schemas"]["SegmentRules"];
+                };
+            };
+        };
+        responses: {
+            /** @description Counts and up to 5 sample contacts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Contacts the rules match */
+                        matching: number;
+                        /** @description How long the count took */
+                        ms: number;
+                        /** @constant */
+                        object: "segment_count";
+                        /** @description Up to 5 sendable contacts, newest first */
+                        sample: {
+                            email: string;
+                            firstName: string | null;
+                            /** Format: uuid */
+                            id: string;
+                        }[];
+                        /** @description Of those, the ones with email consent and not suppressed */
+                        sendable: number;
+                    };
+                };
+            };
+            /** @description Rules the segment schema refuses, or a tree too deep or too big */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     simulatorOutbox: {
         parameters: {
             query: {
@@ -9218,6 +9325,80 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such template or contact */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    previewTemplateDraft: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: uuid */
+                    contactId?: string;
+                    mjml: string;
+                    subject: string;
+                    text: string;
+                };
+            };
+        };
+        responses: {
+            /** @description { subject, html, text, missingVariables } of the draft */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        html: string;
+                        /** @description Used by the draft, given by nobody: rendered empty */
+                        missingVariables: string[];
+                        /** @constant */
+                        object: "template_preview";
+                        subject: string;
+                        /** Format: uuid */
+                        templateId: string;
+                        text: string;
+                    };
+                };
+            };
+            /** @description MJML errors (line + message), malformed variables, or a missing unsubscribe link */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Problem */
             401: {
