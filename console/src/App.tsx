@@ -23,7 +23,8 @@ const ROLE_KEY: Record<Role, 'roleAdmin' | 'roleOperator' | 'roleMarketer' | 'ro
 function LiveBadge({ status }: { status: LiveStatus }) {
   const t = useT(shellMessages);
   const label = status === 'open' ? t('live') : status === 'connecting' ? t('liveConnecting') : t('liveClosed');
-  const color = status === 'open' ? 'var(--mantine-color-green-8)' : status === 'connecting' ? 'var(--mantine-color-yellow-9)' : 'var(--mantine-color-red-8)';
+  // Shades with at least 4.5:1 on white (green 8 is 3.4:1, yellow 9 3:1, red 8 4:1).
+  const color = status === 'open' ? 'var(--mantine-color-teal-9)' : status === 'connecting' ? 'var(--mantine-color-gray-7)' : 'var(--mantine-color-red-9)';
   return (
     <Tooltip label={label}>
       <Text size="xs" c={color} data-testid="live-status" data-status={status} aria-live="polite">● {label}</Text>
@@ -71,6 +72,8 @@ function Shell() {
                   key={s.path}
                   component={Link}
                   href={s.path}
+                  // filled: white on teal 9 is 5:1; the light variant's teal on pale teal is 4.3:1
+                  variant="filled"
                   label={t(s.nav as keyof typeof shellMessages.en)}
                   active={s.path === '/' ? location === '/' : location === s.path || location.startsWith(`${s.path}/`)}
                 />
