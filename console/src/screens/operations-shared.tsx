@@ -6,6 +6,7 @@
 import type { QueryClient } from '@tanstack/react-query';
 import type { operations } from '../api/schema';
 import { api, ok } from '../api/client';
+import { manifestScreen } from '../screens';
 import { defineMessages, type Lang } from '../i18n';
 
 export type OkOf<O extends keyof operations> = operations[O] extends { responses: { 200: { content: { 'application/json': infer B } } } } ? B : never;
@@ -71,6 +72,6 @@ export function manifestQuery(departureId: string, lang: Lang) {
  * link), its code and data are fetched so the page appears at once rather than after two round trips.
  */
 export function prefetchManifest(queryClient: QueryClient, departureId: string, lang: Lang): void {
-  void import('./Manifest');
+  void manifestScreen.preload();
   void queryClient.prefetchQuery({ ...manifestQuery(departureId, lang), staleTime: 10_000 });
 }
