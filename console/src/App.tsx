@@ -32,6 +32,13 @@ function LiveBadge({ status }: { status: LiveStatus }) {
   );
 }
 
+/** The navigation entry for where we are: the longest listed path the location starts with (so /bookings/new is the desk, not Bookings). */
+function isActive(path: string, location: string, paths: string[]): boolean {
+  const covers = (p: string) => (p === '/' ? location === '/' : location === p || location.startsWith(`${p}/`));
+  if (!covers(path)) return false;
+  return !paths.some((other) => other !== path && other.length > path.length && covers(other));
+}
+
 function Shell() {
   const { user } = useAuth();
   const t = useT(shellMessages);
@@ -73,7 +80,7 @@ function Shell() {
                   component={Link}
                   href={s.path}
                   label={t(s.nav as keyof typeof shellMessages.en)}
-                  active={s.path === '/' ? location === '/' : location === s.path || location.startsWith(`${s.path}/`)}
+                  active={isActive(s.path, location, mine.map((x) => x.path))}
                   // The light variant's teal text on its hover background is 3.8:1; filled is 5:1.
                   variant="filled"
                 />
