@@ -41,6 +41,8 @@ import { securityRoutes } from './routes/security';
 import { privacyRoutes } from './routes/privacy';
 import { mountWhatsAppHandshake, whatsappRoutes } from './routes/whatsapp';
 import { consolePages } from './console';
+import { createLiveEvents, type LiveEvents } from './live-events';
+import { eventRoutes } from './routes/events';
 
 export interface ApiDeps {
   knex: Knex;
@@ -55,6 +57,8 @@ export interface ApiDeps {
   sessions?: SessionDirectory;
   /** Security events and enforced blocks (api/security.ts); default: one made here on the knex database. */
   security?: SecurityDesk;
+  /** The console's live event feed (api/live-events.ts); default: one made here, listening on the knex database on first use. */
+  liveEvents?: LiveEvents;
 }
 
 declare module 'koa' {
@@ -68,7 +72,8 @@ declare module 'koa' {
 
 export function allRoutes(): AnyRoute[] {
   return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes, ...auditRoutes,
-    ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes, ...conversationRoutes, ...securityRoutes, ...privacyRoutes, ...whatsappRoutes];
+    ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes, ...conversationRoutes, ...securityRoutes, ...privacyRoutes, ...whatsappRoutes,
+    ...eventRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {
@@ -79,6 +84,7 @@ export function createApp(deps: ApiDeps): Koa {
   app.context.paymentProviders = enabledProviders(deps.paymentEnv ?? process.env);
   app.context.sessions = deps.sessions ?? createSessionDirectory({ knex: deps.knex, logger: deps.logger });
   app.context.security = deps.security ?? createSecurityDesk({ knex: deps.knex, logger: deps.logger });
+  app.context.liveEvents = deps.liveEvents ?? createLiveEvents({ knex: deps.knex, logger: deps.logger });
   app.silent = true; // errors are logged by problemRenderer, with the request id
 
   const router = new Router();
@@ -99,7 +105,7 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(securityHeaders({ hstsMaxAgeSeconds: config.isProduction ? hardening.hstsMaxAgeSeconds : 0 }));
   app.use(blockedAddresses());
   app.use(corsAllowlist(hardening.corsOrigins));
-  app.use(requestTimeout(hardening.requestTimeoutMs, /^\/api\/v1\/contacts\/import$/)); // a 50 MB upload streams for longer
+  app.use(requestTimeout(hardening.requestTimeoutMs, /^\/api\/v1\/(contacts\/import|events)$/)); // a 50 MB upload streams for longer; an event stream stays open
   app.use(bodyReader());
   app.use(authenticate(app.context.sessions));
   app.use(blockedAccounts());

@@ -385,3 +385,57 @@ declare module 'koa' {
     sessions: SessionDirectory;
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Browser sessions: the refresh token in a cookie script cannot read, CSRF by double submit
+
+export const REFRESH_COOKIE = 'st_refresh';
+export const CSRF_COOKIE = 'st_csrf';
+export const CSRF_HEADER = 'X-CSRF-Token';
+/** The refresh cookie goes only to the session routes (login, refresh, logout), never with other requests. */
+export const SESSION_COOKIE_PATH = '/api/v1/auth/session';
+
+/**
+ * Set-Cookie values for a browser session. Written out rather than through ctx.cookies, which
+ * refuses a Secure cookie on a plain-http request: behind a TLS-terminating proxy without
+ * TRUST_PROXY the request looks like http, yet production cookies must still be Secure.
+ */
+export function sessionCookies(refreshToken: string, csrfToken: string, secure: boolean): string[] {
+  const common = `SameSite=Strict; Max-Age=${config.jwt.refreshTtlSeconds}${secure ? '; Secure' : ''}`;
+  return [
+    `${REFRESH_COOKIE}=${refreshToken}; Path=${SESSION_COOKIE_PATH}; HttpOnly; ${common}`,
+    // Readable by the console's script (that is the point): it echoes it in X-CSRF-Token.
+    `${CSRF_COOKIE}=${csrfToken}; Path=/; ${common}`,
+  ];
+}
+
+export function clearedSessionCookies(secure: boolean): string[] {
+  const gone = `SameSite=Strict; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT${secure ? '; Secure' : ''}`;
+  return [`${REFRESH_COOKIE}=; Path=${SESSION_COOKIE_PATH}; HttpOnly; ${gone}`, `${CSRF_COOKIE}=; Path=/; ${gone}`];
+}
+
+export const newCsrfToken = () => crypto.randomBytes(24).toString('base64url');
+
+/** A cookie's value from the request's Cookie header (undefined when absent or empty). */
+export function requestCookie(ctx: Koa.Context, name: string): string | undefined {
+  for (const part of ctx.get('cookie').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim() || undefined;
+  }
+  return undefined;
+}
+
+/** Double submit: the X-CSRF-Token header must equal the st_csrf cookie, which another site can neither read nor set. */
+export function assertCsrf(ctx: Koa.Context): string {
+  const cookie = requestCookie(ctx, CSRF_COOKIE);
+  const header = ctx.get(CSRF_HEADER);
+  const [a, b] = [Buffer.from(cookie ?? ''), Buffer.from(header)];
+  const ok = a.length > 0 && a.length === b.length && crypto.timingSafeEqual(a, b);
+  if (!ok) {
+    throw new Problem(403, 'csrf_failed', `This request needs the ${CSRF_HEADER} header equal to the ${CSRF_COOKIE} cookie (${!cookie ? 'no such cookie' : !header ? 'no header' : 'they differ'}).`, { param: CSRF_HEADER });
+  }
+  return cookie!;
+}
+
+/** Secure cookies on https (as Koa sees it, TRUST_PROXY included) and always in production. */
+export const secureCookies = (ctx: Koa.Context) => ctx.secure || config.isProduction;

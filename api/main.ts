@@ -31,6 +31,7 @@ export async function startApi(options: { port?: number; host?: string } = {}) {
   await new Promise<void>((resolve) => server.listen(options.port ?? config.port, options.host ?? config.host, resolve));
   const stop = async () => {
     stopSweep();
+    await app.context.liveEvents.close(); // ends the event streams, which would otherwise hold server.close() open
     await new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     await temporal.close();

@@ -200,7 +200,7 @@ export function blockedAddresses(): Koa.Middleware {
 export function blockedAccounts(): Koa.Middleware {
   return async (ctx, next) => {
     const body = ctx.request.body as { email?: unknown } | undefined;
-    const email = ctx.path === '/api/v1/auth/login' && typeof body?.email === 'string' ? body.email : null;
+    const email = (ctx.path === '/api/v1/auth/login' || ctx.path === '/api/v1/auth/session') && typeof body?.email === 'string' ? body.email : null;
     const block = ctx.security.blockOf('', { userId: ctx.state.principal?.userId, email });
     if (block && block.scope === 'account') {
       ctx.state.securityEventRecorded = true;

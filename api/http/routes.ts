@@ -18,6 +18,8 @@ type AnyObject = z.ZodObject<z.ZodRawShape>;
 export interface ResponseDef {
   description: string;
   schema?: z.ZodType;
+  /** The media type the schema describes (default application/json); e.g. text/event-stream, whose events the schema types. */
+  contentType?: string;
 }
 
 export interface HandlerResult {

@@ -15,7 +15,10 @@ import jwt from 'jsonwebtoken';
 import { RateLimiterRes, type RateLimiterPostgres } from 'rate-limiter-flexible';
 import { config } from '../../platform/config';
 import { AuditEntry, PasswordResetToken, ROLES, User } from '../../models';
-import { checkPassword, endAllSessions, issueTokenPair, revokeRefreshFamily, rotateRefreshToken } from '../auth';
+import {
+  assertCsrf, checkPassword, clearedSessionCookies, CSRF_COOKIE, CSRF_HEADER, endAllSessions, issueTokenPair, newCsrfToken, REFRESH_COOKIE, requestCookie,
+  revokeRefreshFamily, rotateRefreshToken, secureCookies, sessionCookies, type TokenPair,
+} from '../auth';
 import { authFailures } from '../metrics';
 import { Problem } from '../http/problem';
 import { limiterFor, tooMany } from '../http/rate-limit';
@@ -29,6 +32,12 @@ const userSchema = z.object({
 });
 const tokensSchema = z.object({
   accessToken: z.string(), refreshToken: z.string(), tokenType: z.literal('Bearer'), expiresIn: z.int().describe('Seconds until the access token expires'), user: userSchema,
+});
+
+/** The browser session's answer: the access token (kept in memory) and the CSRF token; the refresh token only in its cookie. */
+const browserSessionSchema = z.object({
+  accessToken: z.string(), tokenType: z.literal('Bearer'), expiresIn: z.int().describe('Seconds until the access token expires'), user: userSchema,
+  csrfToken: z.string().describe(`The value of the ${CSRF_COOKIE} cookie: send it as ${CSRF_HEADER} on the session routes`),
 });
 
 const publicUser = (u: User) => ({ id: u.id, email: u.email, name: u.name, role: u.role, branchId: u.branchId, partnerId: u.partnerId, customerId: u.customerId });
@@ -90,6 +99,46 @@ async function slowDown(failures: number): Promise<void> {
   if (failures > after && step > 0) await sleep(Math.min((failures - after) * step, 5000));
 }
 
+/** The login itself, for the token route and the browser session route alike: limits, security events, audit. */
+async function passwordLogin(ctx: Koa.Context, body: { email: string; password: string }, via?: 'cookie'): Promise<{ user: User; tokens: TokenPair }> {
+  const account = body.email.toLowerCase();
+  const limits = failureLimiters(ctx);
+  const failures = await takeAttempt(ctx, limits, account);
+  const user = await checkPassword(body.email, body.password);
+  if (!user) {
+    authFailures.inc({ reason: 'bad_credentials' });
+    ctx.security.record({ kind: 'login_failed', ip: ctx.ip, account, path: ctx.path });
+    ctx.state.securityEventRecorded = true;
+    await AuditEntry.query(ctx.knex).insert({ action: 'auth.login_failed', entityType: 'user', entityId: null, data: { email: account, failures }, requestId: ctx.state.requestId, ip: ctx.ip });
+    await slowDown(failures);
+    throw new Problem(401, 'invalid_credentials', 'The email or password is wrong.');
+  }
+  await forgive(ctx, limits, account);
+  const tokens = await issueTokenPair(ctx.knex, user);
+  await User.query(ctx.knex).patch({ lastLoginAt: new Date() }).findById(user.id);
+  await AuditEntry.query(ctx.knex).insert({ actorUserId: user.id, action: 'auth.login', entityType: 'user', entityId: user.id, ...(via ? { data: { via } } : {}), requestId: ctx.state.requestId, ip: ctx.ip });
+  return { user, tokens };
+}
+
+/** A refresh refused because the token was spent before: recorded as a security event (the family is already ended). */
+function recordReuse(ctx: Koa.Context, refreshToken: string) {
+  return (err: unknown): never => {
+    if (err instanceof Problem && err.code === 'refresh_token_reused') {
+      const sub = jwt.decode(refreshToken)?.sub;
+      ctx.security.record({ kind: 'refresh_reused', ip: ctx.ip, account: typeof sub === 'string' ? `user:${sub}` : null, path: ctx.path });
+      ctx.state.securityEventRecorded = true;
+    }
+    throw err;
+  };
+}
+
+/** The answer of the browser session routes: cookies set, no refresh token in the body, never cached. */
+function browserSession(ctx: Koa.Context, user: User, tokens: TokenPair, csrfToken: string) {
+  for (const c of sessionCookies(tokens.refreshToken, csrfToken, secureCookies(ctx))) ctx.append('Set-Cookie', c);
+  const { refreshToken: _inTheCookie, ...rest } = tokens;
+  return { headers: { 'Cache-Control': 'no-store' }, body: { ...rest, user: publicUser(user), csrfToken } };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 const perAddress = (name: string, what: string, points: () => number, durationSeconds: number) => ({
@@ -105,22 +154,7 @@ export const authRoutes = [
     body: z.object({ email, password }),
     responses: { 200: { description: 'Logged in', schema: tokensSchema }, 401: { description: 'Wrong email or password' }, 429: { description: 'Too many failed logins for this account or address; see Retry-After' } },
     handler: async (ctx, { body }) => {
-      const account = body.email.toLowerCase();
-      const limits = failureLimiters(ctx);
-      const failures = await takeAttempt(ctx, limits, account);
-      const user = await checkPassword(body.email, body.password);
-      if (!user) {
-        authFailures.inc({ reason: 'bad_credentials' });
-        ctx.security.record({ kind: 'login_failed', ip: ctx.ip, account, path: ctx.path });
-        ctx.state.securityEventRecorded = true;
-        await AuditEntry.query(ctx.knex).insert({ action: 'auth.login_failed', entityType: 'user', entityId: null, data: { email: account, failures }, requestId: ctx.state.requestId, ip: ctx.ip });
-        await slowDown(failures);
-        throw new Problem(401, 'invalid_credentials', 'The email or password is wrong.');
-      }
-      await forgive(ctx, limits, account);
-      const tokens = await issueTokenPair(ctx.knex, user);
-      await User.query(ctx.knex).patch({ lastLoginAt: new Date() }).findById(user.id);
-      await AuditEntry.query(ctx.knex).insert({ actorUserId: user.id, action: 'auth.login', entityType: 'user', entityId: user.id, requestId: ctx.state.requestId, ip: ctx.ip });
+      const { user, tokens } = await passwordLogin(ctx, body);
       return { body: { ...tokens, user: publicUser(user) } };
     },
   }),
@@ -131,14 +165,7 @@ export const authRoutes = [
     rateLimit: [perAddress('refresh_address', 'token refreshes from this address', () => config.rateLimits.refreshPerAddressPerMinute, 60)],
     responses: { 200: { description: 'New tokens', schema: tokensSchema }, 401: { description: 'Expired, revoked, reused or forged token' }, 429: { description: 'Too many refreshes from this address' } },
     handler: async (ctx, { body }) => {
-      const { user, tokens } = await rotateRefreshToken(ctx.knex, body.refreshToken).catch((err) => {
-        if (err instanceof Problem && err.code === 'refresh_token_reused') {
-          const sub = jwt.decode(body.refreshToken)?.sub;
-          ctx.security.record({ kind: 'refresh_reused', ip: ctx.ip, account: typeof sub === 'string' ? `user:${sub}` : null, path: ctx.path });
-          ctx.state.securityEventRecorded = true;
-        }
-        throw err;
-      });
+      const { user, tokens } = await rotateRefreshToken(ctx.knex, body.refreshToken).catch(recordReuse(ctx, body.refreshToken));
       return { body: { ...tokens, user: publicUser(user) } };
     },
   }),
@@ -281,6 +308,68 @@ export const authRoutes = [
       const user = await User.query(ctx.knex).findById(principal!.userId);
       if (!user || !user.active) throw new Problem(401, 'invalid_token', 'The account behind this token is no longer active.');
       return { body: publicUser(user) };
+    },
+  }),
+  route({
+    method: 'POST', path: '/api/v1/auth/session', operationId: 'createBrowserSession', tag: 'Auth', auth: 'public',
+    summary: 'Log in for a browser: the access token in the answer, the refresh token in an httpOnly cookie',
+    description: `The same checks, limits and security events as POST /api/v1/auth/login. Sets the cookie ${REFRESH_COOKIE} (HttpOnly, SameSite=Strict, `
+      + `Path=/api/v1/auth/session, Secure on https and in production; lives as long as the refresh token) and ${CSRF_COOKIE} (readable, SameSite=Strict, Path=/), `
+      + `whose value the console sends as ${CSRF_HEADER} on POST /api/v1/auth/session/refresh and DELETE /api/v1/auth/session. No refresh token in the body.`,
+    body: z.object({ email, password }),
+    responses: {
+      200: { description: 'Logged in; cookies set', schema: browserSessionSchema },
+      401: { description: 'Wrong email or password' },
+      429: { description: 'Too many failed logins for this account or address; see Retry-After' },
+    },
+    handler: async (ctx, { body }) => {
+      const { user, tokens } = await passwordLogin(ctx, body, 'cookie');
+      return browserSession(ctx, user, tokens, newCsrfToken());
+    },
+  }),
+  route({
+    method: 'POST', path: '/api/v1/auth/session/refresh', operationId: 'refreshBrowserSession', tag: 'Auth', auth: 'public',
+    summary: `Spend the ${REFRESH_COOKIE} cookie for a new access token (rotation: new cookies; a reused cookie ends the session family)`,
+    description: `Needs the ${REFRESH_COOKIE} cookie and the ${CSRF_HEADER} header equal to the ${CSRF_COOKIE} cookie. A refresh token presented a second time `
+      + 'ends every session of its login, as on POST /api/v1/auth/refresh. A refused cookie is cleared.',
+    rateLimit: [perAddress('refresh_address', 'token refreshes from this address', () => config.rateLimits.refreshPerAddressPerMinute, 60)],
+    responses: {
+      200: { description: 'A new access token; the cookies rotated', schema: browserSessionSchema },
+      401: { description: 'No session cookie, or an expired, revoked, reused or forged one' },
+      403: { description: `The ${CSRF_HEADER} header is missing or differs from the ${CSRF_COOKIE} cookie (csrf_failed)` },
+      429: { description: 'Too many refreshes from this address' },
+    },
+    handler: async (ctx) => {
+      const refreshToken = requestCookie(ctx, REFRESH_COOKIE);
+      if (!refreshToken) throw new Problem(401, 'session_cookie_missing', `No browser session here (no ${REFRESH_COOKIE} cookie): log in with POST /api/v1/auth/session.`);
+      const csrf = assertCsrf(ctx);
+      const { user, tokens } = await rotateRefreshToken(ctx.knex, refreshToken).catch((err) => {
+        if (err instanceof Problem && err.status === 401) for (const c of clearedSessionCookies(secureCookies(ctx))) ctx.append('Set-Cookie', c);
+        return recordReuse(ctx, refreshToken)(err);
+      });
+      return browserSession(ctx, user, tokens, csrf);
+    },
+  }),
+  route({
+    method: 'DELETE', path: '/api/v1/auth/session', operationId: 'endBrowserSession', tag: 'Auth', auth: 'public',
+    summary: 'Log a browser out: revokes the session cookie\'s family and clears the cookies',
+    description: `Needs the ${CSRF_HEADER} header equal to the ${CSRF_COOKIE} cookie when there is a session cookie. The access token stays valid until it expires.`,
+    responses: {
+      204: { description: 'Logged out, cookies cleared (also when there was no session)' },
+      403: { description: `The ${CSRF_HEADER} header is missing or differs from the ${CSRF_COOKIE} cookie (csrf_failed)` },
+    },
+    handler: async (ctx) => {
+      const refreshToken = requestCookie(ctx, REFRESH_COOKIE);
+      if (refreshToken) {
+        assertCsrf(ctx);
+        // A forged or foreign token ends nothing; the cookies go all the same.
+        const revoked = await revokeRefreshFamily(ctx.knex, refreshToken).catch(() => undefined);
+        if (revoked) {
+          await AuditEntry.query(ctx.knex).insert({ actorUserId: revoked.userId, action: 'auth.logout', entityType: 'user', entityId: revoked.userId, data: { familyId: revoked.familyId, via: 'cookie' }, requestId: ctx.state.requestId, ip: ctx.ip });
+        }
+      }
+      for (const c of clearedSessionCookies(secureCookies(ctx))) ctx.append('Set-Cookie', c);
+      return { status: 204 };
     },
   }),
 ];

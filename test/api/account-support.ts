@@ -61,6 +61,7 @@ export async function startInstance(options: { trustProxy?: boolean; paymentEnv?
     baseUrl: `http://127.0.0.1:${port}`,
     app,
     close: async () => {
+      await app.context.liveEvents.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await app.context.sessions.close();

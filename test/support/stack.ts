@@ -135,6 +135,7 @@ export async function startStack(): Promise<Stack> {
   const app = createApp({ knex, temporalConnection: apiTemporal.connection, temporalClient: apiTemporal.client, logger, paymentEnv: { ...process.env, STRIPE_SECRET_KEY: 'sk_test_spirit' } });
   cleanups.push(() => app.context.sessions.close());
   cleanups.push(() => app.context.security.close());
+  cleanups.push(() => app.context.liveEvents.close());
   const server = http.createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
