@@ -36,6 +36,7 @@ import { approvalRoutes } from './routes/approvals';
 import { incidentRoutes } from './routes/incidents';
 import { crisisRoutes, mountCrisisPages } from './routes/crisis';
 import { conversationRoutes } from './routes/conversations';
+import { consoleRoutes } from './routes/console';
 import { blockedAccounts, blockedAddresses, createSecurityDesk, securityEvents, type SecurityDesk } from './security';
 import { securityRoutes } from './routes/security';
 import { privacyRoutes } from './routes/privacy';
@@ -73,7 +74,7 @@ declare module 'koa' {
 export function allRoutes(): AnyRoute[] {
   return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes, ...auditRoutes,
     ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes, ...conversationRoutes, ...securityRoutes, ...privacyRoutes, ...whatsappRoutes,
-    ...eventRoutes];
+    ...eventRoutes, ...consoleRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {

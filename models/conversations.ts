@@ -233,12 +233,37 @@ export async function applyDecision(
 }
 
 /** Conversations for operators: the human queue (waiting first, oldest wait first) or all, newest first. */
-export async function listConversations(knex: Knex, q: { queue?: 'human'; status?: ConversationStatus; limit: number; after?: { at: string; id: string } }): Promise<Array<ConversationRow & { last_text: string | null }>> {
+/**
+ * Whose conversations an operator sees: those of their branch's customers, those of nobody's
+ * branch yet (an unknown web visitor or number: every operator's queue) and those they hold.
+ * Admins (branchId undefined) see all.
+ */
+export interface ConversationViewer { branchId?: string | null; userId: string }
+
+function visibleTo(knex: Knex, q: Knex.QueryBuilder, viewer: ConversationViewer | undefined): Knex.QueryBuilder {
+  if (!viewer || viewer.branchId === undefined) return q;
+  return q.where((w) => w.whereNull('c.customer_id')
+    .orWhereIn('c.customer_id', knex('customers').select('id').where('branch_id', viewer.branchId ?? null).orWhereNull('branch_id'))
+    .orWhere('c.assigned_user_id', viewer.userId));
+}
+
+/** The conversation when the viewer may see it. */
+export async function visibleConversation(knex: Knex, id: string, viewer: ConversationViewer | undefined): Promise<ConversationRow | undefined> {
+  return visibleTo(knex, knex('conversations as c').where('c.id', id), viewer).first('c.*');
+}
+
+/**
+ * The human queue (waiting for or with a person) is served oldest first: whoever has waited
+ * longest is answered first. Every other list is newest first. The cursor is the same pair.
+ */
+export async function listConversations(knex: Knex, q: { queue?: 'human'; status?: ConversationStatus; limit: number; after?: { at: string; id: string }; viewer?: ConversationViewer }): Promise<Array<ConversationRow & { last_text: string | null }>> {
   const query = knex('conversations as c').select('c.*', knex.raw(`(select text from conversation_messages m where m.conversation_id = c.id order by m.created_at desc, m.id desc limit 1) as last_text`));
+  visibleTo(knex, query, q.viewer);
+  const order = q.queue === 'human' ? 'asc' : 'desc';
   if (q.queue === 'human') query.whereIn('c.status', ['waiting_human', 'with_human']);
   if (q.status) query.where('c.status', q.status);
-  if (q.after) query.whereRaw('(c.last_message_at, c.id) < (?, ?)', [q.after.at, q.after.id]);
-  return query.orderBy([{ column: 'c.last_message_at', order: 'desc' }, { column: 'c.id', order: 'desc' }]).limit(q.limit);
+  if (q.after) query.whereRaw(`(c.last_message_at, c.id) ${order === 'asc' ? '>' : '<'} (?, ?)`, [q.after.at, q.after.id]);
+  return query.orderBy([{ column: 'c.last_message_at', order }, { column: 'c.id', order }]).limit(q.limit);
 }
 
 export async function thread(knex: Knex, conversationId: string, limit = 200): Promise<MessageRow[]> {
@@ -275,18 +300,19 @@ export async function insertAgentRunRecord(
 }
 
 /** An operator takes the conversation: the bot stays quiet until it is handed back. */
-export async function takeOver(knex: Knex, r: { conversationId: string; userId: string }): Promise<ConversationRow> {
+export async function takeOver(knex: Knex, r: { conversationId: string; userId: string; force?: boolean }): Promise<ConversationRow & { taken_from?: string | null }> {
   return knex.transaction(async (trx) => {
     const c: ConversationRow | undefined = await trx('conversations').where({ id: r.conversationId }).forUpdate().first();
     if (!c) throw new Refused('not_found', 'resource_missing', `No conversation with id "${r.conversationId}".`, { param: 'id' });
     if (c.status === 'closed') throw new Refused('conflict', 'conversation_closed', 'This conversation is closed; it opens again when the customer writes.');
     if (c.status === 'with_human' && c.assigned_user_id === r.userId) return c;
-    if (c.status === 'with_human' && c.assigned_user_id) {
-      throw new Refused('conflict', 'conversation_taken', 'Another person has this conversation; they hand it back first.', { assignedUserId: c.assigned_user_id });
+    const from = c.status === 'with_human' && c.assigned_user_id ? c.assigned_user_id : null;
+    if (from && !r.force) {
+      throw new Refused('conflict', 'conversation_taken', 'Another person has this conversation; they hand it back first (an admin may take it with force: true).', { assignedUserId: c.assigned_user_id });
     }
     const [row] = await trx('conversations').where({ id: c.id }).update({ status: 'with_human', assigned_user_id: r.userId, waiting_since: null, updated_at: trx.fn.now() }).returning('*');
-    await trx('conversation_events').insert({ conversation_id: c.id, type: 'taken_over', user_id: r.userId });
-    return row;
+    await trx('conversation_events').insert({ conversation_id: c.id, type: 'taken_over', user_id: r.userId, note: from ? `taken by force from user ${from}` : null });
+    return { ...row, taken_from: from };
   });
 }
 

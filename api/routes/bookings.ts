@@ -9,6 +9,7 @@ import type { Knex } from 'knex';
 import prom from 'prom-client';
 import { z } from 'zod';
 import { placeHold, HoldRefused, type HoldRefusal } from '../../models/holds';
+import { dueOf, netPaidByBooking } from '../../models/console';
 import { auditActor, recordAudit } from '../../models/audit';
 import { amendUpdate, cancelUpdate, payUpdate, viewQuery, bookingWorkflowId } from '../../workflows/booking-messages';
 import type { Principal } from '../auth';
@@ -78,7 +79,7 @@ function scope(q: Knex.QueryBuilder, p: Principal): Knex.QueryBuilder {
   }
 }
 
-async function visibleBooking(ctx: Koa.Context, p: Principal, id: string) {
+export async function visibleBooking(ctx: Koa.Context, p: Principal, id: string) {
   const row = await scope(ctx.knex('bookings as b'), p).where('b.id', id).first('b.*');
   if (!row) throw notFound('booking', id); // also for bookings that exist but are not theirs: no leak
   return row;
@@ -204,13 +205,16 @@ export const bookingRoutes = [
       partnerId: uuid.optional(),
       branch: z.string().min(2).max(16).optional(),
       reference: z.string().max(16).optional(),
+      q: z.string().trim().min(1).max(100).optional().describe('Reference prefix, or part of the contact\'s name or email (case- and accent-insensitive)'),
       limit,
       cursor,
     }),
     responses: { 200: { description: 'A page of bookings' } },
     handler: async (ctx, { query, principal }) => {
       const q = scope(ctx.knex('bookings as b'), principal!).join('departures as d', 'd.id', 'b.departure_id')
-        .select('b.*', 'd.starts_at').orderBy([{ column: 'b.created_at', order: 'desc' }, { column: 'b.id', order: 'desc' }]).limit(query.limit + 1);
+        .join('tours as t', 't.id', 'd.tour_id').join('branches as br', 'br.id', 'b.branch_id')
+        .leftJoin('tour_translations as te', (j) => j.on('te.tour_id', 't.id').andOnVal('te.language', 'en'))
+        .select('b.*', 'd.starts_at', 'br.code as branch_code', ctx.knex.raw('coalesce(te.title, t.code) as tour_title')).orderBy([{ column: 'b.created_at', order: 'desc' }, { column: 'b.id', order: 'desc' }]).limit(query.limit + 1);
       if (query.status) q.where('b.status', query.status);
       if (query.departureFrom) q.where('d.starts_at', '>=', new Date(query.departureFrom));
       if (query.departureTo) q.where('d.starts_at', '<', new Date(query.departureTo));
@@ -218,6 +222,12 @@ export const bookingRoutes = [
       if (query.customerId) q.where('b.customer_id', query.customerId);
       if (query.partnerId) q.where('b.partner_id', query.partnerId);
       if (query.reference) q.where('b.reference', query.reference.toUpperCase());
+      if (query.q) {
+        // Both sides of each match have an index (migrations/20261202000900_console_data.ts).
+        const like = query.q.replace(/[\\%_]/g, '\\$&');
+        q.where((w) => w.whereRaw('b.reference like ?', [`${like.toUpperCase()}%`])
+          .orWhereRaw(`console_fold(coalesce(b.contact->>'name', '') || ' ' || coalesce(b.contact->>'email', '')) like '%' || console_fold(?) || '%'`, [like]));
+      }
       if (query.branch) q.whereIn('b.branch_id', ctx.knex('branches').select('id').where('code', query.branch.toUpperCase()));
       if (query.cursor) {
         const [at, id] = decodeCursor(query.cursor, ['timestamp', 'uuid']);
@@ -225,7 +235,8 @@ export const bookingRoutes = [
         q.whereRaw('(b.created_at, b.id) < (?::timestamptz, ?::uuid)', [at, id as string]);
       }
       const rows: Row[] = await q;
-      return { body: page(rows, query.limit, (r) => ({ ...bookingItem(r), departureStartsAt: iso(r.starts_at) }), (r) => [new Date(r.created_at).toISOString(), r.id]) };
+      const paid = await netPaidByBooking(ctx.knex, rows.map((r) => r.id));
+      return { body: page(rows, query.limit, (r) => ({ ...bookingItem(r), departureStartsAt: iso(r.starts_at), tourTitle: r.tour_title, branch: r.branch_code, amountDue: dueOf(r, paid.get(r.id) ?? 0) }), (r) => [new Date(r.created_at).toISOString(), r.id]) };
     },
   }),
   route({

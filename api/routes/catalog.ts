@@ -57,7 +57,7 @@ const departureSchema = z.object({
   language,
   startsAt: z.string(),
   timezone: z.string(),
-  status: z.enum(['scheduled', 'guaranteed', 'cancelled', 'departed', 'completed']),
+  status: z.enum(['scheduled', 'guaranteed', 'closed', 'cancelled', 'departed', 'completed']),
   capacity: z.int(),
   seatsAvailable: z.int(),
   seatsHeld: z.int().optional().describe('Staff only'),

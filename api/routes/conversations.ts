@@ -10,7 +10,8 @@ import crypto from 'node:crypto';
 import { config } from '../../platform/config';
 import { emailLinkSecret, emailLinkVerifyKeys } from '../../platform/secrets';
 import { recordAudit, auditActor } from '../../models/audit';
-import { conversationById, conversationEvents, handBack, listConversations, operatorReply, takeOver, thread, type ConversationRow, type MessageRow } from '../../models/conversations';
+import { conversationById, conversationEvents, handBack, listConversations, operatorReply, takeOver, thread, visibleConversation, type ConversationRow, type ConversationViewer, type MessageRow } from '../../models/conversations';
+import type { Principal } from '../auth';
 import { receiveInbound, signalConversation } from '../../services/conversations';
 import { decodeCursor, page } from '../http/cursor';
 import { Problem, type FieldError } from '../http/problem';
@@ -19,6 +20,16 @@ import { route } from '../http/routes';
 import { cursor, limit, listOf } from '../schemas';
 
 const OPERATORS = ['admin', 'operator'] as const;
+
+/** Operators see their branch's customers' conversations (and unrouted ones, and those they hold); admins all. */
+const viewerOf = (p: Principal): ConversationViewer | undefined => (p.role === 'admin' ? undefined : { branchId: p.branchId, userId: p.userId });
+
+/** The conversation, or the same 404 whether it does not exist or is another branch's. */
+async function conversationFor(ctx: Koa.Context, p: Principal, id: string): Promise<ConversationRow> {
+  const c = await visibleConversation(ctx.knex, id, viewerOf(p));
+  if (!c) throw new Problem(404, 'resource_missing', `No conversation with id "${id}".`, { param: 'id' });
+  return c;
+}
 
 /** A web chat's capability to read its own conversation's answers: an HMAC of the conversation id. */
 function chatToken(conversationId: string, secret = emailLinkSecret()): string {
@@ -135,12 +146,13 @@ export const conversationRoutes = [
   }),
   route({
     method: 'GET', path: '/api/v1/conversations', operationId: 'listConversations', tag: 'Conversations', auth: OPERATORS,
-    summary: 'Conversations, newest message first; queue=human: those waiting for or with a person',
+    summary: 'Conversations, newest message first; queue=human: those waiting for or with a person, longest waiting first',
+    description: 'Operators see the conversations of their branch\'s customers, those not tied to any branch yet, and those they hold; admins all.',
     query: z.object({ queue: z.enum(['human']).optional(), status: z.enum(['bot', 'waiting_human', 'with_human', 'closed']).optional(), limit, cursor }),
     responses: { 200: { description: 'Conversations', schema: listOf(conversationItem) } },
-    handler: async (ctx, { query }) => {
+    handler: async (ctx, { query, principal }) => {
       const after = query.cursor ? decodeCursor(query.cursor, ['timestamp', 'uuid']) : undefined;
-      const rows = await listConversations(ctx.knex, { queue: query.queue, status: query.status, limit: query.limit + 1, after: after ? { at: after[0] as string, id: after[1] as string } : undefined });
+      const rows = await listConversations(ctx.knex, { queue: query.queue, status: query.status, limit: query.limit + 1, after: after ? { at: after[0] as string, id: after[1] as string } : undefined, viewer: viewerOf(principal!) });
       return { body: page(rows, query.limit, toConversation, (r) => [iso(r.last_message_at), r.id]) };
     },
   }),
@@ -149,9 +161,8 @@ export const conversationRoutes = [
     summary: 'One conversation and its thread (each inbound message with what the hub understood and where it went)',
     params: z.object({ id: z.uuid() }),
     responses: { 200: { description: 'The conversation', schema: conversationItem.extend({ messages: z.array(messageItem), events: z.array(eventItem) }) }, 404: { description: 'No such conversation' } },
-    handler: async (ctx, { params }) => {
-      const c = await conversationById(ctx.knex, params.id);
-      if (!c) throw new Problem(404, 'resource_missing', `No conversation with id "${params.id}".`, { param: 'id' });
+    handler: async (ctx, { params, principal }) => {
+      const c = await conversationFor(ctx, principal!, params.id);
       const [messages, events] = await Promise.all([thread(ctx.knex, c.id), conversationEvents(ctx.knex, c.id)]);
       return {
         body: {
@@ -169,6 +180,7 @@ export const conversationRoutes = [
     idempotent: true,
     responses: { 201: { description: 'Stored', schema: messageItem.extend({ conversationStatus: z.string() }) }, 404: { description: 'No such conversation' }, 409: { description: 'The conversation is closed' } },
     handler: async (ctx, { params, body, principal }) => {
+      await conversationFor(ctx, principal!, params.id);
       const { message, conversation } = await operatorReply(ctx.knex, { conversationId: params.id, userId: principal!.userId, text: body.text });
       await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'conversation.reply', entityType: 'conversation', entityId: params.id, data: { messageId: message.id } });
       // Stored first; the conversation's workflow hands it to the channel (a template outside the 24-hour window).
@@ -179,11 +191,15 @@ export const conversationRoutes = [
   route({
     method: 'POST', path: '/api/v1/conversations/{id}/takeover', operationId: 'takeOverConversation', tag: 'Conversations', auth: OPERATORS,
     summary: 'An operator takes the conversation from the bot (or from the human queue); the bot stays quiet until it is handed back',
+    description: 'Another person\'s conversation is refused (409 conversation_taken) unless an admin sends {"force": true}; a forced take is on the conversation\'s events and in the audit log with whom it was taken from.',
     params: z.object({ id: z.uuid() }),
-    responses: { 200: { description: 'Taken', schema: conversationItem }, 404: { description: 'No such conversation' }, 409: { description: 'Closed, or another person has it' } },
-    handler: async (ctx, { params, principal }) => {
-      const c = await takeOver(ctx.knex, { conversationId: params.id, userId: principal!.userId });
-      await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'conversation.takeover', entityType: 'conversation', entityId: params.id, data: {} });
+    body: z.object({ force: z.boolean().optional().describe('Admins only: take it even though another person has it') }).strict().optional(),
+    responses: { 200: { description: 'Taken', schema: conversationItem }, 403: { description: 'force by someone not an admin' }, 404: { description: 'No such conversation' }, 409: { description: 'Closed, or another person has it' } },
+    handler: async (ctx, { params, body, principal }) => {
+      if (body?.force && principal!.role !== 'admin') throw new Problem(403, 'forbidden', 'Only an admin may take a conversation another person has (force).');
+      await conversationFor(ctx, principal!, params.id);
+      const { taken_from: takenFrom, ...c } = await takeOver(ctx.knex, { conversationId: params.id, userId: principal!.userId, force: body?.force === true });
+      await recordAudit(ctx.knex, { ...auditActor(ctx), action: takenFrom ? 'conversation.takeover_forced' : 'conversation.takeover', entityType: 'conversation', entityId: params.id, data: takenFrom ? { takenFrom } : {} });
       return { body: toConversation(c) };
     },
   }),
@@ -194,6 +210,7 @@ export const conversationRoutes = [
     body: z.object({ note: z.string().trim().max(500).optional() }).strict().optional(),
     responses: { 200: { description: 'Handed back', schema: conversationItem }, 404: { description: 'No such conversation' }, 409: { description: 'The bot already has it' } },
     handler: async (ctx, { params, body, principal }) => {
+      await conversationFor(ctx, principal!, params.id);
       const c = await handBack(ctx.knex, { conversationId: params.id, userId: principal!.userId, note: body?.note });
       await recordAudit(ctx.knex, { ...auditActor(ctx), action: 'conversation.handback', entityType: 'conversation', entityId: params.id, data: { note: body?.note ?? null } });
       return { body: toConversation(c) };

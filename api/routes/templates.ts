@@ -44,7 +44,7 @@ async function templateById(ctx: Koa.Context, id: string): Promise<EmailTemplate
   return row;
 }
 
-function refusal(problem: TemplateProblem): Problem {
+export function refusal(problem: TemplateProblem): Problem {
   switch (problem.code) {
     case 'invalid_mjml':
       return new Problem(400, 'invalid_mjml', problem.message, {

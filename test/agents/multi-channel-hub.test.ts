@@ -91,7 +91,7 @@ describe('MultiChannelHub (web chat, end to end)', function () {
     });
     const id = res.body.conversationId;
 
-    const queue = await api('GET', '/api/v1/conversations?queue=human', { token: operator });
+    const queue = await api('GET', '/api/v1/conversations?queue=human&limit=100', { token: operator });
     expect(queue.status).to.equal(200);
     const item = queue.body.data.find((c: { id: string }) => c.id === id);
     expect(item).to.deep.include({ customerHandle: from, status: 'waiting_human', language: 'es', lastIntent: 'human' });
