@@ -321,7 +321,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/automations": {
+    "/api/v1/auth/session": {
         parameters: {
             query?: never;
             header?: never;
@@ -329,6 +329,51 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
+        put?: never;
+        /**
+         * Log in for a browser: the access token in the answer, the refresh token in an httpOnly cookie
+         * @description The same checks, limits and security events as POST /api/v1/auth/login. Sets the cookie st_refresh (HttpOnly, SameSite=Strict, Path=/api/v1/auth/session, Secure on https and in production; lives as long as the refresh token) and st_csrf (readable, SameSite=Strict, Path=/), whose value the console sends as X-CSRF-Token on POST /api/v1/auth/session/refresh and DELETE /api/v1/auth/session. No refresh token in the body.
+         */
+        post: operations["createBrowserSession"];
+        /**
+         * Log a browser out: revokes the session cookie's family and clears the cookies
+         * @description Needs the X-CSRF-Token header equal to the st_csrf cookie when there is a session cookie. The access token stays valid until it expires.
+         */
+        delete: operations["endBrowserSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/session/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Spend the st_refresh cookie for a new access token (rotation: new cookies; a reused cookie ends the session family)
+         * @description Needs the st_refresh cookie and the X-CSRF-Token header equal to the st_csrf cookie. A refresh token presented a second time ends every session of its login, as on POST /api/v1/auth/refresh. A refused cookie is cleared.
+         */
+        post: operations["refreshBrowserSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/automations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Automations, newest first, with their enrollments by status */
+        get: operations["listAutomations"];
         put?: never;
         /**
          * Define an automation: a trigger, steps (wait, send, check) and a goal that ends it early
@@ -484,6 +529,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/bookings/{id}/cancellation-quote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What cancelling now would refund: the policy tier, the amount from the ledger, and whether a manager must approve it
+         * @description Computed with the same rules and the same function the cancellation uses (domain/booking-rules.ts refundFor over the ledger), so a cancel right after refunds this.
+         */
+        get: operations["quoteCancellation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/bookings/{id}/payments": {
         parameters: {
             query?: never;
@@ -511,7 +576,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** Campaigns, newest first, with their status and recipient counts */
+        get: operations["listCampaigns"];
         put?: never;
         /** Write a campaign (draft): a segment, one or more template variants, optional A/B test and send window */
         post: operations["createCampaign"];
@@ -600,6 +666,43 @@ export interface paths {
         put?: never;
         /** Schedule a draft (now, or at `at`); its workflow takes it from there */
         post: operations["scheduleCampaign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/console/calendar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Departures per day (the branch's calendar days from..to, inclusive) with capacity, held, sold and status */
+        get: operations["consoleCalendar"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/console/today": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The Today dashboard: departures of today and tomorrow with their load, holds about to expire, balances due, approvals waiting, revenue by branch over 30 days
+         * @description Operators and accountants see their branch; admins every branch, or one with `branch`.
+         */
+        get: operations["consoleToday"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -722,7 +825,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Conversations, newest message first; queue=human: those waiting for or with a person */
+        /**
+         * Conversations, newest message first; queue=human: those waiting for or with a person, longest waiting first
+         * @description Operators see the conversations of their branch's customers, those not tied to any branch yet, and those they hold; admins all.
+         */
         get: operations["listConversations"];
         put?: never;
         post?: never;
@@ -812,7 +918,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** An operator takes the conversation from the bot (or from the human queue); the bot stays quiet until it is handed back */
+        /**
+         * An operator takes the conversation from the bot (or from the human queue); the bot stays quiet until it is handed back
+         * @description Another person's conversation is refused (409 conversation_taken) unless an admin sends {"force": true}; a forced take is on the conversation's events and in the audit log with whom it was taken from.
+         */
         post: operations["takeOverConversation"];
         delete?: never;
         options?: never;
@@ -908,6 +1017,67 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
+        /**
+         * Close a departure to new bookings, or open it again
+         * @description A closed departure takes no new holds (409 departure_closed) and leaves the public catalog; its bookings stay as they are. Opening restores the status it had (scheduled or guaranteed). Operators: departures of their branch.
+         */
+        patch: operations["updateDeparture"];
+        trace?: never;
+    };
+    "/api/v1/departures/{id}/check-ins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check a passenger in, mark a no-show, or clear it (pending); stored and put on the booking's timeline
+         * @description Setting the state a passenger already has changes nothing. Accountants read manifests but do not check in (403).
+         */
+        post: operations["checkInPassenger"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/departures/{id}/manifest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A departure's manifest: each booking travelling (held or confirmed onwards) with contact, passengers by type, check-in and balance due */
+        get: operations["getManifest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/departures/{id}/manifest.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The manifest as CSV: a header row, then one row per passenger
+         * @description Cells a spreadsheet would run as a formula (starting with = + - @ or a tab) are prefixed with an apostrophe.
+         */
+        get: operations["getManifestCsv"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
         patch?: never;
         trace?: never;
     };
@@ -926,6 +1096,26 @@ export interface paths {
          * @description When seats free up, the first party in line that fits gets a hold (24 hours by default) and a message; the booking then proceeds as any other.
          */
         post: operations["joinWaitlist"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live updates: a server-sent event stream of what changes that you may see (bookings, approvals, campaigns, conversations, contact imports, check-ins)
+         * @description text/event-stream, read with fetch and the Authorization header. First `retry:`; `event: ready` once the stream is fed (refetch, then follow the events); one `data:` line per change with a small JSON object {kind, id, ...} (refetch what it names: nothing else is in it); `event: resync` after an interruption (events may have been missed: refetch everything shown); a comment line every 15 s; `event: end` with a reason (token_expired, session_changed, server_closing, too_slow) before the server ends the stream: reconnect with a current access token. Scope: admins everything; operators their branch (and bookings they created, unassigned conversations); accountants their branch's bookings and approvals; marketers campaigns and contact imports; partners and customers their own bookings. Fed by PostgreSQL LISTEN/NOTIFY, so every API instance delivers every event.
+         */
+        get: operations["streamEvents"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1116,7 +1306,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** Segments, newest first (their live counts: GET /api/v1/segments/{id}/count) */
+        get: operations["listSegments"];
         put?: never;
         /**
          * Define a segment: an AND/OR/NOT tree of conditions on contacts, bookings and engagement
@@ -1197,7 +1388,11 @@ export interface paths {
         };
         /** One template with its MJML, text and the variables it uses */
         get: operations["getTemplate"];
-        put?: never;
+        /**
+         * Edit a template's name, subject, MJML and text (checked as on create); its kind, key and language stay
+         * @description Each language is its own template (same key for transactional ones). Campaigns and automations already sending keep what they compiled; later sends use the new version.
+         */
+        put: operations["updateTemplate"];
         post?: never;
         delete?: never;
         options?: never;
@@ -2870,6 +3065,254 @@ export interface operations {
             };
         };
     };
+    createBrowserSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: email */
+                    email: string;
+                    password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Logged in; cookies set */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        accessToken: string;
+                        /** @description The value of the st_csrf cookie: send it as X-CSRF-Token on the session routes */
+                        csrfToken: string;
+                        /** @description Seconds until the access token expires */
+                        expiresIn: number;
+                        /** @constant */
+                        tokenType: "Bearer";
+                        user: {
+                            branchId: string | null;
+                            customerId: string | null;
+                            email: string;
+                            /** Format: uuid */
+                            id: string;
+                            name: string;
+                            partnerId: string | null;
+                            /** @enum {string} */
+                            role: "admin" | "operator" | "marketer" | "accountant" | "partner" | "customer";
+                        };
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong email or password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many failed logins for this account or address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    endBrowserSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Logged out, cookies cleared (also when there was no session) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The X-CSRF-Token header is missing or differs from the st_csrf cookie (csrf_failed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    refreshBrowserSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A new access token; the cookies rotated */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        accessToken: string;
+                        /** @description The value of the st_csrf cookie: send it as X-CSRF-Token on the session routes */
+                        csrfToken: string;
+                        /** @description Seconds until the access token expires */
+                        expiresIn: number;
+                        /** @constant */
+                        tokenType: "Bearer";
+                        user: {
+                            branchId: string | null;
+                            customerId: string | null;
+                            email: string;
+                            /** Format: uuid */
+                            id: string;
+                            name: string;
+                            partnerId: string | null;
+                            /** @enum {string} */
+                            role: "admin" | "operator" | "marketer" | "accountant" | "partner" | "customer";
+                        };
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No session cookie, or an expired, revoked, reused or forged one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The X-CSRF-Token header is missing or differs from the st_csrf cookie (csrf_failed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many refreshes from this address */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    listAutomations: {
+        parameters: {
+            query?: {
+                /** @description nextCursor from the previous page */
+                cursor?: string;
+                /** @description Page size, 1 to 100 (default 20) */
+                limit?: number;
+                status?: "active" | "paused" | "archived";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of automations */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            createdAt: string;
+                            enrollments: {
+                                completed: number;
+                                exited: number;
+                                running: number;
+                            };
+                            /** Format: uuid */
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "automation";
+                            /** @enum {string} */
+                            status: "active" | "paused" | "archived";
+                            steps: unknown[];
+                            trigger: string;
+                        }[];
+                        hasMore: boolean;
+                        nextCursor: string | null;
+                        /** @constant */
+                        object: "list";
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     createAutomation: {
         parameters: {
             query?: never;
@@ -3175,6 +3618,8 @@ export interface operations {
                 /** @description Page size, 1 to 100 (default 20) */
                 limit?: number;
                 partnerId?: string;
+                /** @description Reference prefix, or part of the contact's name or email (case- and accent-insensitive) */
+                q?: string;
                 reference?: string;
                 status?: "held" | "awaiting_payment" | "confirmed" | "paid_in_full" | "in_progress" | "completed" | "expired" | "failed" | "cancelled" | "no_show";
             };
@@ -3517,6 +3962,86 @@ export interface operations {
             };
         };
     };
+    quoteCancellation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The quote */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        approvalReason: string | null;
+                        /** Format: uuid */
+                        bookingId: string;
+                        bookingStatus: string;
+                        cancellable: boolean;
+                        daysBeforeDeparture: number;
+                        needsApproval: boolean;
+                        notCancellableBecause: string | null;
+                        /** @constant */
+                        object: "cancellation_quote";
+                        /** @description Net paid, from the ledger (captured − refunded) */
+                        paid: number;
+                        quotedAt: string;
+                        refund: {
+                            amount: number;
+                            currency: string;
+                            percent: number;
+                        };
+                        /** @description The policy tier that applies now */
+                        tier: {
+                            minDays: number;
+                            percent: number;
+                        } | null;
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such booking (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     payBooking: {
         parameters: {
             query?: never;
@@ -3617,6 +4142,94 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    listCampaigns: {
+        parameters: {
+            query?: {
+                /** @description nextCursor from the previous page */
+                cursor?: string;
+                /** @description Page size, 1 to 100 (default 20) */
+                limit?: number;
+                status?: "draft" | "scheduled" | "sending" | "paused" | "sent" | "cancelled";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of campaigns */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            abTest: boolean;
+                            counts: {
+                                audience: number;
+                                failed: number;
+                                remaining: number;
+                                sent: number;
+                                suppressed: number;
+                                unknown: number;
+                            };
+                            createdAt: string;
+                            finishedAt: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "campaign";
+                            scheduledAt: string | null;
+                            /** Format: uuid */
+                            segmentId: string;
+                            startedAt: string | null;
+                            /** @enum {string} */
+                            status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "cancelled";
+                            variants: ({
+                                name: string;
+                                templateId: string;
+                            } & {
+                                [key: string]: unknown;
+                            })[];
+                        }[];
+                        hasMore: boolean;
+                        nextCursor: string | null;
+                        /** @constant */
+                        object: "list";
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
@@ -3966,6 +4579,233 @@ export interface operations {
             };
             /** @description Not a draft */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    consoleCalendar: {
+        parameters: {
+            query: {
+                branch?: string;
+                from: string;
+                lang?: "es" | "en";
+                to: string;
+                tourId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Days with departures (days without any are left out) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        days: {
+                            date: string;
+                            departures: {
+                                available: number;
+                                branch: string;
+                                capacity: number;
+                                /** @description Seats in active holds */
+                                held: number;
+                                /** Format: uuid */
+                                id: string;
+                                /** @description (held + sold) / capacity, in percent with one decimal */
+                                loadPercent: number;
+                                sold: number;
+                                startsAt: string;
+                                /** @description HH:MM in the branch's time zone */
+                                startTime: string;
+                                /** @enum {string} */
+                                status: "scheduled" | "guaranteed" | "closed" | "cancelled" | "departed" | "completed";
+                                timezone: string;
+                                tour: {
+                                    code: string;
+                                    durationMinutes: number;
+                                    /** Format: uuid */
+                                    id: string;
+                                    title: string;
+                                };
+                            }[];
+                            totals: {
+                                capacity: number;
+                                held: number;
+                                sold: number;
+                            };
+                        }[];
+                        from: string;
+                        /** @constant */
+                        object: "console_calendar";
+                        to: string;
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another branch than your own */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    consoleToday: {
+        parameters: {
+            query?: {
+                /** @description Branch code, e.g. MAD */
+                branch?: string;
+                lang?: "es" | "en";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The dashboard */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        approvals: {
+                            /** @description The five waiting longest */
+                            first: {
+                                amount: number | null;
+                                bookingId: string | null;
+                                currency: string | null;
+                                expiresAt: string | null;
+                                /** Format: uuid */
+                                id: string;
+                                kind: string;
+                                reason: string;
+                                requestedAt: string;
+                            }[];
+                            pending: number;
+                        };
+                        /** @description Bookings of departures still ahead with something left to pay, by departure date (at most 50) */
+                        balancesDue: {
+                            /** @description From the ledger: payable − (captured − refunded) */
+                            amountDue: number;
+                            /** Format: uuid */
+                            bookingId: string;
+                            contactName: string | null;
+                            currency: string;
+                            /** Format: uuid */
+                            departureId: string;
+                            departureStartsAt: string;
+                            dueOn: string | null;
+                            reference: string;
+                            status: string;
+                            tourTitle: string;
+                        }[];
+                        departures: {
+                            available: number;
+                            branch: string;
+                            capacity: number;
+                            /**
+                             * @description In the branch's own time zone
+                             * @enum {string}
+                             */
+                            day: "today" | "tomorrow";
+                            /** @description Seats in active holds */
+                            held: number;
+                            /** Format: uuid */
+                            id: string;
+                            /** @description (held + sold) / capacity, in percent with one decimal */
+                            loadPercent: number;
+                            sold: number;
+                            startsAt: string;
+                            /** @enum {string} */
+                            status: "scheduled" | "guaranteed" | "closed" | "cancelled" | "departed" | "completed";
+                            timezone: string;
+                            tour: {
+                                code: string;
+                                durationMinutes: number;
+                                /** Format: uuid */
+                                id: string;
+                                title: string;
+                            };
+                        }[];
+                        /** @description Holds that expire within the next 2 hours, soonest first */
+                        expiringHolds: {
+                            /** Format: uuid */
+                            bookingId: string;
+                            contactName: string | null;
+                            currency: string;
+                            /** Format: uuid */
+                            departureId: string;
+                            departureStartsAt: string;
+                            holdExpiresAt: string;
+                            paxCount: number;
+                            reference: string;
+                            total: number;
+                            tourTitle: string;
+                        }[];
+                        generatedAt: string;
+                        /** @constant */
+                        object: "console_today";
+                        /** @description The last 30 days from the ledger (payments captured, refunds pending or made), by branch, day and currency */
+                        revenue: {
+                            branch: string;
+                            captured: number;
+                            currency: string;
+                            /** @description YYYY-MM-DD in the branch's time zone */
+                            day: string;
+                            /** @description captured − refunded */
+                            net: number;
+                            refunded: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another branch than your own */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4883,7 +5723,14 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Admins only: take it even though another person has it */
+                    force?: boolean;
+                };
+            };
+        };
         responses: {
             /** @description Taken */
             200: {
@@ -4937,14 +5784,12 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem */
+            /** @description force by someone not an admin */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
+                content?: never;
             };
             /** @description No such conversation */
             404: {
@@ -5263,7 +6108,7 @@ export interface operations {
                             seatsSold?: number;
                             startsAt: string;
                             /** @enum {string} */
-                            status: "scheduled" | "guaranteed" | "cancelled" | "departed" | "completed";
+                            status: "scheduled" | "guaranteed" | "closed" | "cancelled" | "departed" | "completed";
                             timezone: string;
                             tour: {
                                 category: string;
@@ -5346,7 +6191,7 @@ export interface operations {
                         seatsSold?: number;
                         startsAt: string;
                         /** @enum {string} */
-                        status: "scheduled" | "guaranteed" | "cancelled" | "departed" | "completed";
+                        status: "scheduled" | "guaranteed" | "closed" | "cancelled" | "departed" | "completed";
                         timezone: string;
                         tour: {
                             category: string;
@@ -5373,6 +6218,381 @@ export interface operations {
                 };
             };
             /** @description No such departure */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    updateDeparture: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retries with the same key return the first answer */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    status: "closed" | "open";
+                };
+            };
+        };
+        responses: {
+            /** @description The departure */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        available: number;
+                        branch: string;
+                        capacity: number;
+                        closedAt: string | null;
+                        /** @description Seats in active holds */
+                        held: number;
+                        /** Format: uuid */
+                        id: string;
+                        /** @description (held + sold) / capacity, in percent with one decimal */
+                        loadPercent: number;
+                        sold: number;
+                        startsAt: string;
+                        /** @enum {string} */
+                        status: "scheduled" | "guaranteed" | "closed" | "cancelled" | "departed" | "completed";
+                        timezone: string;
+                        tour: {
+                            code: string;
+                            durationMinutes: number;
+                            /** Format: uuid */
+                            id: string;
+                            title: string;
+                        };
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such departure (or another branch's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The departure is cancelled, departed or completed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    checkInPassenger: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retries with the same key return the first answer */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: uuid */
+                    bookingId: string;
+                    /**
+                     * Format: uuid
+                     * @description The passenger's id from the manifest
+                     */
+                    passengerId: string;
+                    /** @enum {string} */
+                    state: "pending" | "checked_in" | "no_show";
+                };
+            };
+        };
+        responses: {
+            /** @description The passenger's check-in */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        at: string | null;
+                        /** Format: uuid */
+                        bookingId: string;
+                        byUserId: string | null;
+                        changed: boolean;
+                        /** Format: uuid */
+                        departureId: string;
+                        /** @constant */
+                        object: "check_in";
+                        /** Format: uuid */
+                        passengerId: string;
+                        /** @enum {string} */
+                        state: "pending" | "checked_in" | "no_show";
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such departure, booking on it, or passenger of the booking */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The booking is cancelled, expired or failed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getManifest: {
+        parameters: {
+            query?: {
+                lang?: "es" | "en";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The manifest */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        bookings: {
+                            /** @description From the ledger */
+                            amountDue: number;
+                            balanceDueOn: string | null;
+                            /** Format: uuid */
+                            bookingId: string;
+                            contact: {
+                                email: string | null;
+                                name: string | null;
+                                phone: string | null;
+                            };
+                            currency: string;
+                            language: string;
+                            passengers: {
+                                birthDate: string | null;
+                                checkIn: {
+                                    at: string | null;
+                                    byUserId: string | null;
+                                    /** @enum {string} */
+                                    state: "pending" | "checked_in" | "no_show";
+                                };
+                                firstName: string;
+                                /** Format: uuid */
+                                id: string;
+                                lastName: string;
+                                type: string;
+                            }[];
+                            paxCount: number;
+                            reference: string;
+                            status: string;
+                        }[];
+                        departure: {
+                            available: number;
+                            branch: string;
+                            capacity: number;
+                            guideName: string | null;
+                            /** @description Seats in active holds */
+                            held: number;
+                            /** Format: uuid */
+                            id: string;
+                            /** @description (held + sold) / capacity, in percent with one decimal */
+                            loadPercent: number;
+                            sold: number;
+                            startsAt: string;
+                            /** @enum {string} */
+                            status: "scheduled" | "guaranteed" | "closed" | "cancelled" | "departed" | "completed";
+                            timezone: string;
+                            tour: {
+                                code: string;
+                                durationMinutes: number;
+                                /** Format: uuid */
+                                id: string;
+                                title: string;
+                            };
+                            vehicle: string | null;
+                        };
+                        /** @constant */
+                        object: "manifest";
+                        totals: {
+                            bookings: number;
+                            byPaxType: {
+                                [key: string]: number;
+                            };
+                            checkIns: {
+                                checked_in: number;
+                                no_show: number;
+                                pending: number;
+                            };
+                            passengers: number;
+                        };
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such departure (or another branch's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getManifestCsv: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One row per passenger, after a header row */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such departure (or another branch's) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5513,6 +6733,85 @@ export interface operations {
             };
             /** @description Seats are available: book instead; or the departure is closed */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    streamEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream (each `data:` line is one of these) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": {
+                        bookingId?: string;
+                        branchId?: string;
+                        campaignId?: string;
+                        conversationId?: string;
+                        /** @description booking: the user who created it */
+                        createdBy?: string;
+                        customerId?: string;
+                        departureId?: string;
+                        /** @description The id of what changed (booking, approval, campaign, conversation, import, departure) */
+                        id: string;
+                        /** @enum {string} */
+                        kind: "booking" | "approval" | "campaign" | "conversation" | "contact_import" | "checkin";
+                        partnerId?: string;
+                        /** @description The new status, when a status changed */
+                        status?: string;
+                        /** @description booking: the timeline event type; approval: its kind */
+                        type?: string;
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This user has too many streams open on this server */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description This server has no room for another stream */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6220,6 +7519,73 @@ export interface operations {
             };
         };
     };
+    listSegments: {
+        parameters: {
+            query?: {
+                /** @description nextCursor from the previous page */
+                cursor?: string;
+                /** @description Page size, 1 to 100 (default 20) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of segments */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            createdAt: string;
+                            /** Format: uuid */
+                            id: string;
+                            name: string;
+                            /** @constant */
+                            object: "segment";
+                            rules: unknown;
+                            updatedAt: string;
+                        }[];
+                        hasMore: boolean;
+                        nextCursor: string | null;
+                        /** @constant */
+                        object: "list";
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     createSegment: {
         parameters: {
             query?: never;
@@ -6586,6 +7952,89 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such template */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    updateTemplate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retries with the same key return the first answer */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    mjml: string;
+                    name?: string;
+                    subject: string;
+                    text: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The template as stored */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        createdAt: string;
+                        /** Format: uuid */
+                        id: string;
+                        key: string | null;
+                        /** @enum {string} */
+                        kind: "marketing" | "transactional";
+                        /** @enum {string} */
+                        language: "es" | "en";
+                        mjml: string;
+                        name: string;
+                        /** @constant */
+                        object: "email_template";
+                        subject: string;
+                        text: string;
+                        updatedAt: string;
+                        variables: string[];
+                    };
+                };
+            };
+            /** @description MJML errors (line + message), malformed variables, or a missing unsubscribe link */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Problem */
             401: {
@@ -7004,7 +8453,7 @@ export interface operations {
                         seatsSold?: number;
                         startsAt: string;
                         /** @enum {string} */
-                        status: "scheduled" | "guaranteed" | "cancelled" | "departed" | "completed";
+                        status: "scheduled" | "guaranteed" | "closed" | "cancelled" | "departed" | "completed";
                         timezone: string;
                         tour: {
                             category: string;
