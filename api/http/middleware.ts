@@ -50,6 +50,8 @@ export function requestContext(logger: Logger): Koa.Middleware {
       await next();
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      // The server's own time, beside the client's: what the console's and the benches' timings separate.
+      if (!ctx.headerSent) ctx.set('Server-Timing', `app;dur=${(seconds * 1000).toFixed(1)}`);
       const route = routeLabel(ctx);
       // An unknown method would be a label of its own too.
       const method = KNOWN_METHODS.has(ctx.method) ? ctx.method : 'OTHER';
