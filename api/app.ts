@@ -73,8 +73,8 @@ declare module 'koa' {
 
 export function allRoutes(): AnyRoute[] {
   return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes, ...auditRoutes,
-    ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes, ...conversationRoutes, ...securityRoutes, ...privacyRoutes, ...whatsappRoutes,
-    ...eventRoutes, ...consoleRoutes];
+    ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes, ...conversationRoutes, ...securityRoutes, ...privacyRoutes, ...whatsappRoutes, ...consoleRoutes,
+    ...eventRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {

@@ -18,7 +18,7 @@ type AnyObject = z.ZodObject<z.ZodRawShape>;
 export interface ResponseDef {
   description: string;
   schema?: z.ZodType;
-  /** The media type the schema describes (default application/json): text/event-stream, whose events the schema types, or text/csv for an export. */
+  /** The media type the schema describes (default application/json), e.g. text/csv for an export or text/event-stream, whose events the schema types. */
   contentType?: string;
 }
 
