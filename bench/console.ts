@@ -119,7 +119,10 @@ const PAGE_SCRIPT = `window.__bench = (() => {
   // to t0, and the server's own time (its Server-Timing app;dur).
   const apiSince = (t0) => performance.getEntriesByType('resource')
     .filter((e) => e.startTime >= t0 - 1 && e.name.includes('/api/v1/') && !e.name.includes('/api/v1/events'))
-    .map((e) => ({ path: new URL(e.name).pathname, endMs: e.responseEnd - t0, serverMs: (e.serverTiming.find((x) => x.name === 'app') || {}).duration }));
+    .map((e) => ({ path: new URL(e.name).pathname, startMs: e.startTime - t0, endMs: e.responseEnd - t0, serverMs: (e.serverTiming.find((x) => x.name === 'app') || {}).duration }));
+  const chunksSince = (t0) => performance.getEntriesByType('resource')
+    .filter((e) => e.startTime >= t0 - 1 && e.name.includes('/console/assets/'))
+    .map((e) => ({ path: new URL(e.name).pathname, startMs: e.startTime - t0, endMs: e.responseEnd - t0 }));
   return {
     watch(done, arg, start, timeoutMs) {
       state.stop();
@@ -131,7 +134,7 @@ const PAGE_SCRIPT = `window.__bench = (() => {
       if (listens) document.addEventListener(start, onEvent, true);
       const forget = () => { if (listens) document.removeEventListener(start, onEvent, true); };
       performance.clearResourceTimings();
-      const stopObserving = observe(done, arg, timeoutMs, () => { s.ms = performance.now() - s.t0; s.api = apiSince(s.t0); forget(); });
+      const stopObserving = observe(done, arg, timeoutMs, () => { s.ms = performance.now() - s.t0; s.api = apiSince(s.t0); s.chunks = chunksSince(s.t0); forget(); });
       s.stop = () => { stopObserving(); forget(); };
     },
     navigate(to) { state.t0 = performance.now(); history.pushState(null, '', to); },
@@ -142,15 +145,15 @@ const PAGE_SCRIPT = `window.__bench = (() => {
       s.stop = observe(done, arg, timeoutMs, () => { s.at = Date.now(); });
     },
     check(done, arg) { return !!new Function('main', 'arg', done)(document.querySelector('main'), arg); },
-    result() { return { ms: state.ms, at: state.at, api: state.api || [] }; },
+    result() { return { ms: state.ms, at: state.at, api: state.api || [], chunks: state.chunks || [] }; },
   };
 })();`;
 
 type Start = 'input' | 'click' | 'navigate';
-type ApiTiming = { path: string; endMs: number; serverMs?: number };
-type PageResult = { ms: number | null | undefined; at: number | null | undefined; api: ApiTiming[] };
+type ApiTiming = { path: string; startMs: number; endMs: number; serverMs?: number };
+type PageResult = { ms: number | null | undefined; at: number | null | undefined; api: ApiTiming[]; chunks: ApiTiming[] };
 /** One measurement: total ms, and of it how long until the last API answer had arrived (the rest is the browser's work). */
-type Sample = { ms: number; dataMs: number | null; serverMs: number | null; requests: number } | null;
+type Sample = { ms: number; chunksMs: number | null; requestMs: number | null; dataMs: number | null; serverMs: number | null; requests: number } | null;
 /** PAGE_SCRIPT's global, named in the callbacks Playwright runs in the page (never called here). */
 declare const __bench: {
   watch(done: string, arg: unknown, start: Start, timeoutMs: number): void;
@@ -173,10 +176,15 @@ async function measureInPage(page: Page, o: { done: string; arg: unknown; start:
   if (act) await act();
   const ms = await pageResult(page, 'ms', timeoutMs);
   if (ms === null) return null;
-  const api = (await page.evaluate(() => __bench.result())).api.filter((x) => x.endMs <= ms);
+  const got = await page.evaluate(() => __bench.result());
+  const api = got.api.filter((x) => x.endMs <= ms);
+  // The screen's code, when it had to be fetched (or read from the browser's cache) for this navigation.
+  const chunks = got.chunks.filter((x) => x.endMs <= ms);
+  const chunksMs = chunks.length ? round1(Math.max(...chunks.map((x) => x.endMs))) : null;
   const dataMs = api.length ? Math.max(...api.map((x) => x.endMs)) : null;
   const server = api.map((x) => x.serverMs).filter((x): x is number => typeof x === 'number');
-  return { ms: round1(ms), dataMs: dataMs === null ? null : round1(dataMs), serverMs: server.length ? round1(Math.max(...server)) : null, requests: api.length };
+  const requestMs = api.length ? Math.min(...api.map((x) => x.startMs)) : null;
+  return { ms: round1(ms), chunksMs, requestMs: requestMs === null ? null : round1(requestMs), dataMs: dataMs === null ? null : round1(dataMs), serverMs: server.length ? round1(Math.max(...server)) : null, requests: api.length };
 }
 
 /** p50/p95 of the totals, and of the part spent waiting for the API's answers. */
@@ -185,6 +193,7 @@ function summarize(samples: Sample[]) {
   return {
     timedOut: samples.filter((s) => s === null).length,
     ms: stats(ok.map((s) => s.ms)),
+    untilRequestMs: stats(ok.filter((s) => s.requestMs !== null).map((s) => s.requestMs!)),
     untilDataMs: stats(ok.filter((s) => s.dataMs !== null).map((s) => s.dataMs!)),
     serverMs: stats(ok.filter((s) => s.serverMs !== null).map((s) => s.serverMs!)),
     afterDataMs: stats(ok.filter((s) => s.dataMs !== null).map((s) => s.ms - s.dataMs!)),
@@ -353,16 +362,31 @@ async function measureBookings(page: Page, stack: BenchStack, token: string, run
  * nothing else in flight) to `to`, `runs` times. The screen's chunk comes from the browser's
  * cache after the first run, as for anyone who has opened it before.
  */
-async function measureNavigation(page: Page, baseUrl: string, o: { to: string; done: string; arg: unknown; runs: number }) {
+async function measureNavigation(page: Page, baseUrl: string, o: { to: string; done: string; arg: unknown; runs: number; openedBefore?: string }) {
   const samples: Sample[] = [];
   for (let i = 0; i < o.runs; i++) {
     await freshConsole(page, baseUrl, '/bench-start');
+    if (o.openedBefore) {
+      // The same screen opened earlier in this session (on other data): its code is loaded, and
+      // React.lazy no longer suspends on the way in.
+      await page.evaluate((to) => __bench.navigate(to), `/console${o.openedBefore}`);
+      await page.locator('main h1').first().waitFor();
+      await sleep(800);
+      await page.evaluate((to) => __bench.navigate(to), '/console/bench-start');
+      await page.getByRole('heading', { level: 1, name: 'There is no such page.' }).waitFor();
+    }
     await sleep(200);
     const sample = await measureInPage(page, { done: o.done, arg: o.arg, start: 'navigate', navigate: `/console${o.to}` });
     samples.push(sample);
     if (i === 0 && sample === null) break; // the screen does not show it at all: no use waiting 20 times
   }
   return { ...summarize(samples), first: samples[0], samples };
+}
+
+function previousMonth(month: string): string {
+  const [y, m] = month.split('-').map(Number);
+  const d = new Date(Date.UTC(y, m - 2, 1));
+  return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
 }
 
 /** The month with the most departures: from another screen to its cells, and from the month before by its "next month" button. */
@@ -377,8 +401,8 @@ async function measureCalendar(page: Page, stack: BenchStack, token: string, run
   const count = body.days.reduce((n, d) => n + d.departures.length, 0);
   const arg = { month, count };
   const fromAnotherScreen = await measureNavigation(page, stack.baseUrl, { to: SCREENS.calendar.path(month), done: SCREENS.calendar.cellsShown, arg, runs });
-  const before = new Date(Date.UTC(y, m - 2, 1));
-  const previous = `${before.getUTCFullYear()}-${String(before.getUTCMonth() + 1).padStart(2, '0')}`;
+  const openedBefore = await measureNavigation(page, stack.baseUrl, { to: SCREENS.calendar.path(month), done: SCREENS.calendar.cellsShown, arg, runs, openedBefore: SCREENS.calendar.path(previousMonth(month)) });
+  const previous = previousMonth(month);
   const clicks: Sample[] = [];
   for (let i = 0; i < runs; i++) {
     await freshConsole(page, stack.baseUrl, SCREENS.calendar.path(previous));
@@ -388,7 +412,7 @@ async function measureCalendar(page: Page, stack: BenchStack, token: string, run
     clicks.push(sample);
     if (i === 0 && sample === null) break;
   }
-  return { month, departures: count, goalMs: GOALS.calendarMonthMs, ...fromAnotherScreen, nextMonthClick: { from: previous, ...summarize(clicks), samples: clicks } };
+  return { month, departures: count, goalMs: GOALS.calendarMonthMs, ...fromAnotherScreen, openedBefore, nextMonthClick: { from: previous, ...summarize(clicks), samples: clicks } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -438,8 +462,10 @@ function table(result: Record<string, any>): string { // eslint-disable-line @ty
   };
   line('bookings list: keystroke → rows', result.bookings, GOALS.bookingsFilterMs);
   line('calendar month: navigation → cells', result.calendar, GOALS.calendarMonthMs);
+  line('calendar, screen opened before: navigation → cells', result.calendar?.openedBefore, GOALS.calendarMonthMs);
   line('calendar: "next month" click → cells', result.calendar?.nextMonthClick, GOALS.calendarMonthMs);
   line('manifest 60 seats: navigation → rows', result.manifest, GOALS.manifestMs);
+  line('manifest, screen opened before: navigation → rows', result.manifest?.openedBefore, GOALS.manifestMs);
   line('timeline event: INSERT → row on the page', result.timeline, GOALS.timelineMs);
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join(' | ')).join('\n');
@@ -490,7 +516,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         }
         if (only.has('manifest')) {
           const passengers = (await stack.knex('passengers as p').join('bookings as b', 'b.id', 'p.booking_id').where('b.departure_id', data.fullDepartureId).count<{ count: string }[]>('* as count'))[0].count;
-          result.manifest = { departureId: data.fullDepartureId, passengers: Number(passengers), goalMs: GOALS.manifestMs, ...(await measureNavigation(page, stack.baseUrl, { to: SCREENS.manifest.path(data.fullDepartureId), done: SCREENS.manifest.shown, arg: { passengers: Number(passengers) }, runs })) };
+          const to = SCREENS.manifest.path(data.fullDepartureId);
+          const other = await stack.knex('bench_departures').where({ n: 1 }).first('id');
+          result.manifest = {
+            departureId: data.fullDepartureId, passengers: Number(passengers), goalMs: GOALS.manifestMs,
+            ...(await measureNavigation(page, stack.baseUrl, { to, done: SCREENS.manifest.shown, arg: { passengers: Number(passengers) }, runs })),
+            openedBefore: await measureNavigation(page, stack.baseUrl, { to, done: SCREENS.manifest.shown, arg: { passengers: Number(passengers) }, runs, openedBefore: SCREENS.manifest.path(other.id) }),
+          };
           say(`manifest: ${JSON.stringify(result.manifest)}`);
         }
         if (only.has('timeline')) {
