@@ -37,6 +37,7 @@ import { incidentRoutes } from './routes/incidents';
 import { crisisRoutes, mountCrisisPages } from './routes/crisis';
 import { conversationRoutes } from './routes/conversations';
 import { consoleRoutes } from './routes/console';
+import { consoleBookingRoutes } from './routes/console-booking';
 import { blockedAccounts, blockedAddresses, createSecurityDesk, securityEvents, type SecurityDesk } from './security';
 import { securityRoutes } from './routes/security';
 import { privacyRoutes } from './routes/privacy';
@@ -73,8 +74,8 @@ declare module 'koa' {
 
 export function allRoutes(): AnyRoute[] {
   return [healthRoute, ...authRoutes, ...catalogRoutes, ...departureAdminRoutes, ...bookingRoutes, ...webhookRoutes, ...marketingRoutes, ...campaignRoutes, ...automationRoutes, ...contactRoutes, ...templateRoutes, ...userRoutes, ...auditRoutes,
-    ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes, ...conversationRoutes, ...securityRoutes, ...privacyRoutes, ...whatsappRoutes, ...consoleRoutes,
-    ...eventRoutes];
+    ...approvalRoutes, ...agentRoutes, ...incidentRoutes, ...crisisRoutes, ...conversationRoutes, ...securityRoutes, ...privacyRoutes, ...whatsappRoutes,
+    ...eventRoutes, ...consoleRoutes, ...consoleBookingRoutes];
 }
 
 export function createApp(deps: ApiDeps): Koa {

@@ -67,7 +67,9 @@ export function buildOpenApi(routes: AnyRoute[], serverUrl?: string) {
     for (const [status, res] of Object.entries(r.responses)) {
       responses[status] = {
         description: res.description,
-        ...(res.schema ? { content: { [res.contentType ?? 'application/json']: { schema: jsonSchema(res.schema, 'output') } } } : {}),
+        ...(res.contentType
+          ? { content: { [res.contentType]: { schema: res.schema ? jsonSchema(res.schema, 'output') : { type: 'string' } } } }
+          : res.schema ? { content: { 'application/json': { schema: jsonSchema(res.schema, 'output') } } } : {}),
       };
     }
     const problems = ['400', ...(Array.isArray(r.auth) ? ['401', '403'] : [])];

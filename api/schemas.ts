@@ -16,3 +16,8 @@ export const idParams = z.object({ id: uuid });
 export function listOf<T extends z.ZodType>(item: T) {
   return z.object({ object: z.literal('list'), data: z.array(item), hasMore: z.boolean(), nextCursor: z.string().nullable() });
 }
+
+/** What a provider's event webhook answers: how many events came, how many were new. */
+export const webhookReceipt = z.object({
+  received: z.int(), stored: z.int().describe('New events recorded'), duplicates: z.int().describe('Events already recorded, ignored'),
+});

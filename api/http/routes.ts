@@ -17,8 +17,9 @@ type AnyObject = z.ZodObject<z.ZodRawShape>;
 
 export interface ResponseDef {
   description: string;
+  /** The JSON body's shape: the OpenAPI document (and the console's types) say it, and tests check answers against it. */
   schema?: z.ZodType;
-  /** The media type the schema describes (default application/json), e.g. text/csv for an export or text/event-stream, whose events the schema types. */
+  /** The media type of an answer that is not JSON (text/event-stream, whose events the schema types; text/csv for an export; HTML): for the OpenAPI document. */
   contentType?: string;
 }
 
@@ -91,6 +92,32 @@ function toKoaPath(path: string): string {
   return path.replace(/\{(\w+)\}/g, ':$1');
 }
 
+/** Tests turn it on (test/support/env.ts): every answer a test sees must match its declaration. */
+const checkResponses = () => process.env.API_CHECK_RESPONSES === '1';
+
+/**
+ * A 2xx answer must be declared, and a declared JSON schema must parse the body as the client
+ * receives it (after JSON, so dates are strings; an idempotent replay's recorded body is checked
+ * the same way). A mismatch is a 500 naming the operation, so the test that met it fails loudly.
+ */
+function checkResponse(ctx: Koa.Context, def: AnyRoute, result: HandlerResult): void {
+  const status = result.status ?? 200;
+  if (status < 200 || status >= 300) return;
+  const declared = def.responses[status];
+  const mismatch = (detail: string, issues: unknown) => {
+    ctx.state.log?.error({ operationId: def.operationId, status, issues }, 'response does not match its declared schema');
+    return new Problem(500, 'response_schema_mismatch', `${def.operationId} answered ${status}: ${detail}`, { operationId: def.operationId });
+  };
+  if (!declared) throw mismatch(`status ${status} is not declared (declared: ${Object.keys(def.responses).join(', ')}).`, []);
+  if (!declared.schema || declared.contentType) return;
+  const body = result.body === undefined ? undefined : JSON.parse(JSON.stringify(result.body));
+  const parsed = declared.schema.safeParse(body);
+  if (parsed.success) return;
+  const issues = parsed.error.issues;
+  const first = issues.slice(0, 3).map((i) => `${i.path.length ? i.path.join('.') : '(body)'}: ${i.message}`).join('; ');
+  throw mismatch(`the body does not match its declared schema (${issues.length} issue${issues.length === 1 ? '' : 's'}): ${first}${issues.length > 3 ? '; ...' : ''}`, issues);
+}
+
 export function mountRoutes(router: Router, routes: AnyRoute[]): void {
   for (const def of routes) {
     const handle: Koa.Middleware = async (ctx) => {
@@ -129,6 +156,7 @@ export function mountRoutes(router: Router, routes: AnyRoute[]): void {
         }
       };
       const result = def.idempotent ? await withIdempotency(ctx, principal, run) : await run();
+      if (checkResponses()) checkResponse(ctx, def, result);
       ctx.status = result.status ?? 200;
       for (const [name, value] of Object.entries(result.headers ?? {})) ctx.set(name, value);
       if (result.body !== undefined) ctx.body = result.body;

@@ -239,7 +239,9 @@ export const authRoutes = [
       perAddress('reset_address', 'password reset requests from this address', () => config.rateLimits.passwordResetsPerAddressPerHour, 3600),
       { name: 'reset_email', what: 'password reset requests for this email', points: () => config.rateLimits.passwordResetsPerAddressPerHour, durationSeconds: 3600, key: (_ctx, { body }) => body.email.toLowerCase() },
     ],
-    responses: { 202: { description: 'Accepted: if an account uses this address, a link is on its way' }, 429: { description: 'Too many requests from this address or for this email' } },
+    responses: {
+      202: { description: 'Accepted: if an account uses this address, a link is on its way', schema: z.object({ status: z.literal('accepted'), message: z.string() }) },
+      429: { description: 'Too many requests from this address or for this email' } },
     handler: async (ctx, { body }) => {
       // Answered no sooner than this, so the work done for a real account does not show in the timing.
       const answerAt = Date.now() + 300;
@@ -272,7 +274,7 @@ export const authRoutes = [
     body: z.object({ token: z.string().min(20, 'is not a reset token').max(200), password }).strict(),
     rateLimit: [perAddress('reset_confirm_address', 'password reset attempts from this address', () => config.rateLimits.passwordResetsPerAddressPerHour * 3, 3600)],
     responses: {
-      200: { description: 'The password is changed; log in with it' },
+      200: { description: 'The password is changed; log in with it', schema: z.object({ status: z.literal('password_changed'), message: z.string() }) },
       400: { description: 'The token is unknown, used or expired' },
       422: { description: 'The new password breaks a rule of the password policy (the problem names it in "rule")' },
     },

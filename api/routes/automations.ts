@@ -16,6 +16,14 @@ const stepSchema = z.union([
   z.object({ check: z.object({ rules: segmentNodeSchema }).strict() }).strict(),
 ]);
 
+const TRIGGERS = ['manual', 'contact_created', 'hold_expired', 'booking_confirmed', 'trip_completed', 'inactive', 'birthday'] as const;
+
+const automationSchema = z.object({
+  object: z.literal('automation'), id: uuid, name: z.string(), trigger: z.enum(TRIGGERS), status: z.enum(['active', 'paused', 'archived']),
+  steps: z.array(stepSchema), goal: segmentNodeSchema.nullable(),
+  enrollments: z.array(z.object({ step: z.int().describe('Index of the step the contacts are at'), status: z.enum(['running', 'completed', 'exited']), contacts: z.int() })),
+});
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function view(knex: any, id: string) {
   const a = await knex('automations').where({ id }).first();
@@ -35,11 +43,11 @@ export const automationRoutes = [
     idempotent: true,
     body: z.object({
       name: z.string().trim().min(1).max(120),
-      trigger: z.enum(['manual', 'contact_created', 'hold_expired', 'booking_confirmed', 'trip_completed', 'inactive', 'birthday']),
+      trigger: z.enum(TRIGGERS),
       steps: z.array(stepSchema).min(1).max(30),
       goal: segmentNodeSchema.optional().describe('When the contact matches this (e.g. booked), they leave the automation'),
     }).strict(),
-    responses: { 201: { description: 'The automation (active)' } },
+    responses: { 201: { description: 'The automation (active)', schema: automationSchema } },
     handler: async (ctx, { body, principal }) => {
       if (body.goal) {
         // Checked every time a contact moves on: bounded like a segment's rules.
@@ -67,7 +75,7 @@ export const automationRoutes = [
     method: 'GET', path: '/api/v1/automations/{id}', operationId: 'getAutomation', tag: 'Marketing', auth: MARKETING,
     summary: 'An automation and who is at which step',
     params: idParams,
-    responses: { 200: { description: 'The automation' }, 404: { description: 'No such automation' } },
+    responses: { 200: { description: 'The automation', schema: automationSchema }, 404: { description: 'No such automation' } },
     handler: async (ctx, { params }) => {
       const v = await view(ctx.knex, params.id);
       if (!v) throw notFound('automation', params.id);
@@ -78,7 +86,7 @@ export const automationRoutes = [
     method: 'POST', path: `/api/v1/automations/{id}/${action}`, operationId: `${action}Automation`, tag: 'Marketing', auth: MARKETING,
     summary: action === 'pause' ? 'Pause: enrolled contacts wait before their next step' : 'Resume: enrolled contacts carry on',
     params: idParams,
-    responses: { 200: { description: 'Done' }, 409: { description: 'Already in that state' } },
+    responses: { 200: { description: 'Done', schema: automationSchema }, 409: { description: 'Already in that state' } },
     handler: async (ctx, { params }) => {
       const [from, to] = action === 'pause' ? ['active', 'paused'] : ['paused', 'active'];
       const changed = await ctx.knex('automations').where({ id: params.id, status: from }).update({ status: to, updated_at: ctx.knex.fn.now() }).returning('id');
@@ -100,7 +108,12 @@ export const automationRoutes = [
     params: idParams,
     idempotent: true,
     body: z.object({ contactIds: z.array(uuid).min(1).max(1000), occasion: z.string().regex(/^[A-Za-z0-9_-]{0,64}$/).default('') }).strict(),
-    responses: { 200: { description: 'How many were newly enrolled' } },
+    responses: {
+      200: {
+        description: 'How many were newly enrolled',
+        schema: z.object({ object: z.literal('enrollment'), automationId: uuid, enrolled: z.int(), alreadyEnrolled: z.int().describe('Already in the automation for this occasion') }),
+      },
+    },
     handler: async (ctx, { params, body }) => {
       const a = await ctx.knex('automations').where({ id: params.id }).first('status');
       if (!a) throw notFound('automation', params.id);

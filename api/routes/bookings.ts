@@ -10,20 +10,21 @@ import prom from 'prom-client';
 import { z } from 'zod';
 import { placeHold, HoldRefused, type HoldRefusal } from '../../models/holds';
 import { dueOf, netPaidByBooking } from '../../models/console';
+import { amountDue, ledgerOf } from '../../domain/ledger';
 import { auditActor, recordAudit } from '../../models/audit';
 import { amendUpdate, cancelUpdate, payUpdate, viewQuery, bookingWorkflowId } from '../../workflows/booking-messages';
 import type { Principal } from '../auth';
 import { startBookingWorkflow, steerBookingAs, steerBookingWithin } from '../../services/booking-workflows';
 import { config } from '../../platform/config';
 import { updateIdFor } from '../http/idempotency';
-import { BOOKING_STATUSES, isTerminalStatus, PAX_TYPES, PAYMENT_PROVIDERS } from '../../domain/bookings';
+import { BOOKING_STATUSES, isTerminalStatus, PAX_TYPES, PAYMENT_PROVIDERS, PAYMENT_RECORD_PROVIDERS } from '../../domain/bookings';
 import { registry } from '../metrics';
 import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem, REFUSAL_STATUS } from '../http/problem';
 import { HOLD_REFUSALS, type HoldRefusalCode } from '../../domain/refusals';
 import { holdRateLimits } from '../http/rate-limit';
 import { route } from '../http/routes';
-import { cursor, dateOrDateTime, idParams, language, limit, uuid } from '../schemas';
+import { cursor, dateOrDateTime, idParams, language, limit, listOf, uuid } from '../schemas';
 
 /** The hold's own start of its workflow, after the answer: started (or already running) / failed (housekeeping relays it). */
 export const bookingWorkflowStarts = new prom.Counter({
@@ -49,6 +50,79 @@ const holdBody = z.object({
   customerId: uuid.optional().describe('Staff only: the customer booked for (default: found or created from the contact email)'),
   onAccount: z.boolean().optional().describe('Partners only: charge the partner\'s credit line instead of paying now'),
 }).strict();
+
+const bookingStatus = z.enum(BOOKING_STATUSES);
+const purpose = z.enum(['deposit', 'balance', 'full']);
+const at = z.string().describe('ISO 8601 date-time');
+
+const bookingSchema = z.object({
+  object: z.literal('booking'), id: uuid, reference: z.string(), status: bookingStatus, departureId: uuid, branchId: uuid,
+  customerId: uuid.nullable(), partnerId: uuid.nullable(), paxCount: z.int(),
+  paymentPlan: z.enum(['full', 'deposit', 'on_account']),
+  price: z.object({
+    currency: z.string().length(3),
+    total: z.int().describe('Minor units, what the customer pays'),
+    net: z.int().describe('Minor units, what a partner pays (total less commission)'),
+    commission: z.int(), deposit: z.int(), paid: z.int(), refunded: z.int(),
+    netPaid: z.int().describe('paid less refunded'),
+    due: z.int().describe('What is still to pay (the net for a partner\'s booking), never negative'),
+    breakdown: z.record(z.string(), z.unknown()).describe('How the price was made (per pax type, rules, promo)'),
+  }),
+  holdExpiresAt: at.nullable(), balanceDueOn: z.string().nullable().describe('YYYY-MM-DD'),
+  contact: z.object({ name: z.string(), email: z.string(), phone: z.string().optional() }),
+  language, promoCode: z.string().nullable(), failureReason: z.string().nullable(), createdAt: at, updatedAt: at,
+});
+
+const bookingDetailSchema = bookingSchema.extend({
+  passengers: z.array(z.object({ id: uuid, type: z.enum(PAX_TYPES), firstName: z.string(), lastName: z.string(), birthDate: z.string().nullable().describe('YYYY-MM-DD') })),
+  items: z.array(z.object({
+    position: z.int(), kind: z.enum(['tour', 'hotel', 'flight', 'discount', 'fee']), description: z.string(), quantity: z.int(),
+    unitAmount: z.int(), totalAmount: z.int(), status: z.enum(['pending', 'confirmed', 'cancelled', 'failed']),
+  })),
+  payments: z.array(z.object({
+    id: uuid, provider: z.enum(PAYMENT_RECORD_PROVIDERS), purpose,
+    status: z.enum(['pending', 'requires_action', 'authorized', 'captured', 'failed', 'voided', 'refunded', 'partially_refunded']),
+    amount: z.int(), currency: z.string(), failureReason: z.string().nullable(), createdAt: at,
+  })),
+  refunds: z.array(z.object({
+    id: uuid, paymentId: uuid.nullable(), amount: z.int(), currency: z.string(),
+    status: z.enum(['pending', 'awaiting_approval', 'succeeded', 'failed', 'rejected']), reason: z.string().nullable(), createdAt: at,
+  })),
+  timeline: z.array(z.object({ type: z.string().describe('e.g. booking.held, payment.captured'), at, actor: z.string().nullable(), data: z.unknown() })),
+});
+
+const liveSchema = {
+  pendingAction: z.object({ paymentId: z.string(), actionUrl: z.string() }).nullable().describe('A payment waiting for the customer (3-D Secure, PayPal)'),
+  pendingApproval: z.object({ approvalId: z.string(), refundMinor: z.int(), reason: z.string() }).nullable().describe('A refund waiting for a manager'),
+  nextMilestone: z.object({ kind: z.string(), at: z.string() }).nullable().describe('What the workflow waits for next (hold expiry, balance due, ...)'),
+  workflowId: z.string().nullable().describe('Staff only: the booking workflow\'s id in Temporal (open it in the Temporal UI: GET /api/v1/console/settings)'),
+};
+
+const paymentFields = {
+  object: z.literal('payment'), id: z.string().optional(), provider: z.enum(PAYMENT_PROVIDERS), purpose: purpose.optional(), amount: z.int().optional(),
+  currency: z.string(), bookingId: uuid, bookingStatus: bookingStatus.optional(),
+};
+const paymentCaptured = z.object({ ...paymentFields, status: z.literal('captured') });
+const paymentPending = z.discriminatedUnion('status', [
+  z.object({ ...paymentFields, status: z.literal('requires_action'), actionUrl: z.string().describe('Where the customer confirms the payment') }),
+  z.object({
+    ...paymentFields, status: z.literal('pending_review'), approvalId: z.string().optional(), reviewExpiresAt: z.string().nullable(),
+    fraud: z.object({ score: z.number().nullable(), signals: z.array(z.object({ name: z.string(), points: z.number(), detail: z.string() })) }),
+    detail: z.string(),
+  }),
+  z.object({
+    object: z.literal('payment'), status: z.literal('processing'), provider: z.enum(PAYMENT_PROVIDERS), currency: z.string(), bookingId: uuid, bookingUrl: z.string(),
+    retryWithSameIdempotencyKey: z.boolean().describe('Whether the request carried an Idempotency-Key to repeat it with'),
+  }),
+]);
+
+const cancellationFields = {
+  object: z.literal('cancellation'), bookingId: uuid, bookingStatus,
+  refund: z.object({ amount: z.int(), currency: z.string(), percent: z.number().describe('Of what was paid, by the policy tier') }),
+  daysBeforeDeparture: z.number(),
+};
+
+const waitlistEntryStatus = z.enum(['waiting', 'offered', 'booked', 'expired', 'cancelled']);
 
 /** The message of each hold refusal; its status comes from its kind (domain/refusals.ts HOLD_REFUSALS). */
 const HOLD_MESSAGE: Record<HoldRefusalCode, (r: HoldRefusal) => string> = {
@@ -112,7 +186,14 @@ async function bookingDetail(ctx: Koa.Context, b: Row) {
     ctx.knex('refunds').where({ booking_id: b.id }).orderBy('created_at'),
     ctx.knex('booking_events').where({ booking_id: b.id }).orderBy('id'),
   ]);
-  return renderDetail(b, { passengers, items, payments, refunds, events });
+  const detail = renderDetail(b, { passengers, items, payments, refunds, events });
+  // The page a person reads shows money from the ledger rows it lists, never from the counters.
+  const ledger = ledgerOf(
+    payments.map((p) => ({ id: p.id, status: p.status, amountMinor: Number(p.amount_minor) })),
+    refunds.map((r) => ({ paymentId: r.payment_id, status: r.status, amountMinor: Number(r.amount_minor) })),
+  );
+  const payable = Number(b.partner_id ? b.net_minor : b.total_minor);
+  return { ...detail, price: { ...detail.price, paid: ledger.capturedMinor, refunded: ledger.refundedMinor, netPaid: ledger.netPaidMinor, due: amountDue(payable, ledger) } };
 }
 
 function renderDetail(b: Row, { passengers, items, payments, refunds, events }: Record<'passengers' | 'items' | 'payments' | 'refunds' | 'events', Row[]>) {
@@ -151,7 +232,7 @@ export const bookingRoutes = [
     idempotent: true,
     body: holdBody,
     rateLimit: holdRateLimits,
-    responses: { 201: { description: 'Held' }, 409: { description: 'Sold out, not enough seats, closed, too many passengers, credit line exceeded' }, 422: { description: 'Promo code or passenger type not accepted' }, 429: { description: 'Too many holds or promo code tries by this user (Retry-After)' } },
+    responses: { 201: { description: 'Held', schema: bookingDetailSchema }, 409: { description: 'Sold out, not enough seats, closed, too many passengers, credit line exceeded' }, 422: { description: 'Promo code or passenger type not accepted' }, 429: { description: 'Too many holds or promo code tries by this user (Retry-After)' } },
     handler: async (ctx, { body, principal }) => {
       const p = principal!;
       if (body.onAccount && p.role !== 'partner') throw new Problem(400, 'validation_failed', 'Only partners book on account.', { param: 'onAccount' });
@@ -209,7 +290,7 @@ export const bookingRoutes = [
       limit,
       cursor,
     }),
-    responses: { 200: { description: 'A page of bookings' } },
+    responses: { 200: { description: 'A page of bookings', schema: listOf(bookingSchema.extend({ departureStartsAt: at, tourTitle: z.string(), branch: z.string(), amountDue: z.int().describe('Minor units still to pay, from the ledger') })) } },
     handler: async (ctx, { query, principal }) => {
       const q = scope(ctx.knex('bookings as b'), principal!).join('departures as d', 'd.id', 'b.departure_id')
         .join('tours as t', 't.id', 'd.tour_id').join('branches as br', 'br.id', 'b.branch_id')
@@ -243,7 +324,7 @@ export const bookingRoutes = [
     method: 'GET', path: '/api/v1/bookings/{id}', operationId: 'getBooking', tag: 'Bookings', auth: ['customer', 'operator', 'partner', 'accountant', 'admin'],
     summary: 'A booking with passengers, items, payments, refunds and its timeline',
     params: idParams,
-    responses: { 200: { description: 'The booking' }, 404: { description: 'No such booking (or not yours)' } },
+    responses: { 200: { description: 'The booking', schema: bookingDetailSchema.extend(liveSchema) }, 404: { description: 'No such booking (or not yours)' } },
     handler: async (ctx, { params, principal }) => {
       const b = await visibleBooking(ctx, principal!, params.id);
       const detail = await bookingDetail(ctx, b);
@@ -256,7 +337,8 @@ export const bookingRoutes = [
           live = null; // not started yet, or Temporal unreachable: the record above is still true
         }
       }
-      return { body: { ...detail, pendingAction: live?.pendingAction ?? null, pendingApproval: live?.pendingApproval ?? null, nextMilestone: live?.nextMilestone ?? null } };
+      const staff = ['admin', 'operator', 'accountant'].includes(principal!.role);
+      return { body: { ...detail, pendingAction: live?.pendingAction ?? null, pendingApproval: live?.pendingApproval ?? null, nextMilestone: live?.nextMilestone ?? null, workflowId: staff ? bookingWorkflowId(b.id) : null } };
     },
   }),
   route({
@@ -274,8 +356,8 @@ export const bookingRoutes = [
       amount: z.int().positive().optional().describe('The amount in minor units you expect to pay; refused if it is not what is due'),
     }).strict(),
     responses: {
-      201: { description: 'Paid; the booking is confirmed or paid in full' },
-      202: { description: 'The customer must act (3-D Secure, PayPal approval) at actionUrl; with status "pending_review", FraudGuardian put the payment in the approvals inbox (the seats stay held until it is decided); or, with status "processing", the payment is still under way: repeat with the same Idempotency-Key' },
+      201: { description: 'Paid; the booking is confirmed or paid in full', schema: paymentCaptured },
+      202: { description: 'The customer must act (3-D Secure, PayPal approval) at actionUrl; with status "pending_review", FraudGuardian put the payment in the approvals inbox (the seats stay held until it is decided); or, with status "processing", the payment is still under way: repeat with the same Idempotency-Key', schema: paymentPending },
       402: { description: 'Declined (payment_declined; the hold stays until it expires, so another payment method can be tried), or refused as suspected fraud (fraud_suspected, with the score and its signals; nothing authorized)' },
       409: { description: 'Nothing to pay, not what is due (payment_mismatch), a payment already in progress, the booking is closed, or a supplier failed (payment voided)' },
       503: { description: 'The payment provider did not answer; nothing was captured; try again' },
@@ -332,7 +414,10 @@ export const bookingRoutes = [
     params: idParams,
     idempotent: true,
     body: z.object({ reason: z.string().trim().min(1).max(500).default('cancelled by request') }).strict().optional().default({ reason: 'cancelled by request' }),
-    responses: { 200: { description: 'Cancelled, with the refund' }, 202: { description: 'Waiting for a manager\'s approval of the refund' }, 409: { description: 'Already closed, trip started, or a cancellation is pending' } },
+    responses: {
+      200: { description: 'Cancelled, with the refund', schema: z.object({ ...cancellationFields, status: z.literal('cancelled') }) },
+      202: { description: 'Waiting for a manager\'s approval of the refund', schema: z.object({ ...cancellationFields, status: z.literal('pending_approval'), approvalId: z.string().optional(), approvalReason: z.string().optional() }) },
+      409: { description: 'Already closed, trip started, or a cancellation is pending' } },
     handler: async (ctx, { params, body, principal }) => {
       const b = await visibleBooking(ctx, principal!, params.id);
       const client = await ctx.temporalClient();
@@ -355,7 +440,16 @@ export const bookingRoutes = [
       passengers: holdBody.shape.passengers.optional(),
       departureId: uuid.optional(),
     }).strict().refine((b) => b.passengers || b.departureId, { message: 'give passengers, departureId, or both', path: ['passengers'] }),
-    responses: { 200: { description: 'Amended' }, 409: { description: 'Not enough seats, another tour, closed booking, or a payment/cancellation in progress' } },
+    responses: {
+      200: {
+        description: 'Amended',
+        schema: z.object({
+          object: z.literal('amendment'), bookingId: uuid, bookingStatus, departureId: uuid, paxCount: z.int(),
+          price: z.object({ currency: z.string(), total: z.int(), payable: z.int(), paid: z.int().describe('Net paid after this amendment\'s refund'), due: z.int() }),
+          refund: z.object({ amount: z.int(), currency: z.string() }),
+        }),
+      },
+      409: { description: 'Not enough seats, another tour, closed booking, or a payment/cancellation in progress' } },
     handler: async (ctx, { params, body, principal }) => {
       const b = await visibleBooking(ctx, principal!, params.id);
       const client = await ctx.temporalClient();
@@ -377,7 +471,9 @@ export const bookingRoutes = [
     params: idParams,
     idempotent: true,
     body: holdBody.pick({ passengers: true, contact: true, language: true }),
-    responses: { 201: { description: 'In line' }, 404: { description: 'No such departure' }, 409: { description: 'Seats are available: book instead; or the departure is closed' } },
+    responses: {
+      201: { description: 'In line', schema: z.object({ object: z.literal('waitlist_entry'), id: uuid, departureId: uuid, paxCount: z.int(), status: waitlistEntryStatus, position: z.int().describe('1: first in line') }) },
+      404: { description: 'No such departure' }, 409: { description: 'Seats are available: book instead; or the departure is closed' } },
     handler: async (ctx, { params, body, principal }) => {
       const p = principal!;
       const d = await ctx.knex('departures').where({ id: params.id }).first();
@@ -407,7 +503,12 @@ export const bookingRoutes = [
     method: 'GET', path: '/api/v1/departures/{id}/waitlist', operationId: 'listWaitlist', tag: 'Bookings', auth: ['operator', 'admin'],
     summary: 'The waitlist of a departure, in order (operators: departures of their branch)',
     params: idParams,
-    responses: { 200: { description: 'Entries, first in line first' }, 404: { description: 'No such departure (or another branch\'s)' } },
+    responses: {
+      200: {
+        description: 'Entries, first in line first',
+        schema: listOf(z.object({ object: z.literal('waitlist_entry'), id: uuid, paxCount: z.int(), status: waitlistEntryStatus, offeredBookingId: uuid.nullable(), createdAt: at })),
+      },
+      404: { description: 'No such departure (or another branch\'s)' } },
     handler: async (ctx, { params, principal }) => {
       const departure = ctx.knex('departures as d').join('tours as t', 't.id', 'd.tour_id').where('d.id', params.id);
       if (principal!.role !== 'admin') departure.where('t.branch_id', principal!.branchId);

@@ -21,7 +21,7 @@ import { cancelCampaignUpdate, campaignWorkflowId, pauseUpdate, progressQuery, r
 import { taskQueue, taskQueues } from '../../temporal.config';
 import { notFound, Problem } from '../http/problem';
 import { route } from '../http/routes';
-import { idParams, isoDateTime, uuid } from '../schemas';
+import { idParams, isoDateTime, uuid, webhookReceipt } from '../schemas';
 
 const MARKETING = ['marketer', 'admin'] as const;
 
@@ -40,6 +40,26 @@ const campaignBody = z.object({
     .describe('Hours of the recipient\'s own day (their timezone) in which they may be sent to'),
 }).strict().refine((b) => !b.abTest || b.variants.length >= 2, { message: 'an A/B test needs at least two variants', path: ['variants'] })
   .refine((b) => new Set(b.variants.map((v) => v.name)).size === b.variants.length, { message: 'variant names must differ', path: ['variants'] });
+
+const at = z.string().describe('ISO 8601 date-time');
+const campaignSchema = z.object({
+  object: z.literal('campaign'), id: uuid, name: z.string(),
+  status: z.enum(['draft', 'scheduled', 'sending', 'paused', 'sent', 'cancelled']),
+  segmentId: uuid, variants: z.array(z.object({ name: z.string(), templateId: uuid })),
+  abTest: z.object({ metric: z.enum(['open', 'click']), testPercent: z.int(), waitHours: z.number() }).nullable(),
+  winnerVariant: z.string().nullable().describe('The A/B test\'s winner, once chosen'),
+  provider: z.string().describe('The email provider it sends through (sendgrid, smtp, outbox)'),
+  ratePerSecond: z.int(), sendWindow: z.object({ startHour: z.int(), endHour: z.int() }).nullable(),
+  scheduledAt: at.nullable(), startedAt: at.nullable(), finishedAt: at.nullable(),
+  progress: z.object({
+    audience: z.int(), sent: z.int(), failed: z.int(), suppressed: z.int(),
+    unknown: z.int().describe('Handed to the provider with no answer yet; settled by its events'),
+    remaining: z.int(), ratePerSecond: z.number(),
+    phase: z.enum(['draft', 'waiting_for_start', 'resolving', 'sending', 'testing', 'waiting_for_winner', 'waiting_for_window', 'done']).nullable(),
+    pausedBecause: z.string().optional().describe('Why the campaign paused itself'),
+  }),
+  report: z.record(z.string(), z.record(z.string(), z.int())).describe('Per variant: sent, opens, clicks, bounces, ...'),
+});
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Row = Record<string, any>;
@@ -109,7 +129,7 @@ export const campaignRoutes = [
     summary: 'Write a campaign (draft): a segment, one or more template variants, optional A/B test and send window',
     idempotent: true,
     body: campaignBody,
-    responses: { 201: { description: 'The draft' }, 400: { description: 'Unknown segment or template, or a bad A/B set-up' } },
+    responses: { 201: { description: 'The draft', schema: campaignSchema }, 400: { description: 'Unknown segment or template, or a bad A/B set-up' } },
     handler: async (ctx, { body, principal }) => {
       const segment = await ctx.knex('segments').where({ id: body.segmentId }).first('id');
       if (!segment) throw new Problem(400, 'validation_failed', 'No segment with that id.', { param: 'segmentId' });
@@ -131,7 +151,7 @@ export const campaignRoutes = [
     method: 'GET', path: '/api/v1/campaigns/{id}', operationId: 'getCampaign', tag: 'Marketing', auth: MARKETING,
     summary: 'A campaign: state, progress (sent, failed, suppressed, unknown, remaining, rate) and its report by variant',
     params: idParams,
-    responses: { 200: { description: 'The campaign' }, 404: { description: 'No such campaign' } },
+    responses: { 200: { description: 'The campaign', schema: campaignSchema }, 404: { description: 'No such campaign' } },
     handler: async (ctx, { params }) => {
       const c = await ctx.knex('campaigns').where({ id: params.id }).first();
       if (!c) throw notFound('campaign', params.id);
@@ -144,7 +164,7 @@ export const campaignRoutes = [
     params: idParams,
     idempotent: true,
     body: z.object({ at: isoDateTime.optional() }).strict().optional().default({}),
-    responses: { 200: { description: 'Scheduled' }, 409: { description: 'Not a draft' } },
+    responses: { 200: { description: 'Scheduled', schema: campaignSchema }, 409: { description: 'Not a draft' } },
     handler: async (ctx, { params, body }) => {
       const at = body?.at ? new Date(body.at) : new Date();
       const updated = await ctx.knex('campaigns').where({ id: params.id, status: 'draft' }).update({ status: 'scheduled', scheduled_at: at, updated_at: ctx.knex.fn.now() }).returning('*');
@@ -171,7 +191,7 @@ export const campaignRoutes = [
     method: 'POST', path: `/api/v1/campaigns/{id}/${action}`, operationId: `${action}Campaign`, tag: 'Marketing', auth: MARKETING,
     summary: `${action[0].toUpperCase()}${action.slice(1)} a campaign`,
     params: idParams,
-    responses: { 200: { description: 'Done' }, 409: { description: 'Not possible in its state' } },
+    responses: { 200: { description: 'Done', schema: campaignSchema }, 409: { description: 'Not possible in its state' } },
     handler: async (ctx, { params }) => {
       const result = await steer(ctx, params.id, update as UpdateDefinition<unknown, []>);
       await recordAudit(ctx.knex, { ...auditActor(ctx), action: `campaign.${action}`, entityType: 'campaign', entityId: params.id });
@@ -181,7 +201,9 @@ export const campaignRoutes = [
   route({
     method: 'POST', path: '/api/v1/webhooks/sendgrid', operationId: 'sendgridWebhook', tag: 'Webhooks', auth: 'public',
     summary: 'SendGrid event webhook, verified with its signed-webhook scheme (ECDSA) on the raw body',
-    responses: { 200: { description: 'Accepted; duplicates are counted and ignored' }, 400: { description: 'Signature missing, wrong or stale' }, 404: { description: 'Not configured' } },
+    responses: {
+      200: { description: 'Accepted; duplicates are counted and ignored', schema: webhookReceipt },
+      400: { description: 'Signature missing, wrong or stale' }, 404: { description: 'Not configured' } },
     handler: async (ctx) => {
       if (!config.email.sendgridWebhookPublicKey) throw new Problem(404, 'provider_not_configured', 'SendGrid events are not configured here (SENDGRID_WEBHOOK_PUBLIC_KEY).');
       let events: EmailEvent[];

@@ -13,7 +13,7 @@ import { auditActor, recordAudit } from '../../models/audit';
 import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem } from '../http/problem';
 import { route } from '../http/routes';
-import { cursor, idParams, language, limit, uuid } from '../schemas';
+import { cursor, idParams, language, limit, listOf, uuid } from '../schemas';
 
 const MARKETING = ['marketer', 'admin'] as const;
 
@@ -67,6 +67,29 @@ async function contactById(ctx: Koa.Context, id: string) {
 const consentStatus = z.enum(['granted', 'withdrawn']);
 const consentSource = z.string().trim().min(1).max(255).describe('Where the decision was given: "web form", "event stand Madrid 2026-05", ...');
 
+const at = z.string().describe('ISO 8601 date-time');
+const consentSchema = z.object({ status: consentStatus, source: z.string().nullable(), recordedAt: at.nullable() })
+  .nullable().describe('The latest decision on this channel; null: never asked');
+
+const contactSchema = z.object({
+  object: z.literal('contact'), id: uuid, email: z.string(), firstName: z.string().nullable(), lastName: z.string().nullable(), language,
+  country: z.string().nullable().describe('ISO 3166-1 alpha-2'), timezone: z.string().nullable().describe('IANA time zone'),
+  birthday: z.string().nullable().describe('YYYY-MM-DD'), source: z.enum(['customer', 'lead', 'partner', 'import', 'api']), tags: z.array(z.string()),
+  customerId: uuid.nullable(), partnerId: uuid.nullable(), attributes: z.record(z.string(), z.unknown()),
+  consent: z.object({ email: consentSchema, whatsapp: consentSchema }),
+  suppression: z.object({ reason: z.enum(['bounce', 'complaint', 'unsubscribe', 'manual']), at: at.nullable() }).nullable()
+    .describe('Why marketing email is never sent to this address, whatever the consent'),
+  createdAt: at, updatedAt: at,
+});
+
+const importSchema = z.object({
+  object: z.literal('contact_import'), id: uuid, status: z.enum(['running', 'completed', 'failed']),
+  rowsRead: z.int(), created: z.int(), updated: z.int(), failed: z.int(),
+  errors: z.array(z.object({ row: z.int().describe('Line in the file (the header is line 1)'), email: z.string().nullable(), errors: z.array(z.string()) }))
+    .describe('The first 1,000 failed rows; failed counts them all'),
+  errorsTruncated: z.boolean(), startedAt: at.nullable(), finishedAt: at.nullable(),
+});
+
 export const contactRoutes = [
   route({
     method: 'POST', path: '/api/v1/contacts/import', operationId: 'importContacts', tag: 'Marketing', auth: MARKETING,
@@ -78,7 +101,7 @@ export const contactRoutes = [
       + 'Rows that fail their checks are skipped and reported with their line number. Progress is at GET /api/v1/contacts/imports/{id} while the upload runs: choose the id yourself with ?importId=<uuid> to poll it.',
     query: z.object({ importId: uuid.optional().describe('A new UUID naming this import, so its progress can be polled during the upload') }),
     responses: {
-      201: { description: 'The import summary: rows read, created, updated, failed, and the first 1,000 failed rows with why' },
+      201: { description: 'The import summary: rows read, created, updated, failed, and the first 1,000 failed rows with why', schema: importSchema.extend({ ms: z.int() }) },
       400: { description: 'No header with an email column, an empty file, or a column named twice (nothing written); or a quote never closed (the import stops at that line, status failed)' },
       409: { description: 'An import with that importId exists' },
       413: { description: 'The file is larger than the limit' },
@@ -116,7 +139,7 @@ export const contactRoutes = [
     method: 'GET', path: '/api/v1/contacts/imports/{id}', operationId: 'getContactImport', tag: 'Marketing', auth: MARKETING,
     summary: 'An import\'s progress (updated after every batch of 1,000 rows) or result',
     params: idParams,
-    responses: { 200: { description: 'The import: status running, completed or failed, with counts and the first failed rows' }, 404: { description: 'No such import' } },
+    responses: { 200: { description: 'The import: status running, completed or failed, with counts and the first failed rows', schema: importSchema }, 404: { description: 'No such import' } },
     handler: async (ctx, { params }) => {
       const found = await getImport(ctx.knex, params.id);
       if (!found) throw notFound('contact import', params.id);
@@ -134,7 +157,7 @@ export const contactRoutes = [
       limit,
       cursor,
     }),
-    responses: { 200: { description: 'A page of contacts' } },
+    responses: { 200: { description: 'A page of contacts', schema: listOf(contactSchema) } },
     handler: async (ctx, { query }) => {
       const order = [{ column: 'c.created_at', order: 'desc' }, { column: 'c.id', order: 'desc' }];
       const q = ctx.knex('contacts as c').orderBy(order).limit(query.limit + 1);
@@ -168,7 +191,7 @@ export const contactRoutes = [
       source: z.enum(['lead', 'api']).default('api').describe('lead: from a form or an enquiry; api: anything else'),
       consent: z.object({ email: consentStatus.optional(), whatsapp: consentStatus.optional(), source: consentSource }).strict().optional(),
     }).strict(),
-    responses: { 201: { description: 'The contact' }, 409: { description: 'A contact with this email exists (its id is in contactId)' } },
+    responses: { 201: { description: 'The contact', schema: contactSchema }, 409: { description: 'A contact with this email exists (its id is in contactId)' } },
     handler: async (ctx, { body }) => {
       const id = await ctx.knex.transaction(async (trx) => {
         const inserted = await trx.raw(
@@ -196,14 +219,22 @@ export const contactRoutes = [
     method: 'GET', path: '/api/v1/contacts/{id}', operationId: 'getContact', tag: 'Marketing', auth: MARKETING,
     summary: 'One contact with its consent per channel and suppression',
     params: idParams,
-    responses: { 200: { description: 'The contact' }, 404: { description: 'No such contact' } },
+    responses: { 200: { description: 'The contact', schema: contactSchema }, 404: { description: 'No such contact' } },
     handler: async (ctx, { params }) => ({ body: await contactById(ctx, params.id) }),
   }),
   route({
     method: 'GET', path: '/api/v1/contacts/{id}/consent-history', operationId: 'getContactConsentHistory', tag: 'Marketing', auth: MARKETING,
     summary: 'Every consent decision of one contact, oldest first (append-only: nothing in it is ever changed or removed)',
     params: idParams,
-    responses: { 200: { description: 'The decisions: channel, status, source, when it was given and when it was written' }, 404: { description: 'No such contact' } },
+    responses: {
+      200: {
+        description: 'The decisions: channel, status, source, when it was given and when it was written',
+        schema: listOf(z.object({
+          object: z.literal('consent_decision'), channel: z.enum(['email', 'whatsapp']), status: consentStatus, source: z.string().nullable(),
+          recordedAt: at.describe('When the person gave it'), writtenAt: at.describe('When it was written here'),
+        })),
+      },
+      404: { description: 'No such contact' } },
     handler: async (ctx, { params }) => {
       if (!(await ctx.knex('contacts').where({ id: params.id }).first('id'))) throw notFound('contact', params.id);
       const rows = await ctx.knex('contact_consent_history').where({ contact_id: params.id }).orderBy('id').limit(1000);
@@ -224,7 +255,7 @@ export const contactRoutes = [
     params: idParams,
     idempotent: true,
     body: z.object({ channel: z.enum(['email', 'whatsapp']), status: consentStatus, source: consentSource }).strict(),
-    responses: { 200: { description: 'The contact with its consent' }, 404: { description: 'No such contact' }, 409: { description: 'The person withdrew this consent themselves' } },
+    responses: { 200: { description: 'The contact with its consent', schema: contactSchema }, 404: { description: 'No such contact' }, 409: { description: 'The person withdrew this consent themselves' } },
     handler: async (ctx, { params, body }) => {
       await ctx.knex.transaction(async (trx) => {
         const contact = await trx('contacts').where({ id: params.id }).forUpdate().first('id');

@@ -34,6 +34,12 @@ async function deliver(ctx: Koa.Context, event: PaymentEvent, payload: unknown):
   return { received: true, duplicate: false };
 }
 
+const paymentWebhookReceipt = z.object({
+  received: z.literal(true),
+  duplicate: z.boolean().optional().describe('Already delivered before: acknowledged, not signalled again'),
+  ignored: z.literal(true).optional().describe('An event type the platform does not act on'),
+});
+
 let paypal: PayPalApi | undefined;
 function paypalApi(): PayPalApi | undefined {
   if (paypal) return paypal;
@@ -45,7 +51,7 @@ export const webhookRoutes = [
   route({
     method: 'POST', path: '/api/v1/webhooks/stripe', operationId: 'stripeWebhook', tag: 'Webhooks', auth: 'public',
     summary: 'Stripe events, verified with the Stripe-Signature header on the raw body',
-    responses: { 200: { description: 'Accepted (or a duplicate, acknowledged)' }, 400: { description: 'Signature missing, wrong, or too old' }, 404: { description: 'Stripe is not configured' } },
+    responses: { 200: { description: 'Accepted (or a duplicate, acknowledged)', schema: paymentWebhookReceipt }, 400: { description: 'Signature missing, wrong, or too old' }, 404: { description: 'Stripe is not configured' } },
     handler: async (ctx) => {
       if (!config.stripe.webhookSecret) throw new Problem(404, 'provider_not_configured', 'Stripe webhooks are not configured here (STRIPE_WEBHOOK_SECRET).');
       let event;
@@ -62,7 +68,7 @@ export const webhookRoutes = [
   route({
     method: 'POST', path: '/api/v1/webhooks/paypal', operationId: 'paypalWebhook', tag: 'Webhooks', auth: 'public',
     summary: 'PayPal events, verified by PayPal\'s verify-webhook-signature API (PAYPAL_WEBHOOK_ID)',
-    responses: { 200: { description: 'Accepted (or a duplicate, acknowledged)' }, 400: { description: 'Verification failed' }, 404: { description: 'PayPal webhooks are not configured' } },
+    responses: { 200: { description: 'Accepted (or a duplicate, acknowledged)', schema: paymentWebhookReceipt }, 400: { description: 'Verification failed' }, 404: { description: 'PayPal webhooks are not configured' } },
     handler: async (ctx) => {
       const api = paypalApi();
       if (!api || !process.env.PAYPAL_WEBHOOK_ID) {

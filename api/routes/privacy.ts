@@ -71,7 +71,13 @@ export const privacyRoutes = [
     method: 'GET', path: '/api/v1/privacy/requests/{id}/export', operationId: 'downloadPrivacyExport', tag: 'Privacy', auth: STAFF,
     summary: 'The export bundle of a completed export request (JSON, as a download)',
     params: z.object({ id: uuid }),
-    responses: { 200: { description: 'Everything we hold on the person' }, 404: { description: 'No such request' }, 409: { description: 'Not an export, or not ready yet' } },
+    responses: {
+      200: {
+        description: 'Everything we hold on the person',
+        schema: z.object({ email: z.string() }).catchall(z.array(z.record(z.string(), z.unknown())))
+          .describe('The email, then one list per kind of record: customers, contacts (with consents), bookings, travellers, messages, campaignMessages, payments, accounts, ...'),
+      },
+      404: { description: 'No such request' }, 409: { description: 'Not an export, or not ready yet' } },
     handler: async (ctx, { params }) => {
       const row = await ctx.knex('privacy_requests').where({ id: params.id }).first();
       if (!row) throw notFound('privacy request', params.id);

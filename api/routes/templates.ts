@@ -10,6 +10,7 @@ import { config } from '../../platform/config';
 import { auditActor, recordAudit } from '../../models/audit';
 import { emailLinkSecret } from '../../platform/secrets';
 import { createEmailProvider } from '../../integrations/email';
+import type { SendStatus } from '../../integrations/email/types';
 import { signUnsubscribeToken, unsubscribeUrl } from '../../integrations/email/links';
 import {
   checkTemplate, contactVariables, renderTemplate, sampleContact, TEST_SEND_UNSUBSCRIBE_SUBJECT, variablesIn,
@@ -19,7 +20,7 @@ import { decodeCursor, page } from '../http/cursor';
 import { notFound, Problem } from '../http/problem';
 import { testSendRateLimits } from '../http/rate-limit';
 import { route } from '../http/routes';
-import { cursor, idParams, language, limit, uuid } from '../schemas';
+import { cursor, idParams, language, limit, listOf, uuid } from '../schemas';
 
 const MARKETING = ['marketer', 'admin'] as const;
 
@@ -37,6 +38,16 @@ function templateSummary(t: Row) {
 function templateDetail(t: Row) {
   return { ...templateSummary(t), mjml: t.mjml, text: t.text, variables: variablesIn(t.subject, t.mjml, t.text) };
 }
+
+const SEND_STATUSES = ['accepted', 'rejected', 'retry', 'unknown'] as const satisfies readonly SendStatus[];
+const at = z.string().describe('ISO 8601 date-time');
+const templateSummarySchema = z.object({
+  object: z.literal('email_template'), id: uuid, name: z.string(), kind: z.enum(['marketing', 'transactional']),
+  key: z.string().nullable().describe('Transactional templates only, e.g. booking_confirmation'), language, subject: z.string(), createdAt: at, updatedAt: at,
+});
+const templateDetailSchema = templateSummarySchema.extend({
+  mjml: z.string(), text: z.string(), variables: z.array(z.string()).describe('The {{variables}} it uses'),
+});
 
 async function templateById(ctx: Koa.Context, id: string): Promise<EmailTemplateRow> {
   const row = await ctx.knex('email_templates').where({ id }).first();
@@ -95,7 +106,7 @@ export const templateRoutes = [
       text: z.string().min(1).max(200_000),
     }).strict(),
     responses: {
-      201: { description: 'The template, with the variables it uses' },
+      201: { description: 'The template, with the variables it uses', schema: templateDetailSchema },
       400: { description: 'MJML errors (line + message), malformed variables, a missing unsubscribe link, or a key on the wrong kind' },
       409: { description: 'A transactional template with this key and language exists' },
     },
@@ -126,7 +137,7 @@ export const templateRoutes = [
       limit,
       cursor,
     }),
-    responses: { 200: { description: 'A page of templates (without their MJML and text)' } },
+    responses: { 200: { description: 'A page of templates (without their MJML and text)', schema: listOf(templateSummarySchema) } },
     handler: async (ctx, { query }) => {
       const q = ctx.knex('email_templates').select('*', ctx.knex.raw('created_at::text as created_at_exact'))
         .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(query.limit + 1);
@@ -147,7 +158,7 @@ export const templateRoutes = [
     method: 'GET', path: '/api/v1/templates/{id}', operationId: 'getTemplate', tag: 'Marketing', auth: MARKETING,
     summary: 'One template with its MJML, text and the variables it uses',
     params: idParams,
-    responses: { 200: { description: 'The template' }, 404: { description: 'No such template' } },
+    responses: { 200: { description: 'The template', schema: templateDetailSchema }, 404: { description: 'No such template' } },
     handler: async (ctx, { params }) => ({ body: templateDetail(await templateById(ctx, params.id)) }),
   }),
   route({
@@ -156,7 +167,15 @@ export const templateRoutes = [
     description: 'Variables the template uses but nobody gave are rendered empty and listed in missingVariables. {{unsubscribe_url}} stays as it is: the provider fills it per recipient.',
     params: idParams,
     body: z.object({ contactId: uuid.optional(), variables: variablesSchema.optional() }).strict(),
-    responses: { 200: { description: '{ subject, html, text, missingVariables }' }, 404: { description: 'No such template or contact' } },
+    responses: {
+      200: {
+        description: '{ subject, html, text, missingVariables }',
+        schema: z.object({
+          object: z.literal('template_preview'), templateId: uuid, subject: z.string(), html: z.string(), text: z.string(),
+          missingVariables: z.array(z.string()).describe('Used by the template, given by nobody: rendered empty'),
+        }),
+      },
+      404: { description: 'No such template or contact' } },
     handler: async (ctx, { params, body }) => {
       const template = await templateById(ctx, params.id);
       const { variables } = await previewVariables(ctx, template, body);
@@ -174,7 +193,16 @@ export const templateRoutes = [
     idempotent: true,
     body: z.object({ to: z.email({ error: 'must be an email address' }).max(254), variables: variablesSchema.optional() }).strict(),
     rateLimit: testSendRateLimits,
-    responses: { 200: { description: 'The provider\'s answer: accepted, rejected or retry' }, 404: { description: 'No such template' }, 429: { description: 'Too many test sends (RATE_LIMIT_TEST_SENDS_PER_HOUR)' }, 502: { description: 'The provider could not be reached' } },
+    responses: {
+      200: {
+        description: 'The provider\'s answer: accepted, rejected or retry',
+        schema: z.object({
+          object: z.literal('test_send'), templateId: uuid, provider: z.string(), to: z.string(), sendId: z.string(),
+          status: z.enum(SEND_STATUSES), providerMessageId: z.string().nullable(), error: z.string().nullable().describe('Why it was rejected, in the provider\'s words'),
+          missingVariables: z.array(z.string()),
+        }),
+      },
+      404: { description: 'No such template' }, 429: { description: 'Too many test sends (RATE_LIMIT_TEST_SENDS_PER_HOUR)' }, 502: { description: 'The provider could not be reached' } },
     handler: async (ctx, { params, body }) => {
       const template = await templateById(ctx, params.id);
       const { contact, variables } = await previewVariables(ctx, template, { email: body.to, variables: body.variables });

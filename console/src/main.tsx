@@ -17,7 +17,8 @@ const theme = createTheme({
 // Mantine's "dimmed" text (gray 6) is 3.3:1 on white; gray 7 passes.
 const cssVariablesResolver: CSSVariablesResolver = () => ({
   variables: {},
-  light: { '--mantine-color-dimmed': 'var(--mantine-color-gray-7)' },
+  // Hovered primary buttons and nav links go to shade 8 (3.9:1 under white text): darker instead.
+  light: { '--mantine-color-dimmed': 'var(--mantine-color-gray-7)', '--mantine-color-teal-filled-hover': '#066a4c' },
   dark: {},
 });
 

@@ -18,6 +18,8 @@ process.env.SPIRIT_DATA_DIR = testDataDir;
 process.env.TEMPORAL_TASK_QUEUE_PREFIX = `test-${runId}-`;
 process.env.LOG_LEVEL = process.env.TEST_LOG_LEVEL || 'silent';
 process.env.BCRYPT_ROUNDS = '4';
+// Every answer a test sees is checked against its route's declared response schema (api/http/routes.ts).
+process.env.API_CHECK_RESPONSES = '1';
 // A payment answers 202 "processing" after 6 s (5 s in production: a loaded CI machine must not see it by chance); a test sees it with a slow supplier.
 process.env.PAYMENT_ANSWER_WITHIN_MS = '6000';
 // The oversell test holds 300 seats at once as one customer; test/api/rate-limits.test.ts turns the limit on.

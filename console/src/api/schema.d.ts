@@ -549,6 +549,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/bookings/{id}/payment-link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A signed link to the booking's payment page, for staff to send to the customer
+         * @description The link opens /pay/booking/{token} (the page the WhatsApp flow links to): it shows what is due now and pays it. It expires after 30 days; making another does not revoke earlier ones.
+         */
+        post: operations["createPaymentLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/bookings/{id}/payments": {
         parameters: {
             query?: never;
@@ -681,6 +701,23 @@ export interface paths {
         };
         /** Departures per day (the branch's calendar days from..to, inclusive) with capacity, held, sold and status */
         get: operations["consoleCalendar"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/console/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where the console links to: the Temporal UI (TEMPORAL_UI_URL, which npm start sets) and the namespace */
+        get: operations["consoleSettings"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1753,6 +1790,76 @@ export interface components {
             op: "within_days" | "not_within_days";
             value: number;
         });
+        Def_output_770ece5905: {
+            all: components["schemas"]["Def_output_770ece5905"][];
+        } | {
+            any: components["schemas"]["Def_output_770ece5905"][];
+        } | {
+            not: components["schemas"]["Def_output_770ece5905"];
+        } | ({
+            /** @enum {string} */
+            field: "language" | "country" | "source" | "timezone";
+            /** @enum {string} */
+            op: "eq" | "neq";
+            value: string;
+        } | {
+            /** @enum {string} */
+            field: "language" | "country" | "source" | "timezone";
+            /** @constant */
+            op: "in";
+            value: string[];
+        } | {
+            /** @constant */
+            field: "tag";
+            /** @enum {string} */
+            op: "has" | "lacks";
+            value: string;
+        } | {
+            /** @constant */
+            field: "created";
+            /** @enum {string} */
+            op: "within_days" | "older_than_days";
+            value: number;
+        } | {
+            /** @constant */
+            field: "birthday_month";
+            /** @constant */
+            op: "eq";
+            value: number;
+        } | {
+            /** @constant */
+            field: "booked_tour";
+            /** @constant */
+            op: "eq";
+            /** @description tour code */
+            value: string;
+        } | {
+            /** @constant */
+            field: "booked_destination";
+            /** @constant */
+            op: "eq";
+            /** @description country code or city */
+            value: string;
+        } | {
+            /** @constant */
+            field: "last_trip";
+            /** @enum {string} */
+            op: "within_days" | "older_than_days";
+            value: number;
+        } | {
+            currency: string;
+            /** @constant */
+            field: "total_spend";
+            /** @enum {string} */
+            op: "gte" | "lte";
+            value: number;
+        } | {
+            /** @enum {string} */
+            field: "opened" | "clicked";
+            /** @enum {string} */
+            op: "within_days" | "not_within_days";
+            value: number;
+        });
         /** @description RFC 9457 problem details */
         Problem: {
             /** @description Stable machine-readable reason */
@@ -2649,7 +2756,24 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description The first row where the chain breaks, and how */
+                        broken?: {
+                            detail: string;
+                            id: number | null;
+                            /** @enum {string} */
+                            reason: "content_changed" | "link_broken" | "head_mismatch";
+                        };
+                        /** @description Rows checked */
+                        checked: number;
+                        /** @description The last row that checked out */
+                        lastId: number | null;
+                        /** @constant */
+                        object: "audit_verification";
+                        ok: boolean;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -2939,7 +3063,13 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        message: string;
+                        /** @constant */
+                        status: "accepted";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -2980,7 +3110,13 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        message: string;
+                        /** @constant */
+                        status: "password_changed";
+                    };
+                };
             };
             /** @description The token is unknown, used or expired */
             400: {
@@ -3354,7 +3490,41 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        enrollments: {
+                            contacts: number;
+                            /** @enum {string} */
+                            status: "running" | "completed" | "exited";
+                            /** @description Index of the step the contacts are at */
+                            step: number;
+                        }[];
+                        goal: components["schemas"]["Def_output_770ece5905"] | null;
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        /** @constant */
+                        object: "automation";
+                        /** @enum {string} */
+                        status: "active" | "paused" | "archived";
+                        steps: ({
+                            wait: {
+                                hours: number;
+                            };
+                        } | {
+                            send: {
+                                /** Format: uuid */
+                                templateId: string;
+                            };
+                        } | {
+                            check: {
+                                rules: components["schemas"]["Def_output_770ece5905"];
+                            };
+                        })[];
+                        /** @enum {string} */
+                        trigger: "manual" | "contact_created" | "hold_expired" | "booking_confirmed" | "trip_completed" | "inactive" | "birthday";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -3401,7 +3571,41 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        enrollments: {
+                            contacts: number;
+                            /** @enum {string} */
+                            status: "running" | "completed" | "exited";
+                            /** @description Index of the step the contacts are at */
+                            step: number;
+                        }[];
+                        goal: components["schemas"]["Def_output_770ece5905"] | null;
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        /** @constant */
+                        object: "automation";
+                        /** @enum {string} */
+                        status: "active" | "paused" | "archived";
+                        steps: ({
+                            wait: {
+                                hours: number;
+                            };
+                        } | {
+                            send: {
+                                /** Format: uuid */
+                                templateId: string;
+                            };
+                        } | {
+                            check: {
+                                rules: components["schemas"]["Def_output_770ece5905"];
+                            };
+                        })[];
+                        /** @enum {string} */
+                        trigger: "manual" | "contact_created" | "hold_expired" | "booking_confirmed" | "trip_completed" | "inactive" | "birthday";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -3466,7 +3670,17 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description Already in the automation for this occasion */
+                        alreadyEnrolled: number;
+                        /** Format: uuid */
+                        automationId: string;
+                        enrolled: number;
+                        /** @constant */
+                        object: "enrollment";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -3513,7 +3727,41 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        enrollments: {
+                            contacts: number;
+                            /** @enum {string} */
+                            status: "running" | "completed" | "exited";
+                            /** @description Index of the step the contacts are at */
+                            step: number;
+                        }[];
+                        goal: components["schemas"]["Def_output_770ece5905"] | null;
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        /** @constant */
+                        object: "automation";
+                        /** @enum {string} */
+                        status: "active" | "paused" | "archived";
+                        steps: ({
+                            wait: {
+                                hours: number;
+                            };
+                        } | {
+                            send: {
+                                /** Format: uuid */
+                                templateId: string;
+                            };
+                        } | {
+                            check: {
+                                rules: components["schemas"]["Def_output_770ece5905"];
+                            };
+                        })[];
+                        /** @enum {string} */
+                        trigger: "manual" | "contact_created" | "hold_expired" | "booking_confirmed" | "trip_completed" | "inactive" | "birthday";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -3567,7 +3815,41 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        enrollments: {
+                            contacts: number;
+                            /** @enum {string} */
+                            status: "running" | "completed" | "exited";
+                            /** @description Index of the step the contacts are at */
+                            step: number;
+                        }[];
+                        goal: components["schemas"]["Def_output_770ece5905"] | null;
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        /** @constant */
+                        object: "automation";
+                        /** @enum {string} */
+                        status: "active" | "paused" | "archived";
+                        steps: ({
+                            wait: {
+                                hours: number;
+                            };
+                        } | {
+                            send: {
+                                /** Format: uuid */
+                                templateId: string;
+                            };
+                        } | {
+                            check: {
+                                rules: components["schemas"]["Def_output_770ece5905"];
+                            };
+                        })[];
+                        /** @enum {string} */
+                        trigger: "manual" | "contact_created" | "hold_expired" | "booking_confirmed" | "trip_completed" | "inactive" | "birthday";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -3634,7 +3916,73 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description Minor units still to pay, from the ledger */
+                            amountDue: number;
+                            /** @description YYYY-MM-DD */
+                            balanceDueOn: string | null;
+                            branch: string;
+                            /** Format: uuid */
+                            branchId: string;
+                            contact: {
+                                email: string;
+                                name: string;
+                                phone?: string;
+                            };
+                            /** @description ISO 8601 date-time */
+                            createdAt: string;
+                            customerId: string | null;
+                            /** Format: uuid */
+                            departureId: string;
+                            /** @description ISO 8601 date-time */
+                            departureStartsAt: string;
+                            failureReason: string | null;
+                            holdExpiresAt: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            /** @enum {string} */
+                            language: "es" | "en";
+                            /** @constant */
+                            object: "booking";
+                            partnerId: string | null;
+                            paxCount: number;
+                            /** @enum {string} */
+                            paymentPlan: "full" | "deposit" | "on_account";
+                            price: {
+                                /** @description How the price was made (per pax type, rules, promo) */
+                                breakdown: {
+                                    [key: string]: unknown;
+                                };
+                                commission: number;
+                                currency: string;
+                                deposit: number;
+                                /** @description What is still to pay (the net for a partner's booking), never negative */
+                                due: number;
+                                /** @description Minor units, what a partner pays (total less commission) */
+                                net: number;
+                                /** @description paid less refunded */
+                                netPaid: number;
+                                paid: number;
+                                refunded: number;
+                                /** @description Minor units, what the customer pays */
+                                total: number;
+                            };
+                            promoCode: string | null;
+                            reference: string;
+                            /** @enum {string} */
+                            status: "held" | "awaiting_payment" | "confirmed" | "paid_in_full" | "in_progress" | "completed" | "expired" | "failed" | "cancelled" | "no_show";
+                            tourTitle: string;
+                            /** @description ISO 8601 date-time */
+                            updatedAt: string;
+                        }[];
+                        hasMore: boolean;
+                        nextCursor: string | null;
+                        /** @constant */
+                        object: "list";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -3713,7 +4061,117 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description YYYY-MM-DD */
+                        balanceDueOn: string | null;
+                        /** Format: uuid */
+                        branchId: string;
+                        contact: {
+                            email: string;
+                            name: string;
+                            phone?: string;
+                        };
+                        /** @description ISO 8601 date-time */
+                        createdAt: string;
+                        customerId: string | null;
+                        /** Format: uuid */
+                        departureId: string;
+                        failureReason: string | null;
+                        holdExpiresAt: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        items: {
+                            description: string;
+                            /** @enum {string} */
+                            kind: "tour" | "hotel" | "flight" | "discount" | "fee";
+                            position: number;
+                            quantity: number;
+                            /** @enum {string} */
+                            status: "pending" | "confirmed" | "cancelled" | "failed";
+                            totalAmount: number;
+                            unitAmount: number;
+                        }[];
+                        /** @enum {string} */
+                        language: "es" | "en";
+                        /** @constant */
+                        object: "booking";
+                        partnerId: string | null;
+                        passengers: {
+                            /** @description YYYY-MM-DD */
+                            birthDate: string | null;
+                            firstName: string;
+                            /** Format: uuid */
+                            id: string;
+                            lastName: string;
+                            /** @enum {string} */
+                            type: "adult" | "child" | "infant";
+                        }[];
+                        paxCount: number;
+                        /** @enum {string} */
+                        paymentPlan: "full" | "deposit" | "on_account";
+                        payments: {
+                            amount: number;
+                            /** @description ISO 8601 date-time */
+                            createdAt: string;
+                            currency: string;
+                            failureReason: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            /** @enum {string} */
+                            provider: "sandbox" | "stripe" | "paypal" | "bank_transfer" | "cash";
+                            /** @enum {string} */
+                            purpose: "deposit" | "balance" | "full";
+                            /** @enum {string} */
+                            status: "pending" | "requires_action" | "authorized" | "captured" | "failed" | "voided" | "refunded" | "partially_refunded";
+                        }[];
+                        price: {
+                            /** @description How the price was made (per pax type, rules, promo) */
+                            breakdown: {
+                                [key: string]: unknown;
+                            };
+                            commission: number;
+                            currency: string;
+                            deposit: number;
+                            /** @description What is still to pay (the net for a partner's booking), never negative */
+                            due: number;
+                            /** @description Minor units, what a partner pays (total less commission) */
+                            net: number;
+                            /** @description paid less refunded */
+                            netPaid: number;
+                            paid: number;
+                            refunded: number;
+                            /** @description Minor units, what the customer pays */
+                            total: number;
+                        };
+                        promoCode: string | null;
+                        reference: string;
+                        refunds: {
+                            amount: number;
+                            /** @description ISO 8601 date-time */
+                            createdAt: string;
+                            currency: string;
+                            /** Format: uuid */
+                            id: string;
+                            paymentId: string | null;
+                            reason: string | null;
+                            /** @enum {string} */
+                            status: "pending" | "awaiting_approval" | "succeeded" | "failed" | "rejected";
+                        }[];
+                        /** @enum {string} */
+                        status: "held" | "awaiting_payment" | "confirmed" | "paid_in_full" | "in_progress" | "completed" | "expired" | "failed" | "cancelled" | "no_show";
+                        timeline: {
+                            actor: string | null;
+                            /** @description ISO 8601 date-time */
+                            at: string;
+                            data: unknown;
+                            /** @description e.g. booking.held, payment.captured */
+                            type: string;
+                        }[];
+                        /** @description ISO 8601 date-time */
+                        updatedAt: string;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -3781,7 +4239,135 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description YYYY-MM-DD */
+                        balanceDueOn: string | null;
+                        /** Format: uuid */
+                        branchId: string;
+                        contact: {
+                            email: string;
+                            name: string;
+                            phone?: string;
+                        };
+                        /** @description ISO 8601 date-time */
+                        createdAt: string;
+                        customerId: string | null;
+                        /** Format: uuid */
+                        departureId: string;
+                        failureReason: string | null;
+                        holdExpiresAt: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        items: {
+                            description: string;
+                            /** @enum {string} */
+                            kind: "tour" | "hotel" | "flight" | "discount" | "fee";
+                            position: number;
+                            quantity: number;
+                            /** @enum {string} */
+                            status: "pending" | "confirmed" | "cancelled" | "failed";
+                            totalAmount: number;
+                            unitAmount: number;
+                        }[];
+                        /** @enum {string} */
+                        language: "es" | "en";
+                        /** @description What the workflow waits for next (hold expiry, balance due, ...) */
+                        nextMilestone: {
+                            at: string;
+                            kind: string;
+                        } | null;
+                        /** @constant */
+                        object: "booking";
+                        partnerId: string | null;
+                        passengers: {
+                            /** @description YYYY-MM-DD */
+                            birthDate: string | null;
+                            firstName: string;
+                            /** Format: uuid */
+                            id: string;
+                            lastName: string;
+                            /** @enum {string} */
+                            type: "adult" | "child" | "infant";
+                        }[];
+                        paxCount: number;
+                        /** @enum {string} */
+                        paymentPlan: "full" | "deposit" | "on_account";
+                        payments: {
+                            amount: number;
+                            /** @description ISO 8601 date-time */
+                            createdAt: string;
+                            currency: string;
+                            failureReason: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            /** @enum {string} */
+                            provider: "sandbox" | "stripe" | "paypal" | "bank_transfer" | "cash";
+                            /** @enum {string} */
+                            purpose: "deposit" | "balance" | "full";
+                            /** @enum {string} */
+                            status: "pending" | "requires_action" | "authorized" | "captured" | "failed" | "voided" | "refunded" | "partially_refunded";
+                        }[];
+                        /** @description A payment waiting for the customer (3-D Secure, PayPal) */
+                        pendingAction: {
+                            actionUrl: string;
+                            paymentId: string;
+                        } | null;
+                        /** @description A refund waiting for a manager */
+                        pendingApproval: {
+                            approvalId: string;
+                            reason: string;
+                            refundMinor: number;
+                        } | null;
+                        price: {
+                            /** @description How the price was made (per pax type, rules, promo) */
+                            breakdown: {
+                                [key: string]: unknown;
+                            };
+                            commission: number;
+                            currency: string;
+                            deposit: number;
+                            /** @description What is still to pay (the net for a partner's booking), never negative */
+                            due: number;
+                            /** @description Minor units, what a partner pays (total less commission) */
+                            net: number;
+                            /** @description paid less refunded */
+                            netPaid: number;
+                            paid: number;
+                            refunded: number;
+                            /** @description Minor units, what the customer pays */
+                            total: number;
+                        };
+                        promoCode: string | null;
+                        reference: string;
+                        refunds: {
+                            amount: number;
+                            /** @description ISO 8601 date-time */
+                            createdAt: string;
+                            currency: string;
+                            /** Format: uuid */
+                            id: string;
+                            paymentId: string | null;
+                            reason: string | null;
+                            /** @enum {string} */
+                            status: "pending" | "awaiting_approval" | "succeeded" | "failed" | "rejected";
+                        }[];
+                        /** @enum {string} */
+                        status: "held" | "awaiting_payment" | "confirmed" | "paid_in_full" | "in_progress" | "completed" | "expired" | "failed" | "cancelled" | "no_show";
+                        timeline: {
+                            actor: string | null;
+                            /** @description ISO 8601 date-time */
+                            at: string;
+                            data: unknown;
+                            /** @description e.g. booking.held, payment.captured */
+                            type: string;
+                        }[];
+                        /** @description ISO 8601 date-time */
+                        updatedAt: string;
+                        /** @description Staff only: the booking workflow's id in Temporal (open it in the Temporal UI: GET /api/v1/console/settings) */
+                        workflowId: string | null;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -3853,7 +4439,31 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        bookingId: string;
+                        /** @enum {string} */
+                        bookingStatus: "held" | "awaiting_payment" | "confirmed" | "paid_in_full" | "in_progress" | "completed" | "expired" | "failed" | "cancelled" | "no_show";
+                        /** Format: uuid */
+                        departureId: string;
+                        /** @constant */
+                        object: "amendment";
+                        paxCount: number;
+                        price: {
+                            currency: string;
+                            due: number;
+                            /** @description Net paid after this amendment's refund */
+                            paid: number;
+                            payable: number;
+                            total: number;
+                        };
+                        refund: {
+                            amount: number;
+                            currency: string;
+                        };
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -3917,14 +4527,52 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        bookingId: string;
+                        /** @enum {string} */
+                        bookingStatus: "held" | "awaiting_payment" | "confirmed" | "paid_in_full" | "in_progress" | "completed" | "expired" | "failed" | "cancelled" | "no_show";
+                        daysBeforeDeparture: number;
+                        /** @constant */
+                        object: "cancellation";
+                        refund: {
+                            amount: number;
+                            currency: string;
+                            /** @description Of what was paid, by the policy tier */
+                            percent: number;
+                        };
+                        /** @constant */
+                        status: "cancelled";
+                    };
+                };
             };
             /** @description Waiting for a manager's approval of the refund */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        approvalId?: string;
+                        approvalReason?: string;
+                        /** Format: uuid */
+                        bookingId: string;
+                        /** @enum {string} */
+                        bookingStatus: "held" | "awaiting_payment" | "confirmed" | "paid_in_full" | "in_progress" | "completed" | "expired" | "failed" | "cancelled" | "no_show";
+                        daysBeforeDeparture: number;
+                        /** @constant */
+                        object: "cancellation";
+                        refund: {
+                            amount: number;
+                            currency: string;
+                            /** @description Of what was paid, by the policy tier */
+                            percent: number;
+                        };
+                        /** @constant */
+                        status: "pending_approval";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -4042,6 +4690,76 @@ export interface operations {
             };
         };
     };
+    createPaymentLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The link */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        bookingId: string;
+                        expiresAt: string;
+                        /** @constant */
+                        object: "payment_link";
+                        /** @description Absolute, on PUBLIC_URL */
+                        url: string;
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such booking (or not one you may see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The booking is closed (cancelled, expired, failed, completed): nothing can be paid */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     payBooking: {
         parameters: {
             query?: never;
@@ -4079,14 +4797,92 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        amount?: number;
+                        /** Format: uuid */
+                        bookingId: string;
+                        /** @enum {string} */
+                        bookingStatus?: "held" | "awaiting_payment" | "confirmed" | "paid_in_full" | "in_progress" | "completed" | "expired" | "failed" | "cancelled" | "no_show";
+                        currency: string;
+                        id?: string;
+                        /** @constant */
+                        object: "payment";
+                        /** @enum {string} */
+                        provider: "sandbox" | "stripe" | "paypal";
+                        /** @enum {string} */
+                        purpose?: "deposit" | "balance" | "full";
+                        /** @constant */
+                        status: "captured";
+                    };
+                };
             };
             /** @description The customer must act (3-D Secure, PayPal approval) at actionUrl; with status "pending_review", FraudGuardian put the payment in the approvals inbox (the seats stay held until it is decided); or, with status "processing", the payment is still under way: repeat with the same Idempotency-Key */
             202: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description Where the customer confirms the payment */
+                        actionUrl: string;
+                        amount?: number;
+                        /** Format: uuid */
+                        bookingId: string;
+                        /** @enum {string} */
+                        bookingStatus?: "held" | "awaiting_payment" | "confirmed" | "paid_in_full" | "in_progress" | "completed" | "expired" | "failed" | "cancelled" | "no_show";
+                        currency: string;
+                        id?: string;
+                        /** @constant */
+                        object: "payment";
+                        /** @enum {string} */
+                        provider: "sandbox" | "stripe" | "paypal";
+                        /** @enum {string} */
+                        purpose?: "deposit" | "balance" | "full";
+                        /** @constant */
+                        status: "requires_action";
+                    } | {
+                        amount?: number;
+                        approvalId?: string;
+                        /** Format: uuid */
+                        bookingId: string;
+                        /** @enum {string} */
+                        bookingStatus?: "held" | "awaiting_payment" | "confirmed" | "paid_in_full" | "in_progress" | "completed" | "expired" | "failed" | "cancelled" | "no_show";
+                        currency: string;
+                        detail: string;
+                        fraud: {
+                            score: number | null;
+                            signals: {
+                                detail: string;
+                                name: string;
+                                points: number;
+                            }[];
+                        };
+                        id?: string;
+                        /** @constant */
+                        object: "payment";
+                        /** @enum {string} */
+                        provider: "sandbox" | "stripe" | "paypal";
+                        /** @enum {string} */
+                        purpose?: "deposit" | "balance" | "full";
+                        reviewExpiresAt: string | null;
+                        /** @constant */
+                        status: "pending_review";
+                    } | {
+                        /** Format: uuid */
+                        bookingId: string;
+                        bookingUrl: string;
+                        currency: string;
+                        /** @constant */
+                        object: "payment";
+                        /** @enum {string} */
+                        provider: "sandbox" | "stripe" | "paypal";
+                        /** @description Whether the request carried an Idempotency-Key to repeat it with */
+                        retryWithSameIdempotencyKey: boolean;
+                        /** @constant */
+                        status: "processing";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -4277,7 +5073,61 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        abTest: {
+                            /** @enum {string} */
+                            metric: "open" | "click";
+                            testPercent: number;
+                            waitHours: number;
+                        } | null;
+                        finishedAt: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        /** @constant */
+                        object: "campaign";
+                        progress: {
+                            audience: number;
+                            failed: number;
+                            /** @description Why the campaign paused itself */
+                            pausedBecause?: string;
+                            phase: ("draft" | "waiting_for_start" | "resolving" | "sending" | "testing" | "waiting_for_winner" | "waiting_for_window" | "done") | null;
+                            ratePerSecond: number;
+                            remaining: number;
+                            sent: number;
+                            suppressed: number;
+                            /** @description Handed to the provider with no answer yet; settled by its events */
+                            unknown: number;
+                        };
+                        /** @description The email provider it sends through (sendgrid, smtp, outbox) */
+                        provider: string;
+                        ratePerSecond: number;
+                        /** @description Per variant: sent, opens, clicks, bounces, ... */
+                        report: {
+                            [key: string]: {
+                                [key: string]: number;
+                            };
+                        };
+                        scheduledAt: string | null;
+                        /** Format: uuid */
+                        segmentId: string;
+                        sendWindow: {
+                            endHour: number;
+                            startHour: number;
+                        } | null;
+                        startedAt: string | null;
+                        /** @enum {string} */
+                        status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "cancelled";
+                        variants: {
+                            name: string;
+                            /** Format: uuid */
+                            templateId: string;
+                        }[];
+                        /** @description The A/B test's winner, once chosen */
+                        winnerVariant: string | null;
+                    };
+                };
             };
             /** @description Unknown segment or template, or a bad A/B set-up */
             400: {
@@ -4322,7 +5172,61 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        abTest: {
+                            /** @enum {string} */
+                            metric: "open" | "click";
+                            testPercent: number;
+                            waitHours: number;
+                        } | null;
+                        finishedAt: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        /** @constant */
+                        object: "campaign";
+                        progress: {
+                            audience: number;
+                            failed: number;
+                            /** @description Why the campaign paused itself */
+                            pausedBecause?: string;
+                            phase: ("draft" | "waiting_for_start" | "resolving" | "sending" | "testing" | "waiting_for_winner" | "waiting_for_window" | "done") | null;
+                            ratePerSecond: number;
+                            remaining: number;
+                            sent: number;
+                            suppressed: number;
+                            /** @description Handed to the provider with no answer yet; settled by its events */
+                            unknown: number;
+                        };
+                        /** @description The email provider it sends through (sendgrid, smtp, outbox) */
+                        provider: string;
+                        ratePerSecond: number;
+                        /** @description Per variant: sent, opens, clicks, bounces, ... */
+                        report: {
+                            [key: string]: {
+                                [key: string]: number;
+                            };
+                        };
+                        scheduledAt: string | null;
+                        /** Format: uuid */
+                        segmentId: string;
+                        sendWindow: {
+                            endHour: number;
+                            startHour: number;
+                        } | null;
+                        startedAt: string | null;
+                        /** @enum {string} */
+                        status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "cancelled";
+                        variants: {
+                            name: string;
+                            /** Format: uuid */
+                            templateId: string;
+                        }[];
+                        /** @description The A/B test's winner, once chosen */
+                        winnerVariant: string | null;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -4376,7 +5280,61 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        abTest: {
+                            /** @enum {string} */
+                            metric: "open" | "click";
+                            testPercent: number;
+                            waitHours: number;
+                        } | null;
+                        finishedAt: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        /** @constant */
+                        object: "campaign";
+                        progress: {
+                            audience: number;
+                            failed: number;
+                            /** @description Why the campaign paused itself */
+                            pausedBecause?: string;
+                            phase: ("draft" | "waiting_for_start" | "resolving" | "sending" | "testing" | "waiting_for_winner" | "waiting_for_window" | "done") | null;
+                            ratePerSecond: number;
+                            remaining: number;
+                            sent: number;
+                            suppressed: number;
+                            /** @description Handed to the provider with no answer yet; settled by its events */
+                            unknown: number;
+                        };
+                        /** @description The email provider it sends through (sendgrid, smtp, outbox) */
+                        provider: string;
+                        ratePerSecond: number;
+                        /** @description Per variant: sent, opens, clicks, bounces, ... */
+                        report: {
+                            [key: string]: {
+                                [key: string]: number;
+                            };
+                        };
+                        scheduledAt: string | null;
+                        /** Format: uuid */
+                        segmentId: string;
+                        sendWindow: {
+                            endHour: number;
+                            startHour: number;
+                        } | null;
+                        startedAt: string | null;
+                        /** @enum {string} */
+                        status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "cancelled";
+                        variants: {
+                            name: string;
+                            /** Format: uuid */
+                            templateId: string;
+                        }[];
+                        /** @description The A/B test's winner, once chosen */
+                        winnerVariant: string | null;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -4430,7 +5388,61 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        abTest: {
+                            /** @enum {string} */
+                            metric: "open" | "click";
+                            testPercent: number;
+                            waitHours: number;
+                        } | null;
+                        finishedAt: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        /** @constant */
+                        object: "campaign";
+                        progress: {
+                            audience: number;
+                            failed: number;
+                            /** @description Why the campaign paused itself */
+                            pausedBecause?: string;
+                            phase: ("draft" | "waiting_for_start" | "resolving" | "sending" | "testing" | "waiting_for_winner" | "waiting_for_window" | "done") | null;
+                            ratePerSecond: number;
+                            remaining: number;
+                            sent: number;
+                            suppressed: number;
+                            /** @description Handed to the provider with no answer yet; settled by its events */
+                            unknown: number;
+                        };
+                        /** @description The email provider it sends through (sendgrid, smtp, outbox) */
+                        provider: string;
+                        ratePerSecond: number;
+                        /** @description Per variant: sent, opens, clicks, bounces, ... */
+                        report: {
+                            [key: string]: {
+                                [key: string]: number;
+                            };
+                        };
+                        scheduledAt: string | null;
+                        /** Format: uuid */
+                        segmentId: string;
+                        sendWindow: {
+                            endHour: number;
+                            startHour: number;
+                        } | null;
+                        startedAt: string | null;
+                        /** @enum {string} */
+                        status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "cancelled";
+                        variants: {
+                            name: string;
+                            /** Format: uuid */
+                            templateId: string;
+                        }[];
+                        /** @description The A/B test's winner, once chosen */
+                        winnerVariant: string | null;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -4484,7 +5496,61 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        abTest: {
+                            /** @enum {string} */
+                            metric: "open" | "click";
+                            testPercent: number;
+                            waitHours: number;
+                        } | null;
+                        finishedAt: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        /** @constant */
+                        object: "campaign";
+                        progress: {
+                            audience: number;
+                            failed: number;
+                            /** @description Why the campaign paused itself */
+                            pausedBecause?: string;
+                            phase: ("draft" | "waiting_for_start" | "resolving" | "sending" | "testing" | "waiting_for_winner" | "waiting_for_window" | "done") | null;
+                            ratePerSecond: number;
+                            remaining: number;
+                            sent: number;
+                            suppressed: number;
+                            /** @description Handed to the provider with no answer yet; settled by its events */
+                            unknown: number;
+                        };
+                        /** @description The email provider it sends through (sendgrid, smtp, outbox) */
+                        provider: string;
+                        ratePerSecond: number;
+                        /** @description Per variant: sent, opens, clicks, bounces, ... */
+                        report: {
+                            [key: string]: {
+                                [key: string]: number;
+                            };
+                        };
+                        scheduledAt: string | null;
+                        /** Format: uuid */
+                        segmentId: string;
+                        sendWindow: {
+                            endHour: number;
+                            startHour: number;
+                        } | null;
+                        startedAt: string | null;
+                        /** @enum {string} */
+                        status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "cancelled";
+                        variants: {
+                            name: string;
+                            /** Format: uuid */
+                            templateId: string;
+                        }[];
+                        /** @description The A/B test's winner, once chosen */
+                        winnerVariant: string | null;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -4548,7 +5614,61 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        abTest: {
+                            /** @enum {string} */
+                            metric: "open" | "click";
+                            testPercent: number;
+                            waitHours: number;
+                        } | null;
+                        finishedAt: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        /** @constant */
+                        object: "campaign";
+                        progress: {
+                            audience: number;
+                            failed: number;
+                            /** @description Why the campaign paused itself */
+                            pausedBecause?: string;
+                            phase: ("draft" | "waiting_for_start" | "resolving" | "sending" | "testing" | "waiting_for_winner" | "waiting_for_window" | "done") | null;
+                            ratePerSecond: number;
+                            remaining: number;
+                            sent: number;
+                            suppressed: number;
+                            /** @description Handed to the provider with no answer yet; settled by its events */
+                            unknown: number;
+                        };
+                        /** @description The email provider it sends through (sendgrid, smtp, outbox) */
+                        provider: string;
+                        ratePerSecond: number;
+                        /** @description Per variant: sent, opens, clicks, bounces, ... */
+                        report: {
+                            [key: string]: {
+                                [key: string]: number;
+                            };
+                        };
+                        scheduledAt: string | null;
+                        /** Format: uuid */
+                        segmentId: string;
+                        sendWindow: {
+                            endHour: number;
+                            startHour: number;
+                        } | null;
+                        startedAt: string | null;
+                        /** @enum {string} */
+                        status: "draft" | "scheduled" | "sending" | "paused" | "sent" | "cancelled";
+                        variants: {
+                            name: string;
+                            /** Format: uuid */
+                            templateId: string;
+                        }[];
+                        /** @description The A/B test's winner, once chosen */
+                        winnerVariant: string | null;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -4672,6 +5792,59 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    consoleSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The settings */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        object: "console_settings";
+                        temporalNamespace: string;
+                        /** @description Base address of the Temporal UI; null when not configured */
+                        temporalUiUrl: string | null;
+                    };
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };
@@ -4837,7 +6010,65 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: {
+                            attributes: {
+                                [key: string]: unknown;
+                            };
+                            /** @description YYYY-MM-DD */
+                            birthday: string | null;
+                            consent: {
+                                /** @description The latest decision on this channel; null: never asked */
+                                email: {
+                                    recordedAt: string | null;
+                                    source: string | null;
+                                    /** @enum {string} */
+                                    status: "granted" | "withdrawn";
+                                } | null;
+                                /** @description The latest decision on this channel; null: never asked */
+                                whatsapp: {
+                                    recordedAt: string | null;
+                                    source: string | null;
+                                    /** @enum {string} */
+                                    status: "granted" | "withdrawn";
+                                } | null;
+                            };
+                            /** @description ISO 3166-1 alpha-2 */
+                            country: string | null;
+                            /** @description ISO 8601 date-time */
+                            createdAt: string;
+                            customerId: string | null;
+                            email: string;
+                            firstName: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            /** @enum {string} */
+                            language: "es" | "en";
+                            lastName: string | null;
+                            /** @constant */
+                            object: "contact";
+                            partnerId: string | null;
+                            /** @enum {string} */
+                            source: "customer" | "lead" | "partner" | "import" | "api";
+                            /** @description Why marketing email is never sent to this address, whatever the consent */
+                            suppression: {
+                                at: string | null;
+                                /** @enum {string} */
+                                reason: "bounce" | "complaint" | "unsubscribe" | "manual";
+                            } | null;
+                            tags: string[];
+                            /** @description IANA time zone */
+                            timezone: string | null;
+                            /** @description ISO 8601 date-time */
+                            updatedAt: string;
+                        }[];
+                        hasMore: boolean;
+                        nextCursor: string | null;
+                        /** @constant */
+                        object: "list";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -4917,7 +6148,59 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        attributes: {
+                            [key: string]: unknown;
+                        };
+                        /** @description YYYY-MM-DD */
+                        birthday: string | null;
+                        consent: {
+                            /** @description The latest decision on this channel; null: never asked */
+                            email: {
+                                recordedAt: string | null;
+                                source: string | null;
+                                /** @enum {string} */
+                                status: "granted" | "withdrawn";
+                            } | null;
+                            /** @description The latest decision on this channel; null: never asked */
+                            whatsapp: {
+                                recordedAt: string | null;
+                                source: string | null;
+                                /** @enum {string} */
+                                status: "granted" | "withdrawn";
+                            } | null;
+                        };
+                        /** @description ISO 3166-1 alpha-2 */
+                        country: string | null;
+                        /** @description ISO 8601 date-time */
+                        createdAt: string;
+                        customerId: string | null;
+                        email: string;
+                        firstName: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        /** @enum {string} */
+                        language: "es" | "en";
+                        lastName: string | null;
+                        /** @constant */
+                        object: "contact";
+                        partnerId: string | null;
+                        /** @enum {string} */
+                        source: "customer" | "lead" | "partner" | "import" | "api";
+                        /** @description Why marketing email is never sent to this address, whatever the consent */
+                        suppression: {
+                            at: string | null;
+                            /** @enum {string} */
+                            reason: "bounce" | "complaint" | "unsubscribe" | "manual";
+                        } | null;
+                        tags: string[];
+                        /** @description IANA time zone */
+                        timezone: string | null;
+                        /** @description ISO 8601 date-time */
+                        updatedAt: string;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -4971,7 +6254,59 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        attributes: {
+                            [key: string]: unknown;
+                        };
+                        /** @description YYYY-MM-DD */
+                        birthday: string | null;
+                        consent: {
+                            /** @description The latest decision on this channel; null: never asked */
+                            email: {
+                                recordedAt: string | null;
+                                source: string | null;
+                                /** @enum {string} */
+                                status: "granted" | "withdrawn";
+                            } | null;
+                            /** @description The latest decision on this channel; null: never asked */
+                            whatsapp: {
+                                recordedAt: string | null;
+                                source: string | null;
+                                /** @enum {string} */
+                                status: "granted" | "withdrawn";
+                            } | null;
+                        };
+                        /** @description ISO 3166-1 alpha-2 */
+                        country: string | null;
+                        /** @description ISO 8601 date-time */
+                        createdAt: string;
+                        customerId: string | null;
+                        email: string;
+                        firstName: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        /** @enum {string} */
+                        language: "es" | "en";
+                        lastName: string | null;
+                        /** @constant */
+                        object: "contact";
+                        partnerId: string | null;
+                        /** @enum {string} */
+                        source: "customer" | "lead" | "partner" | "import" | "api";
+                        /** @description Why marketing email is never sent to this address, whatever the consent */
+                        suppression: {
+                            at: string | null;
+                            /** @enum {string} */
+                            reason: "bounce" | "complaint" | "unsubscribe" | "manual";
+                        } | null;
+                        tags: string[];
+                        /** @description IANA time zone */
+                        timezone: string | null;
+                        /** @description ISO 8601 date-time */
+                        updatedAt: string;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -5039,7 +6374,59 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        attributes: {
+                            [key: string]: unknown;
+                        };
+                        /** @description YYYY-MM-DD */
+                        birthday: string | null;
+                        consent: {
+                            /** @description The latest decision on this channel; null: never asked */
+                            email: {
+                                recordedAt: string | null;
+                                source: string | null;
+                                /** @enum {string} */
+                                status: "granted" | "withdrawn";
+                            } | null;
+                            /** @description The latest decision on this channel; null: never asked */
+                            whatsapp: {
+                                recordedAt: string | null;
+                                source: string | null;
+                                /** @enum {string} */
+                                status: "granted" | "withdrawn";
+                            } | null;
+                        };
+                        /** @description ISO 3166-1 alpha-2 */
+                        country: string | null;
+                        /** @description ISO 8601 date-time */
+                        createdAt: string;
+                        customerId: string | null;
+                        email: string;
+                        firstName: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        /** @enum {string} */
+                        language: "es" | "en";
+                        lastName: string | null;
+                        /** @constant */
+                        object: "contact";
+                        partnerId: string | null;
+                        /** @enum {string} */
+                        source: "customer" | "lead" | "partner" | "import" | "api";
+                        /** @description Why marketing email is never sent to this address, whatever the consent */
+                        suppression: {
+                            at: string | null;
+                            /** @enum {string} */
+                            reason: "bounce" | "complaint" | "unsubscribe" | "manual";
+                        } | null;
+                        tags: string[];
+                        /** @description IANA time zone */
+                        timezone: string | null;
+                        /** @description ISO 8601 date-time */
+                        updatedAt: string;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -5100,7 +6487,27 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @enum {string} */
+                            channel: "email" | "whatsapp";
+                            /** @constant */
+                            object: "consent_decision";
+                            /** @description When the person gave it */
+                            recordedAt: string;
+                            source: string | null;
+                            /** @enum {string} */
+                            status: "granted" | "withdrawn";
+                            /** @description When it was written here */
+                            writtenAt: string;
+                        }[];
+                        hasMore: boolean;
+                        nextCursor: string | null;
+                        /** @constant */
+                        object: "list";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -5155,7 +6562,31 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        created: number;
+                        /** @description The first 1,000 failed rows; failed counts them all */
+                        errors: {
+                            email: string | null;
+                            errors: string[];
+                            /** @description Line in the file (the header is line 1) */
+                            row: number;
+                        }[];
+                        errorsTruncated: boolean;
+                        failed: number;
+                        finishedAt: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        ms: number;
+                        /** @constant */
+                        object: "contact_import";
+                        rowsRead: number;
+                        startedAt: string | null;
+                        /** @enum {string} */
+                        status: "running" | "completed" | "failed";
+                        updated: number;
+                    };
+                };
             };
             /** @description No header with an email column, an empty file, or a column named twice (nothing written); or a quote never closed (the import stops at that line, status failed) */
             400: {
@@ -5221,7 +6652,30 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        created: number;
+                        /** @description The first 1,000 failed rows; failed counts them all */
+                        errors: {
+                            email: string | null;
+                            errors: string[];
+                            /** @description Line in the file (the header is line 1) */
+                            row: number;
+                        }[];
+                        errorsTruncated: boolean;
+                        failed: number;
+                        finishedAt: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        /** @constant */
+                        object: "contact_import";
+                        rowsRead: number;
+                        startedAt: string | null;
+                        /** @enum {string} */
+                        status: "running" | "completed" | "failed";
+                        updated: number;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -6617,7 +8071,26 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description ISO 8601 date-time */
+                            createdAt: string;
+                            /** Format: uuid */
+                            id: string;
+                            /** @constant */
+                            object: "waitlist_entry";
+                            offeredBookingId: string | null;
+                            paxCount: number;
+                            /** @enum {string} */
+                            status: "waiting" | "offered" | "booked" | "expired" | "cancelled";
+                        }[];
+                        hasMore: boolean;
+                        nextCursor: string | null;
+                        /** @constant */
+                        object: "list";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -6695,7 +8168,21 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        departureId: string;
+                        /** Format: uuid */
+                        id: string;
+                        /** @constant */
+                        object: "waitlist_entry";
+                        paxCount: number;
+                        /** @description 1: first in line */
+                        position: number;
+                        /** @enum {string} */
+                        status: "waiting" | "offered" | "booked" | "expired" | "cancelled";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -7276,7 +8763,15 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        email: string;
+                    } & {
+                        [key: string]: {
+                            [key: string]: unknown;
+                        }[];
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -7337,7 +8832,24 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: {
+                            agentRunId: string | null;
+                            /** @description ISO 8601 date-time */
+                            createdAt: string;
+                            /** @description What CyberSentinel found */
+                            findings: unknown[];
+                            /** Format: uuid */
+                            id: string;
+                            /** @enum {string} */
+                            severity: "info" | "warning" | "critical";
+                            summary: string;
+                        }[];
+                        /** @constant */
+                        object: "list";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -7385,7 +8897,29 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description ISO 8601 date-time */
+                            createdAt: string;
+                            /** @description Who placed it: an agent run or an admin */
+                            createdBy: string;
+                            /** @description ISO 8601 date-time */
+                            expiresAt: string;
+                            /** Format: uuid */
+                            id: string;
+                            liftedAt: string | null;
+                            reason: string;
+                            /** @enum {string} */
+                            scope: "ip" | "account";
+                            userId: string | null;
+                            /** @description The address, or the account's email (user:<id> when it has none) */
+                            value: string;
+                        }[];
+                        /** @constant */
+                        object: "list";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -7432,7 +8966,27 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description ISO 8601 date-time */
+                        createdAt: string;
+                        /** @description Who placed it: an agent run or an admin */
+                        createdBy: string;
+                        /** @description ISO 8601 date-time */
+                        expiresAt: string;
+                        /** Format: uuid */
+                        id: string;
+                        liftedAt: string | null;
+                        /** @constant */
+                        object: "security_block";
+                        reason: string;
+                        /** @enum {string} */
+                        scope: "ip" | "account";
+                        userId: string | null;
+                        /** @description The address, or the account's email (user:<id> when it has none) */
+                        value: string;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -7488,7 +9042,22 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: {
+                            account: string | null;
+                            /** @description ISO 8601 date-time */
+                            at: string;
+                            id: string;
+                            ip: string;
+                            /** @enum {string} */
+                            kind: "login_failed" | "refresh_reused" | "http_401" | "http_403";
+                            path: string | null;
+                        }[];
+                        /** @constant */
+                        object: "list";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -7610,7 +9179,27 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        id: string;
+                        /** @description Contacts the rules match */
+                        matching: number;
+                        name: string;
+                        /** @constant */
+                        object: "segment";
+                        rules: components["schemas"]["Def_output_770ece5905"];
+                        /** @description Up to 5 sendable contacts, newest first */
+                        sample: {
+                            email: string;
+                            firstName: string | null;
+                            /** Format: uuid */
+                            id: string;
+                        }[];
+                        /** @description Of those, the ones with email consent and not suppressed */
+                        sendable: number;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -7657,7 +9246,27 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description Contacts the rules match */
+                        matching: number;
+                        /** @description How long the count took */
+                        ms: number;
+                        /** @constant */
+                        object: "segment_count";
+                        /** @description Up to 5 sendable contacts, newest first */
+                        sample: {
+                            email: string;
+                            firstName: string | null;
+                            /** Format: uuid */
+                            id: string;
+                        }[];
+                        /** Format: uuid */
+                        segmentId: string;
+                        /** @description Of those, the ones with email consent and not suppressed */
+                        sendable: number;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -7828,7 +9437,32 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description ISO 8601 date-time */
+                            createdAt: string;
+                            /** Format: uuid */
+                            id: string;
+                            /** @description Transactional templates only, e.g. booking_confirmation */
+                            key: string | null;
+                            /** @enum {string} */
+                            kind: "marketing" | "transactional";
+                            /** @enum {string} */
+                            language: "es" | "en";
+                            name: string;
+                            /** @constant */
+                            object: "email_template";
+                            subject: string;
+                            /** @description ISO 8601 date-time */
+                            updatedAt: string;
+                        }[];
+                        hasMore: boolean;
+                        nextCursor: string | null;
+                        /** @constant */
+                        object: "list";
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -7890,7 +9524,30 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description ISO 8601 date-time */
+                        createdAt: string;
+                        /** Format: uuid */
+                        id: string;
+                        /** @description Transactional templates only, e.g. booking_confirmation */
+                        key: string | null;
+                        /** @enum {string} */
+                        kind: "marketing" | "transactional";
+                        /** @enum {string} */
+                        language: "es" | "en";
+                        mjml: string;
+                        name: string;
+                        /** @constant */
+                        object: "email_template";
+                        subject: string;
+                        text: string;
+                        /** @description ISO 8601 date-time */
+                        updatedAt: string;
+                        /** @description The {{variables}} it uses */
+                        variables: string[];
+                    };
+                };
             };
             /** @description MJML errors (line + message), malformed variables, a missing unsubscribe link, or a key on the wrong kind */
             400: {
@@ -7942,7 +9599,30 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description ISO 8601 date-time */
+                        createdAt: string;
+                        /** Format: uuid */
+                        id: string;
+                        /** @description Transactional templates only, e.g. booking_confirmation */
+                        key: string | null;
+                        /** @enum {string} */
+                        kind: "marketing" | "transactional";
+                        /** @enum {string} */
+                        language: "es" | "en";
+                        mjml: string;
+                        name: string;
+                        /** @constant */
+                        object: "email_template";
+                        subject: string;
+                        text: string;
+                        /** @description ISO 8601 date-time */
+                        updatedAt: string;
+                        /** @description The {{variables}} it uses */
+                        variables: string[];
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -8090,7 +9770,19 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        html: string;
+                        /** @description Used by the template, given by nobody: rendered empty */
+                        missingVariables: string[];
+                        /** @constant */
+                        object: "template_preview";
+                        subject: string;
+                        /** Format: uuid */
+                        templateId: string;
+                        text: string;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -8158,7 +9850,23 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description Why it was rejected, in the provider's words */
+                        error: string | null;
+                        missingVariables: string[];
+                        /** @constant */
+                        object: "test_send";
+                        provider: string;
+                        providerMessageId: string | null;
+                        sendId: string;
+                        /** @enum {string} */
+                        status: "accepted" | "rejected" | "retry" | "unknown";
+                        /** Format: uuid */
+                        templateId: string;
+                        to: string;
+                    };
+                };
             };
             /** @description Problem */
             400: {
@@ -9027,7 +10735,19 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description Already delivered before: acknowledged, not signalled again */
+                        duplicate?: boolean;
+                        /**
+                         * @description An event type the platform does not act on
+                         * @constant
+                         */
+                        ignored?: true;
+                        /** @constant */
+                        received: true;
+                    };
+                };
             };
             /** @description Verification failed */
             400: {
@@ -9059,7 +10779,15 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description Events already recorded, ignored */
+                        duplicates: number;
+                        received: number;
+                        /** @description New events recorded */
+                        stored: number;
+                    };
+                };
             };
             /** @description Signature missing, wrong or stale */
             400: {
@@ -9091,7 +10819,19 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description Already delivered before: acknowledged, not signalled again */
+                        duplicate?: boolean;
+                        /**
+                         * @description An event type the platform does not act on
+                         * @constant
+                         */
+                        ignored?: true;
+                        /** @constant */
+                        received: true;
+                    };
+                };
             };
             /** @description Signature missing, wrong, or too old */
             400: {
