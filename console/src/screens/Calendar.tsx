@@ -125,7 +125,7 @@ function DeparturePanel({ departure, onClose }: { departure: CalDeparture | null
             <Text c="dimmed">{t('startsAt')}</Text>
             <Text>{formatDate(d.startsAt, lang, { dateStyle: 'full', timeStyle: 'short', timeZone: d.timezone })}</Text>
             <Text c="dimmed">{t('status')}</Text>
-            <div><Badge color={STATUS_COLOR[d.status]} variant="light" data-testid="panel-status">{o(d.status)}</Badge></div>
+            <div><Badge color={STATUS_COLOR[d.status]} variant="filled" data-testid="panel-status">{o(d.status)}</Badge></div>
             <Text c="dimmed">{t('capacity')}</Text><Text data-testid="panel-capacity">{d.capacity}</Text>
             <Text c="dimmed">{t('sold')}</Text><Text data-testid="panel-sold">{d.sold}</Text>
             <Text c="dimmed">{t('held')}</Text><Text data-testid="panel-held">{d.held}</Text>
@@ -136,7 +136,7 @@ function DeparturePanel({ departure, onClose }: { departure: CalDeparture | null
           {d.status === 'closed' && <Text size="sm">{t('closedNote')}</Text>}
           {can.steer(user?.role) && (d.status === 'closed'
             ? <Button variant="default" loading={toggle.isPending} onClick={() => toggle.mutate('open')}>{t('reopenDeparture')}</Button>
-            : <Button color="red" variant="light" loading={toggle.isPending} disabled={!['scheduled', 'guaranteed'].includes(d.status)} onClick={() => toggle.mutate('closed')}>{t('closeDeparture')}</Button>)}
+            : <Button color="red" variant="outline" loading={toggle.isPending} disabled={!['scheduled', 'guaranteed'].includes(d.status)} onClick={() => toggle.mutate('closed')}>{t('closeDeparture')}</Button>)}
           {toggle.isError && <Alert color="red" title={t('refused')} role="alert">{(toggle.error as Error).message}</Alert>}
         </Stack>
       )}

@@ -90,14 +90,14 @@ const PassengerRow = memo(function PassengerRow({ p, booking, startsAt, steer, b
             {booking.balanceDueOn && <Text size="xs">{t('dueBy', { date: formatDate(`${booking.balanceDueOn}T12:00:00Z`, lang, { dateStyle: 'medium', timeZone: 'UTC' }) })}</Text>}</>
           : <Text size="sm">{t('paid')}</Text>}
       </Table.Td>
-      <Table.Td><Badge color={badge.color} variant="light" data-testid={`checkin-${p.id}`} data-state={p.checkIn.state}>{t(badge.key)}</Badge></Table.Td>
+      <Table.Td><Badge color={badge.color} variant="filled" data-testid={`checkin-${p.id}`} data-state={p.checkIn.state}>{t(badge.key)}</Badge></Table.Td>
       {steer && (
         <Table.Td data-print="hide">
           <Group gap={4} wrap="nowrap">
             {p.checkIn.state === 'pending' ? (
               <>
                 <Button size="compact-sm" disabled={busy} onClick={() => onSet(booking, p, 'checked_in')} aria-label={t('checkInWho', { name })}>{t('checkIn')}</Button>
-                <Button size="compact-sm" variant="light" color="red" disabled={busy} onClick={() => onSet(booking, p, 'no_show')} aria-label={t('noShowWho', { name })}>{t('noShow')}</Button>
+                <Button size="compact-sm" variant="outline" color="red" disabled={busy} onClick={() => onSet(booking, p, 'no_show')} aria-label={t('noShowWho', { name })}>{t('noShow')}</Button>
               </>
             ) : (
               <Button size="compact-sm" variant="default" disabled={busy} onClick={() => onSet(booking, p, 'pending')} aria-label={t('undoWho', { name })}>{t('undo')}</Button>
@@ -194,7 +194,7 @@ export default function Manifest({ params }: { params: Record<string, string> })
       {checkIn.isError && <Alert color="red" title={t('refused')} role="alert" data-print="hide" withCloseButton onClose={() => checkIn.reset()}>{(checkIn.error as Error).message}</Alert>}
 
       <SimpleGrid cols={{ base: 2, sm: 4, lg: 8 }} spacing="xs">
-        <div><Text size="xs" c="dimmed">{t('status')}</Text><Badge color={STATUS_COLOR[d.status]} variant="light">{o(d.status)}</Badge></div>
+        <div><Text size="xs" c="dimmed">{t('status')}</Text><Badge color={STATUS_COLOR[d.status]} variant="filled">{o(d.status)}</Badge></div>
         <div><Text size="xs" c="dimmed">{t('branch')}</Text><Text>{d.branch}</Text></div>
         <div><Text size="xs" c="dimmed">{t('guide')}</Text><Text>{d.guideName ?? '—'}</Text></div>
         <div><Text size="xs" c="dimmed">{t('vehicle')}</Text><Text>{d.vehicle ?? '—'}</Text></div>

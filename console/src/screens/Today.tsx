@@ -29,7 +29,7 @@ function DepartureTable({ rows, caption, testId }: { rows: Departure[]; caption:
   if (!rows.length) return <Text c="dimmed" data-testid={`${testId}-empty`}>{t('noDepartures')}</Text>;
   return (
     <Table.ScrollContainer minWidth={720}>
-      <Table striped highlightOnHover data-testid={testId} aria-label={caption}>
+      <Table striped data-testid={testId} aria-label={caption}>
         <Table.Thead>
           <Table.Tr>
             <Table.Th scope="col">{t('colTime')}</Table.Th>
@@ -51,7 +51,7 @@ function DepartureTable({ rows, caption, testId }: { rows: Departure[]; caption:
                 <Table.Td>{time}</Table.Td>
                 <Table.Td>{d.tour.title}</Table.Td>
                 <Table.Td>{d.branch}</Table.Td>
-                <Table.Td><Badge color={STATUS_COLOR[d.status]} variant="light">{o(d.status)}</Badge></Table.Td>
+                <Table.Td><Badge color={STATUS_COLOR[d.status]} variant="filled">{o(d.status)}</Badge></Table.Td>
                 <Table.Td data-testid="sold">{d.sold}</Table.Td>
                 <Table.Td data-testid="held">{d.held}</Table.Td>
                 <Table.Td data-testid="capacity">{d.capacity}</Table.Td>
@@ -75,7 +75,7 @@ function DepartureTable({ rows, caption, testId }: { rows: Departure[]; caption:
 function Stat({ label, value, testId, href }: { label: string; value: number; testId: string; href?: string }) {
   return (
     <Card withBorder padding="sm">
-      <Text size="sm" c="dimmed">{label}</Text>
+      <Text size="sm" c="dimmed" data-label>{label}</Text>
       {href
         ? <Anchor component={Link} href={href} fz={28} fw={700} data-testid={testId}>{value}</Anchor>
         : <Text fz={28} fw={700} data-testid={testId}>{value}</Text>}
