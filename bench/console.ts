@@ -314,8 +314,10 @@ interface Screens {
  */
 const SCREENS: Screens = {
   bookings: { path: '/bookings', search: (page) => page.getByRole('searchbox').or(page.getByLabel(/^Search/)).first() },
-  // Every expected reference in the table, and none of the previous query's others.
-  bookingsShown: `const t = (main.querySelector('table') || main).textContent || '';
+  // Bookings.tsx (search debounced 150 ms, 50 rows a page): every expected reference in the table, and none of the previous query's others.
+  bookingsShown: `const table = main.querySelector('[data-testid="bookings-table"]');
+    if (!table) return false;
+    const t = table.textContent || '';
     return arg.expect.every((r) => t.includes(r)) && !arg.gone.some((r) => t.includes(r));`,
   // Calendar.tsx: one button per departure (cal-dep-<id>) in the day cells of the month asked for.
   calendar: {
