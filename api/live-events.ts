@@ -16,6 +16,8 @@ import type { Logger } from '../platform/logger';
 import type { Principal } from './auth';
 
 export const CONSOLE_EVENTS_CHANNEL = 'console_events';
+/** The listening connection's application_name, so it can be told apart in pg_stat_activity. */
+export const LISTENER_NAME = 'spirit-console-events';
 
 export const CONSOLE_EVENT_KINDS = ['booking', 'approval', 'campaign', 'conversation', 'contact_import', 'checkin'] as const;
 export type ConsoleEventKind = (typeof CONSOLE_EVENT_KINDS)[number];
@@ -152,7 +154,7 @@ export function createLiveEvents(deps: { knex: Knex; logger?: Logger; heartbeatM
   async function connect(): Promise<void> {
     if (closed) return;
     const connection = (deps.knex.client.config as { connection: string | pg.ClientConfig }).connection;
-    const c = new pg.Client({ ...(typeof connection === 'string' ? { connectionString: connection } : connection), keepAlive: true });
+    const c = new pg.Client({ ...(typeof connection === 'string' ? { connectionString: connection } : connection), keepAlive: true, application_name: LISTENER_NAME });
     client = c;
     const lost = (err?: Error) => {
       if (client !== c) return;

@@ -5,8 +5,9 @@
  * what changed and whose it is (branch, partner, customer), never its content: the client
  * refetches. Nulls are left out to keep it small (a NOTIFY payload must stay under 8000 bytes).
  *
- * Campaign recipients are written a batch per statement (claims, results, the audience), so
- * their trigger runs once per statement with one notification per campaign touched.
+ * Campaign recipients change a batch per statement (claims, results), so their trigger runs once
+ * per statement with one notification per campaign touched. Inserting the audience (up to a
+ * million rows in one statement) notifies nothing: the first claims follow at once.
  */
 import type { Knex } from 'knex';
 
@@ -55,8 +56,6 @@ export async function up(knex: Knex): Promise<void> {
       end loop;
       return null;
     end $$;
-    create trigger campaign_recipients_console_insert after insert on campaign_recipients
-      referencing new table as changed for each statement execute function console_notify_campaign_recipients();
     create trigger campaign_recipients_console_update after update on campaign_recipients
       referencing new table as changed for each statement execute function console_notify_campaign_recipients();
 
@@ -103,7 +102,6 @@ export async function down(knex: Knex): Promise<void> {
     drop trigger conversation_messages_console_insert on conversation_messages;
     drop trigger conversations_console_status on conversations;
     drop trigger campaign_recipients_console_update on campaign_recipients;
-    drop trigger campaign_recipients_console_insert on campaign_recipients;
     drop trigger campaigns_console_status on campaigns;
     drop trigger approvals_console_status on approvals;
     drop trigger approvals_console_insert on approvals;

@@ -7,14 +7,15 @@
  * arrive; refetch what the screen shows); `data: {kind, id, ...}` per change; `event: resync` when
  * the feed was interrupted (events may be lost: refetch); a comment line every 15 s; `event: end`
  * and the end of the stream when the access token expires or the session changes (deactivated,
- * logged out everywhere, another role or scope): the client reconnects with its current token.
+ * logged out everywhere, another role or scope) or the server stops: the client reconnects with
+ * its current token.
  */
 import { PassThrough } from 'node:stream';
 import type Koa from 'koa';
 import jwt from 'jsonwebtoken';
 import { ROLES } from '../../models';
 import type { Principal } from '../auth';
-import { consoleEventSchema, mayReceive, type LiveEvents } from '../live-events';
+import { consoleEventSchema, mayReceive, type ConsoleEvent, type LiveEvents } from '../live-events';
 import { Problem } from '../http/problem';
 import { route } from '../http/routes';
 
@@ -26,6 +27,13 @@ const MAX_STREAMS = 10_000;
 const MAX_UNSENT_BYTES = 256 * 1024;
 
 const streamsByUser = new WeakMap<LiveEvents, Map<string, number>>();
+/** Every stream gets the same event object: serialized once, not once per stream. */
+const serialized = new WeakMap<ConsoleEvent, string>();
+function dataLine(e: ConsoleEvent): string {
+  let text = serialized.get(e);
+  if (!text) serialized.set(e, (text = `data: ${JSON.stringify(e)}\n\n`));
+  return text;
+}
 
 function openStream(ctx: Koa.Context, p: Principal): PassThrough {
   const live = ctx.liveEvents;
@@ -42,12 +50,17 @@ function openStream(ctx: Koa.Context, p: Principal): PassThrough {
   const send = (text: string) => {
     if (ended) return;
     stream.write(text);
-    if (stream.writableLength > MAX_UNSENT_BYTES) end('too_slow');
+    if (stream.writableLength > MAX_UNSENT_BYTES) {
+      // What is buffered would never drain: the connection goes, and the client's reconnection refetches.
+      ended = true;
+      cleanup();
+      ctx.res.destroy();
+    }
   };
   const end = (reason: string) => {
     if (ended) return;
-    send(`event: end\ndata: ${JSON.stringify({ reason })}\n\n`);
     ended = true;
+    stream.write(`event: end\ndata: ${JSON.stringify({ reason })}\n\n`);
     cleanup();
     stream.end();
   };
@@ -68,7 +81,7 @@ function openStream(ctx: Koa.Context, p: Principal): PassThrough {
   expiry?.unref();
 
   const unsubscribe = live.subscribe({
-    event: (e) => { if (mayReceive(p, e)) send(`data: ${JSON.stringify(e)}\n\n`); },
+    event: (e) => { if (mayReceive(p, e)) send(dataLine(e)); },
     listening: () => {
       send(`event: ${ready ? 'resync' : 'ready'}\ndata: {}\n\n`);
       ready = true;
@@ -107,7 +120,7 @@ export const eventRoutes = [
     description: 'text/event-stream, read with fetch and the Authorization header. First `retry:`; `event: ready` once the stream is fed (refetch, then follow the events); '
       + 'one `data:` line per change with a small JSON object {kind, id, ...} (refetch what it names: nothing else is in it); `event: resync` after an interruption '
       + '(events may have been missed: refetch everything shown); a comment line every 15 s; `event: end` with a reason (token_expired, session_changed, '
-      + 'server_closing, too_slow) before the server ends the stream: reconnect with a current access token. Scope: admins everything; operators their branch '
+      + 'server_closing) before the server ends the stream (one that stops reading is cut): reconnect with a current access token. Scope: admins everything; operators their branch '
       + '(and bookings they created, unassigned conversations); accountants their branch\'s bookings and approvals; marketers campaigns and contact imports; '
       + 'partners and customers their own bookings. Fed by PostgreSQL LISTEN/NOTIFY, so every API instance delivers every event.',
     responses: {
