@@ -5,7 +5,9 @@
  * full 60-seat departure and the Today board. Goal (the issue, in the browser): list filter
  * < 300 ms, calendar month < 500 ms, manifest < 300 ms; the server's share should be < 100 ms.
  *
- *   npm run bench -- console-data [--bookings 10000] [--departures 1000] [--runs 40] [--fast]
+ *   npm run bench -- console-data [--bookings 10000] [--departures 1000] [--runs 40] [--fast] [--explain]
+ *
+ * --explain: after the timings, each SQL statement of the in-process reads with PostgreSQL's execution time.
  *
  * Data (SQL, no API): departures of the demo tours every ~43 minutes over the next 30 days
  * (capacity 60), bookings spread over them (1-4 passengers, names with and without accents, 70%
@@ -16,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { login } from './booking-support';
 import { say, startStack } from './stack';
 import { DEMO_PASSWORD } from '../scripts/demo-seed';
+import { calendar, manifest, todayBoard, visibleDeparture } from '../models/console';
 
 const FIRST = ['José', 'María', 'Lucía', 'Ana', 'Jürgen', 'Zoë', 'Chloé', 'Noah', 'Liam', 'Olivia', 'Emma', 'Sofía', 'Mateo', 'Hugo', 'Björn', 'Aisha', 'Omar', 'Yuki', 'Chen', 'Priya'];
 const LAST = ['García', 'Núñez', 'Martínez', 'López', 'Müller', 'Smith', 'Johnson', 'Brown', 'Dubois', 'Rossi', 'Fernández', 'Peña', 'O\'Brien', 'Kowalski', 'Nakamura', 'Singh', 'Haddad', 'Cohen', 'Silva', 'Ibáñez'];
@@ -91,9 +94,9 @@ export async function seed(knex: import('knex').Knex, o: { bookings: number; dep
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const { values } = parseArgs({
     args,
-    options: { bookings: { type: 'string', default: '10000' }, departures: { type: 'string', default: '1000' }, runs: { type: 'string', default: '40' }, fast: { type: 'boolean', default: false } },
+    options: { bookings: { type: 'string', default: '10000' }, departures: { type: 'string', default: '1000' }, runs: { type: 'string', default: '40' }, fast: { type: 'boolean', default: false }, explain: { type: 'boolean', default: false } },
   });
-  const o = { bookings: Number(values.bookings), departures: Number(values.departures), runs: Number(values.runs), fast: values.fast! };
+  const o = { bookings: Number(values.bookings), departures: Number(values.departures), runs: Number(values.runs), fast: values.fast!, explain: values.explain! };
   const stack = await startStack({ fast: o.fast, env: { LOG_LEVEL: 'warn' } });
   try {
     say(`seeding ${o.bookings} bookings over ${o.departures} departures...`);
@@ -106,6 +109,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const to = new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10);
 
     const cases: Array<{ name: string; path: string; token: string }> = [
+      { name: 'baseline: GET /api/v1/me (auth only)', path: '/api/v1/me', token: admin.token },
       { name: 'bookings q=name (accent-free "nunez")', path: '/api/v1/bookings?q=nunez', token: admin.token },
       { name: 'bookings q=full name "jose garcia"', path: '/api/v1/bookings?q=jos%C3%A9%20garc%C3%ADa', token: admin.token },
       { name: 'bookings q=email part', path: '/api/v1/bookings?q=olivia.silva', token: admin.token },
@@ -149,7 +153,51 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       say(`${c.name.padEnd(42)} rows ${String(rows).padStart(4)}  server p50 ${r.serverMs.p50} ms p95 ${r.serverMs.p95} ms  (client p50 ${r.clientMs.p50} p95 ${r.clientMs.p95})`);
       results.push(r);
     }
-    return { data, runs: o.runs, results };
+    // The same reads in this process straight on the database (no HTTP, no auth): what the SQL costs.
+    const direct: Record<string, unknown>[] = [];
+    const full = await visibleDeparture(stack.knex, { all: true }, data.fullDepartureId);
+    const madId = (await stack.knex('branches').where({ code: 'MAD' }).first('id')).id as string;
+    const reads: Array<[string, () => Promise<unknown>]> = [
+      ['calendar month (all branches)', () => calendar(stack.knex, { all: true }, { from, to, language: 'en' })],
+      ['calendar month (MAD)', () => calendar(stack.knex, { branchId: madId }, { from, to, language: 'en' })],
+      ['manifest 60 seats', () => manifest(stack.knex, full!)],
+      ['today (all branches)', () => todayBoard(stack.knex, { all: true }, { language: 'en', approvalsVisible: (q) => q })],
+    ];
+    for (const [name, read] of reads) {
+      const times: number[] = [];
+      for (let i = -3; i < o.runs; i++) {
+        const t0 = performance.now();
+        await read();
+        if (i >= 0) times.push(performance.now() - t0);
+      }
+      times.sort((a, b) => a - b);
+      const r = { name, ms: { p50: percentile(times, 50), p95: percentile(times, 95) } };
+      say(`in-process ${name.padEnd(32)} p50 ${r.ms.p50} ms p95 ${r.ms.p95} ms`);
+      direct.push(r);
+    }
+    if (o.explain) {
+      // Each SQL statement one call of each read runs, with PostgreSQL's own execution time.
+      for (const [name, read] of reads) {
+        const seen: Array<{ sql: string; bindings: unknown[] }> = [];
+        const listen = (q: { sql: string; bindings?: unknown[] }) => seen.push({ sql: q.sql, bindings: q.bindings ?? [] });
+        stack.knex.on('query', listen);
+        await read();
+        stack.knex.off('query', listen);
+        for (const q of seen) {
+          if (!/^\s*(with|select)/i.test(q.sql)) continue;
+          const { rows } = await stack.knex.raw(`explain (analyze, format json) ${q.sql.replace(/\$\d+/g, '?')}`, q.bindings as never);
+          const plan = rows[0]['QUERY PLAN'][0];
+          say(`explain ${name}: ${plan['Execution Time'].toFixed(1)} ms  ${q.sql.replace(/\s+/g, ' ').slice(0, 110)}`);
+          if (plan['Execution Time'] > 20) { // the plan of a slow one, for whoever tunes it
+            const text = await stack.knex.raw(`explain (analyze) ${q.sql.replace(/\$\d+/g, '?')}`, q.bindings as never);
+            for (const line of text.rows.slice(0, 30)) say(`    ${line['QUERY PLAN']}`);
+          }
+        }
+      }
+    }
+    const load = (await import('node:os')).loadavg().map((x) => Math.round(x * 10) / 10);
+    say(`load average during the run: ${load.join(' ')}`);
+    return { data, runs: o.runs, results, inProcess: direct, loadAverage: load };
   } finally {
     await stack.stop();
   }
