@@ -192,7 +192,8 @@ async function bookingDetail(ctx: Koa.Context, b: Row) {
     payments.map((p) => ({ id: p.id, status: p.status, amountMinor: Number(p.amount_minor) })),
     refunds.map((r) => ({ paymentId: r.payment_id, status: r.status, amountMinor: Number(r.amount_minor) })),
   );
-  const payable = Number(b.partner_id ? b.net_minor : b.total_minor);
+  // A booking that ended without travelling owes nothing more.
+  const payable = ['cancelled', 'expired', 'failed'].includes(b.status) ? 0 : Number(b.partner_id ? b.net_minor : b.total_minor);
   return { ...detail, price: { ...detail.price, paid: ledger.capturedMinor, refunded: ledger.refundedMinor, netPaid: ledger.netPaidMinor, due: amountDue(payable, ledger) } };
 }
 

@@ -87,6 +87,7 @@ describe('operator console: bookings, desk, booking page, my trips, approvals', 
     await payPage.getByRole('button', { name: 'Pay with a test card' }).click();
     await payPage.getByRole('status').filter({ hasText: 'Thank you' }).waitFor();
     await payPage.close();
+    await page.bringToFront();
 
     const started = Date.now();
     await page.locator('[data-testid="booking-status"][data-status="confirmed"]').waitFor({ timeout: 15_000 });
@@ -101,20 +102,28 @@ describe('operator console: bookings, desk, booking page, my trips, approvals', 
     await page.getByRole('link', { name: 'Bookings', exact: true }).click();
     await page.getByRole('heading', { level: 1, name: 'Bookings' }).waitFor();
     await page.getByTestId('booking-row').first().waitFor();
-    const before = await page.getByTestId('booking-row').count();
     const search = page.getByLabel('Search');
     const t0 = Date.now();
+    // The browser's own clock from the input event: Playwright's fill and polling add their own time.
+    await search.evaluate((el) => el.addEventListener('input', () => { (globalThis as unknown as { typedAt: number }).typedAt = performance.now(); }, { once: true }));
     await search.fill(booking.reference);
-    await page.waitForFunction((ref: string) => {
+    const shownAfter = await page.waitForFunction((ref: string) => {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const doc = (globalThis as any).document;
       const table = doc.querySelector('[data-testid="bookings-table"]');
       const rows = doc.querySelectorAll('[data-testid="booking-row"]');
       // The rows of this filter's answer, not the previous page still shown while it loads.
-      return table?.getAttribute('data-filter').includes(ref) && table.getAttribute('data-fetching') === 'no'
+      const shown = table?.getAttribute('data-filter').includes(ref) && table.getAttribute('data-placeholder') === 'no'
         && rows.length === 1 && String(rows[0].textContent).includes(ref);
-    }, booking.reference as string);
-    console.log(`      search by reference: ${Date.now() - t0} ms from typing to the rendered row (150 ms of it is the debounce; ${before} rows before)`);
+      const at = (globalThis as any).typedAt;
+      const r = performance.getEntriesByType('resource').filter((e: any) => e.name.includes('q=')).pop() as any;
+      return shown && JSON.stringify({ total: performance.now() - at, fetchStart: r?.fetchStart - at, responseEnd: r?.responseEnd - at });
+    }, booking.reference as string, { polling: 'raf' });
+    const timing = JSON.parse(String(await shownAfter.jsonValue())) as { total: number; fetchStart: number; responseEnd: number };
+    const inPage = Math.round(timing.total);
+    console.log(`      search by reference: ${inPage} ms in the page from the input event to the rendered row (request sent at ${Math.round(timing.fetchStart)} ms after a 150 ms debounce, answered at ${Math.round(timing.responseEnd)} ms); ${Date.now() - t0} ms as the test sees it`);
+    // The 300 ms goal is measured by bench/console.ts on a quiet machine; here only a gross regression fails.
+    expect(inPage, 'keystroke to rendered rows').to.be.below(1500);
     expect(await windowMarked(page), 'navigation stayed in the app').to.equal(true);
     await expectAccessible(page, 'bookings');
     await screenshot(page, 'bookings-en');
@@ -183,6 +192,56 @@ describe('operator console: bookings, desk, booking page, my trips, approvals', 
     await screenshot(customer, 'booking-refunded-en');
     await adminContext.close();
     await customerContext.close();
+  });
+
+
+  it('an operator changes passengers (a refusal shows the workflow\'s own words) and moves the booking to another departure, live on the page', async () => {
+    const { knex } = stack();
+    const s = await madScenario(20);
+    const [later] = await knex('departures').insert({ tour_id: s.tourId, starts_at: new Date(+s.departureAt + 7 * 86_400_000), timezone: 'Europe/Madrid', capacity: 20 }).returning('id');
+    const operatorToken = await loginAs('operator');
+    const booking = await hold(operatorToken, s.departureId, 1);
+    await knex('tours').where({ id: s.tourId }).update({ max_pax: 2 });
+
+    const context = await newContext(browser, 'en');
+    const page = await context.newPage();
+    await signIn(page, 'operator@demo.test');
+    await page.goto(consoleUrl(`/bookings/${booking.id}`));
+    await page.getByRole('heading', { level: 1, name: `Booking ${booking.reference}` }).waitFor();
+    await markWindow(page);
+
+    await page.getByRole('button', { name: 'Change passengers' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Add passenger' }).click();
+    await dialog.getByLabel('First name (2)').fill('Eva');
+    await dialog.getByLabel('Last name (2)').fill('Ruiz');
+    await dialog.getByRole('button', { name: 'Add passenger' }).click();
+    await dialog.getByLabel('First name (3)').fill('Leo');
+    await dialog.getByLabel('Last name (3)').fill('Ruiz');
+    await dialog.getByRole('button', { name: 'Save the change' }).click();
+    const refusal = dialog.getByRole('alert');
+    await refusal.waitFor();
+    const said = await refusal.textContent();
+    console.log(`      refusal shown: ${said}`);
+    expect(said).to.match(/2 passengers/);
+    await dialog.getByRole('button', { name: 'Remove passenger 3' }).click();
+    await dialog.getByRole('button', { name: 'Save the change' }).click();
+    await dialog.getByRole('status').waitFor();
+    await dialog.getByRole('button', { name: 'Close' }).first().click();
+    await eventually(async () => (await page.getByTestId('passenger-row').count()) === 2);
+
+    await page.getByRole('button', { name: 'Move to another departure' }).click();
+    const move = page.getByRole('dialog');
+    await move.getByRole('button', { name: /^Choose the departure/ }).first().click();
+    await move.getByRole('button', { name: 'Move to this departure' }).click();
+    await move.getByRole('status').or(move.getByRole('alert')).waitFor();
+    expect(await move.getByRole('alert').count(), String(await move.getByRole('alert').first().textContent().catch(() => ''))).to.equal(0);
+    await move.getByRole('button', { name: 'Close' }).first().click();
+    await eventually(async () => (await knex('bookings').where({ id: booking.id }).first('departure_id')).departure_id === later.id);
+    const expected = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(+s.departureAt + 7 * 86_400_000));
+    await page.getByTestId('departure-time').filter({ hasText: expected }).waitFor();
+    expect(await windowMarked(page)).to.equal(true);
+    await context.close();
   });
 
   it('an accountant reads a booking with no steering buttons; staff get the workflow link to the Temporal UI', async () => {

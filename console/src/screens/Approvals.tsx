@@ -4,7 +4,7 @@
  * arriving or decided elsewhere refresh the list (query key ['approvals']).
  */
 import { useRef, useState } from 'react';
-import { Alert, Anchor, Badge, Button, Card, Group, Stack, Text, Textarea, Title } from '@mantine/core';
+import { Alert, Anchor, Button, Card, Group, Stack, Text, Textarea, Title } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'wouter';
 import { api, ok, type paths } from '../api/client';
@@ -61,10 +61,7 @@ function ApprovalCard({ approval: a }: { approval: Approval }) {
   return (
     <Card withBorder component="article" aria-labelledby={headingId} data-testid="approval" data-approval-id={a.id} data-booking-id={a.bookingId ?? ''}>
       <Stack gap="xs">
-        <Group justify="space-between">
-          <Title order={2} size="h4" id={headingId}>{t(`k_${a.kind}`)}</Title>
-          {a.amount !== null && a.currency && <Badge variant="light" size="lg" styles={{ label: { color: 'var(--mantine-color-dark-9)' } }}>{formatMoney(a.amount, a.currency, lang)}</Badge>}
-        </Group>
+        <Title order={2} size="h4" id={headingId}>{t(`k_${a.kind}`)}</Title>
         <Text fw={600} data-testid="approval-what">{a.what}</Text>
         {a.amount !== null && a.currency && <Text size="sm">{t('amount', { amount: formatMoney(a.amount, a.currency, lang) })}</Text>}
         <Text size="sm">{t('why', { reason: a.reason })}</Text>

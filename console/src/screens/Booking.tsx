@@ -7,7 +7,7 @@
  */
 import { useRef, useState } from 'react';
 import { Alert, Anchor, Button, Card, CopyButton, Group, Loader, Modal, SimpleGrid, Stack, Table, Text, TextInput, Timeline, Title } from '@mantine/core';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'wouter';
 import { api, ok } from '../api/client';
 import { can, useAuth } from '../auth';
@@ -41,6 +41,8 @@ export default function Booking({ params }: { params: Record<string, string> }) 
   const departure = useQuery({
     queryKey: ['booking', id, 'departure', b?.departureId, lang],
     enabled: Boolean(b?.departureId),
+    // A move changes the key: the old departure stays shown (and the move's dialog open) until the new one loads.
+    placeholderData: keepPreviousData,
     queryFn: () => ok(api.GET('/api/v1/departures/{id}', { params: { path: { id: b!.departureId }, query: { lang } } })),
   });
   const settings = useQuery({
@@ -54,6 +56,18 @@ export default function Booking({ params }: { params: Record<string, string> }) 
   if (booking.error || !b) return <Alert color="red" role="alert" title={t('loadFailed')}>{(booking.error as Error)?.message}</Alert>;
 
   const money = (minor: number) => formatMoney(minor, b.price.currency, lang);
+  // Event types are the workflow's codes: the known ones in words, a new one as its code.
+  const eventTitle = (type: string) => {
+    const key = `ev_${type.replace(/\./g, '_')}`;
+    return key in bookingPageMessages.en ? t(key as keyof typeof bookingPageMessages.en) : type.replace(/[._]/g, ' ');
+  };
+  const actorName = (actor: string) => {
+    if (actor === 'workflow') return t('actorWorkflow');
+    if (actor === 'system') return t('actorSystem');
+    if (actor.startsWith('agent:')) return actor.slice(6);
+    if (actor.startsWith('user:')) return actor.slice(5) === user?.id ? t('actorYou') : t('actorStaff');
+    return actor;
+  };
   const d = departure.data;
   const open = OPEN.includes(b.status);
   const workflowUrl = settings.data?.temporalUiUrl && b.workflowId
@@ -116,7 +130,7 @@ export default function Booking({ params }: { params: Record<string, string> }) 
           <Group align="start">
             {steer && b.price.due > 0 && <PaymentLink bookingId={b.id} />}
             {steer && CHANGEABLE.includes(b.status) && <ChangePassengers bookingId={b.id} current={b.passengers} />}
-            {steer && CHANGEABLE.includes(b.status) && d && <MoveDeparture bookingId={b.id} tourId={d.tour.id} currentId={d.id} pax={b.paxCount} />}
+            {steer && CHANGEABLE.includes(b.status) && d && <MoveDeparture bookingId={b.id} tourId={d.tour.id} currentId={b.departureId} pax={b.paxCount} />}
             <CancelBooking bookingId={b.id} reference={b.reference} />
           </Group>
         </Card>
@@ -176,8 +190,8 @@ export default function Booking({ params }: { params: Record<string, string> }) 
       <Title order={2} size="h4">{t('timeline')}</Title>
       <Timeline bulletSize={14} lineWidth={2} active={b.timeline.length - 1} data-testid="timeline" aria-label={t('timeline')}>
         {b.timeline.map((e, i) => (
-          <Timeline.Item key={i} title={e.type.replace(/[._]/g, ' ')} data-testid="timeline-event" data-type={e.type}>
-            <Text size="xs" c="dimmed">{formatDateTime(e.at, lang)}{e.actor ? ` · ${t('by', { actor: e.actor })}` : ''}</Text>
+          <Timeline.Item key={i} title={eventTitle(e.type)} data-testid="timeline-event" data-type={e.type}>
+            <Text size="xs" c="dimmed">{formatDateTime(e.at, lang)}{e.actor ? ` · ${t('by', { actor: actorName(e.actor) })}` : ''}</Text>
           </Timeline.Item>
         ))}
       </Timeline>
@@ -192,7 +206,7 @@ function PaymentLink({ bookingId }: { bookingId: string }) {
     mutationFn: () => ok(api.POST('/api/v1/bookings/{id}/payment-link', { params: { path: { id: bookingId } } })),
   });
   return (
-    <Stack gap="xs" maw={520}>
+    <Stack gap="xs" maw={520} align="flex-start">
       <Button variant="default" loading={make.isPending} onClick={() => make.mutate()}>{t('makeLink')}</Button>
       {make.error && <Alert color="red" role="alert" title={t('refused')}>{(make.error as Error).message}</Alert>}
       {make.data && (
