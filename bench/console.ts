@@ -370,14 +370,17 @@ async function measureBookings(page: Page, stack: BenchStack, token: string, run
   if (!(await box.waitFor({ timeout: 15_000 }).then(() => true, () => false))) return { notMeasured: 'the bookings screen has no search box (not built yet on this commit)' };
   const queries = await searchQueries(stack.knex, runs + 1);
   const samples: Array<{ q: string; results: number; sample: Sample }> = [];
-  let previous: string[] = [];
+  // What the table shows (its first page of 50, newest first), as the API answers it.
+  const answer = async (q?: string) => {
+    const res = await fetch(`${stack.baseUrl}/api/v1/bookings?limit=50${q ? `&q=${encodeURIComponent(q)}` : ''}`, { headers: { authorization: `Bearer ${token}` } });
+    return ((await res.json()) as { data: Array<{ reference: string }> }).data.map((b) => b.reference);
+  };
+  let previous = await answer(); // the unfiltered list on screen before the first keystroke
   for (const q of queries) {
-    const res = await fetch(`${stack.baseUrl}/api/v1/bookings?q=${encodeURIComponent(q)}`, { headers: { authorization: `Bearer ${token}` } });
-    const body = (await res.json()) as { data: Array<{ reference: string }> };
-    const refs = body.data.map((b) => b.reference);
+    const refs = await answer(q);
     const expect = refs.slice(0, 3);
     const gone = previous.filter((r) => !refs.includes(r)).slice(0, 10);
-    if (!expect.length || !gone.length) { previous = refs; continue; } // nothing to tell apart
+    if (!expect.length || !gone.length) continue; // could not be told apart from what is on screen: not typed
     const sample = await measureInPage(page, { done: SCREENS.bookingsShown, arg: { expect, gone }, start: 'input' }, () => box.fill(q));
     samples.push({ q, results: refs.length, sample });
     previous = refs;
