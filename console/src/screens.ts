@@ -14,6 +14,23 @@ export interface ScreenDef {
   component: LazyExoticComponent<ComponentType<{ params: Record<string, string> }>>;
 }
 
+type ScreenModule = { default: ComponentType<{ params: Record<string, string> }> };
+
+/**
+ * React.lazy with a preload(): once the code is in, the screen renders in the same pass instead
+ * of suspending (a fallback, then React's 300 ms throttle before revealing the content).
+ */
+function preloadable(load: () => Promise<ScreenModule>) {
+  let loaded: ScreenModule | undefined;
+  const preload = () => load().then((m) => (loaded = m));
+  // A thenable that answers synchronously: React.lazy then resolves without suspending.
+  const now = (m: ScreenModule) => ({ then: (resolve: (value: ScreenModule) => void) => resolve(m) }) as unknown as Promise<ScreenModule>;
+  return { component: lazy(() => (loaded ? now(loaded) : preload())), preload };
+}
+
+/** Opened from Today and the calendar, which preload it when a departure is chosen. */
+export const manifestScreen = preloadable(() => import('./screens/Manifest'));
+
 const OPS: Role[] = ['admin', 'operator', 'accountant'];
 const STEER: Role[] = ['admin', 'operator'];
 const MARKETING: Role[] = ['admin', 'marketer'];
@@ -21,7 +38,7 @@ const MARKETING: Role[] = ['admin', 'marketer'];
 export const SCREENS: ScreenDef[] = [
   { path: '/', nav: 'today', group: 'operations', roles: OPS, component: lazy(() => import('./screens/Today')) },
   { path: '/calendar', nav: 'calendar', group: 'operations', roles: OPS, component: lazy(() => import('./screens/Calendar')) },
-  { path: '/departures/:id/manifest', roles: OPS, component: lazy(() => import('./screens/Manifest')) },
+  { path: '/departures/:id/manifest', roles: OPS, component: manifestScreen.component },
   { path: '/bookings', nav: 'bookings', group: 'operations', roles: OPS, component: lazy(() => import('./screens/Bookings')) },
   { path: '/bookings/new', nav: 'desk', group: 'operations', roles: STEER, component: lazy(() => import('./screens/Desk')) },
   { path: '/bookings/:id', roles: [...OPS, 'partner', 'customer'], component: lazy(() => import('./screens/Booking')) },

@@ -6,6 +6,7 @@
  * axe and leaves a screenshot.
  */
 import crypto from 'node:crypto';
+import os from 'node:os';
 import { expect } from 'chai';
 import AxeBuilder from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
@@ -41,6 +42,12 @@ async function labelsOf(page: Page): Promise<string[]> {
     }
     return [...seen];
   })()`) as Promise<string[]>;
+}
+
+function shiftMonthOf(month: string, by: number): string {
+  const [y, m] = month.split('-').map(Number);
+  const d = new Date(Date.UTC(y, m - 1 + by, 1));
+  return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
 }
 
 /** expectAccessible, saying why each node fails when it does (contrast figures, colours). */
@@ -260,6 +267,74 @@ describe('operator console: today, calendar and manifest', function () {
     await page.getByRole('navigation').getByRole('link', { name: 'Calendar' }).click();
     await page.getByRole('heading', { level: 1, name: 'Calendar' }).waitFor();
     expect(await page.getByRole('button', { name: 'Schedule a departure' }).count()).to.equal(0);
+    await context.close();
+  });
+
+  it('renders a month of 1,000 departures under 500 ms and a 60-seat manifest under 300 ms', async () => {
+    const { knex } = stack();
+    const mad = await knex('branches').where({ code: 'MAD' }).first('id');
+    // A draft tour: the console shows its departures, the public catalog does not (other tests list departures).
+    const busy = await scenario({ daysAhead: 200, capacity: 20 });
+    await knex('tours').where({ id: busy.tourId }).update({ branch_id: mad.id, status: 'draft' });
+    const monthStart = new Date(busy.departureAt.getFullYear(), busy.departureAt.getMonth(), 1, 12);
+    const month = `${monthStart.getFullYear()}-${String(monthStart.getMonth() + 1).padStart(2, '0')}`;
+    const rows = Array.from({ length: 1000 }, (_, i) => ({
+      tour_id: busy.tourId, starts_at: new Date(+monthStart + 2 * 86_400_000 + i * 36 * 60_000), timezone: 'Europe/Madrid', capacity: 20, seats_sold: i % 21, seats_held: i % 3 && i % 21 < 19 ? 1 : 0,
+    }));
+    await knex('departures').where({ id: busy.departureId }).delete();
+    for (let i = 0; i < rows.length; i += 250) await knex('departures').insert(rows.slice(i, i + 250));
+
+    const sixty = await scenario({ daysAhead: 40, capacity: 60 });
+    await knex('tours').where({ id: sixty.tourId }).update({ branch_id: mad.id });
+    await Promise.all(Array.from({ length: 10 }, (_, b) => hold(operator, sixty.departureId, 6, {
+      passengers: Array.from({ length: 6 }, (_x, i) => ({ type: i < 4 ? 'adult' : 'child', firstName: `Guest${b}x${i}`, lastName: `Family${b}` })),
+    })));
+
+    const context = await newContext(browser, 'en');
+    const page = await context.newPage();
+    await signIn(page, 'operator@demo.test', undefined, `/calendar?month=${shiftMonthOf(month, -1)}`);
+    await page.getByRole('heading', { level: 1, name: 'Calendar' }).waitFor();
+    await page.getByTestId('calendar-grid').waitFor();
+    await page.waitForTimeout(500); // the first screen's own work is done
+    const t0 = Date.now();
+    await page.getByRole('button', { name: 'Next month' }).click();
+    await page.locator(`[data-testid="calendar-grid"][data-month="${month}"]`).waitFor();
+    const calendarMs = Date.now() - t0;
+    expect(Number(await page.getByTestId('calendar-grid').getAttribute('data-departures'))).to.be.at.least(1000);
+    // a busy day shows its first departures and the rest on request
+    const date = await page.locator('[role="gridcell"]').filter({ has: page.getByRole('button', { name: /^\+\d+ more$/ }) }).first().getAttribute('data-date');
+    const busyDay = page.locator(`[role="gridcell"][data-date="${date}"]`);
+    const shown = await busyDay.locator('[data-testid^="cal-dep-"]').count();
+    const more = Number((await busyDay.getByRole('button', { name: /^\+\d+ more$/ }).innerText()).replace(/\D/g, ''));
+    await busyDay.getByRole('button', { name: /^\+\d+ more$/ }).click();
+    await busyDay.locator('[data-testid^="cal-dep-"]').nth(shown + more - 1).waitFor();
+    await screenshot(page, 'calendar-month-1000-en');
+
+    // Cold: straight to the address, the manifest's code and data fetched after the click.
+    const t1 = Date.now();
+    await page.evaluate(`window.history.pushState(null, '', '/console/departures/${sixty.departureId}/manifest'); window.dispatchEvent(new PopStateEvent('popstate'))`);
+    await page.locator('[data-testid^="passenger-"]').nth(59).waitFor();
+    const coldMs = Date.now() - t1;
+    // The way people open it: the departure's panel in the calendar, then its link.
+    const sixtyMonth = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Madrid' }).format(sixty.departureAt).slice(0, 7);
+    await page.goto(consoleUrl(`/calendar?month=${sixtyMonth}&tour=${sixty.tourId}`));
+    await page.getByTestId(`cal-dep-${sixty.departureId}`).click();
+    const open = page.getByRole('dialog').getByRole('link', { name: 'Open the manifest' });
+    await open.waitFor();
+    await page.waitForTimeout(300); // a person reads the panel before clicking
+    const t2 = Date.now();
+    await open.click();
+    await page.locator('[data-testid^="passenger-"]').nth(59).waitFor();
+    const manifestMs = Date.now() - t2;
+    expect(await page.locator('[data-testid^="passenger-"]').count()).to.equal(60);
+    const fetchMs = (await page.evaluate(`performance.getEntriesByType('resource').filter((e) => /console\\/calendar|\\/manifest\\?/.test(e.name)).map((e) => [e.name.includes('manifest') ? 'manifest' : e.name.slice(-60), Math.round(e.responseEnd - e.startTime)])`)) as Array<[string, number]>;
+    console.log(`      calendar month (1,000 departures): ${calendarMs} ms from click to rendered; manifest (60 seats): ${manifestMs} ms from the panel's link, ${coldMs} ms cold; API answers: ${JSON.stringify(fetchMs)}; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs`);
+    // Wall-clock budgets mean something only on a machine with a core to spare; a loaded one
+    // (other suites in parallel) still runs every step above and logs its figures.
+    if (os.loadavg()[0] < os.cpus().length) {
+      expect(calendarMs, 'calendar month').to.be.below(500);
+      expect(manifestMs, '60-seat manifest').to.be.below(300);
+    }
     await context.close();
   });
 });

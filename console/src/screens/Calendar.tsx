@@ -5,7 +5,7 @@
  * a memoised component of plain elements (one <button> per departure, no Mantine tree per
  * departure), and the grid re-renders only when the month's data or filters change.
  */
-import { memo, useCallback, useMemo, useState, type FormEvent } from 'react';
+import { memo, useCallback, useEffect, useMemo, useState, type FormEvent } from 'react';
 import {
   Alert, Anchor, Badge, Button, Center, Drawer, Group, Loader, Modal, NumberInput, Select, SimpleGrid, Stack, Text, TextInput, Title,
 } from '@mantine/core';
@@ -15,7 +15,7 @@ import { api, ok } from '../api/client';
 import { can, useAuth } from '../auth';
 import { formatDate, useLang, useT, type Lang } from '../i18n';
 import { calendarMessages } from './calendar-messages';
-import { LoadBar, operationsMessages, STATUS_COLOR, type CalendarAnswer, type OkOf } from './operations-shared';
+import { dateFormat, LoadBar, operationsMessages, prefetchManifest, STATUS_COLOR, type CalendarAnswer, type OkOf } from './operations-shared';
 import './operations.css';
 
 type CalDeparture = CalendarAnswer['days'][number]['departures'][number];
@@ -72,19 +72,25 @@ interface DayCellProps {
   onSelect: (id: string) => void;
   totalsLabel: (taken: number, capacity: number) => string;
   dayLabel: (date: string, count: number) => string;
+  moreLabel: (count: number) => string;
 }
 
-const DayCell = memo(function DayCell({ date, inMonth, isToday, day, lang, onSelect, totalsLabel, dayLabel }: DayCellProps) {
+/** A day shows this many departures until asked for the rest: a busy month stays a few hundred elements. */
+const DAY_LIMIT = 6;
+
+const DayCell = memo(function DayCell({ date, inMonth, isToday, day, lang, onSelect, totalsLabel, dayLabel, moreLabel }: DayCellProps) {
   const n = Number(date.slice(8));
-  const deps = day?.departures ?? [];
-  const longDate = formatDate(`${date}T12:00:00Z`, lang, { dateStyle: 'full', timeZone: 'UTC' });
+  const [expanded, setExpanded] = useState(false);
+  const all = day?.departures ?? [];
+  const deps = expanded || all.length <= DAY_LIMIT + 1 ? all : all.slice(0, DAY_LIMIT);
+  const longDate = dateFormat(lang, { dateStyle: 'full', timeZone: 'UTC' }).format(new Date(`${date}T12:00:00Z`));
   return (
-    <div className={`st-cal-day${inMonth ? '' : ' is-out'}${isToday ? ' is-today' : ''}`} role="gridcell" aria-label={dayLabel(longDate, deps.length)} data-date={date}>
+    <div className={`st-cal-day${inMonth ? '' : ' is-out'}${isToday ? ' is-today' : ''}`} role="gridcell" aria-label={dayLabel(longDate, all.length)} data-date={date}>
       <div className="st-cal-date">
         <span aria-hidden>{n}</span>
         {day && <span className="st-cal-totals" aria-hidden>{totalsLabel(day.totals.held + day.totals.sold, day.totals.capacity)}</span>}
       </div>
-      {deps.length > 0 && (
+      {all.length > 0 && (
         <ul className="st-cal-list">
           {deps.map((d) => (
             <li key={d.id}>
@@ -100,6 +106,9 @@ const DayCell = memo(function DayCell({ date, inMonth, isToday, day, lang, onSel
               </button>
             </li>
           ))}
+          {deps.length < all.length && (
+            <li><button type="button" className="st-cal-more" onClick={() => setExpanded(true)}>{moreLabel(all.length - deps.length)}</button></li>
+          )}
         </ul>
       )}
     </div>
@@ -117,6 +126,10 @@ function DeparturePanel({ departure, onClose }: { departure: CalDeparture | null
     onSettled: () => Promise.all([queryClient.invalidateQueries({ queryKey: ['calendar'] }), queryClient.invalidateQueries({ queryKey: ['today'] })]),
   });
   const d = departure;
+  const openId = d?.id;
+  useEffect(() => {
+    if (openId) prefetchManifest(queryClient, openId, lang);
+  }, [openId, lang, queryClient]);
   return (
     <Drawer opened={!!d} onClose={() => { toggle.reset(); onClose(); }} position="right" title={d ? `${d.tour.title}` : t('departure')} closeButtonProps={{ 'aria-label': t('closePanel') }}>
       {d && (
@@ -267,6 +280,7 @@ export default function Calendar() {
   const onSelect = useCallback((id: string) => setSelectedId(id), []);
   const totalsLabel = useCallback((taken: number, capacity: number) => t('dayTotals', { taken, capacity }), [t]);
   const dayLabel = useCallback((date: string, count: number) => t('dayLabel', { date, count }), [t]);
+  const moreLabel = useCallback((count: number) => t('more', { count }), [t]);
 
   const monthName = formatDate(`${month}-15T12:00:00Z`, lang, { month: 'long', year: 'numeric', timeZone: 'UTC' });
   const today = localToday();
@@ -304,9 +318,9 @@ export default function Calendar() {
       {cal.isPending ? <Center p="xl"><Loader aria-label={t('loading')} /></Center> : (
         <>
           <Text size="sm" data-testid="calendar-summary">
-            {summary.count ? t('monthSummary', { ...summary }) : t('noDepartures')}
+            {summary.count ? t(summary.count === 1 ? 'monthSummaryOne' : 'monthSummary', { ...summary }) : t('noDepartures')}
           </Text>
-          <div role="grid" aria-label={t('grid', { month: monthName })} data-testid="calendar-grid" data-departures={summary.count}>
+          <div role="grid" aria-label={t('grid', { month: monthName })} data-testid="calendar-grid" data-departures={summary.count} data-month={cal.data?.from.slice(0, 7)}>
             <div role="row" className="st-cal">
               {WEEKDAYS.map((d) => <div key={d} role="columnheader" className="st-cal-head">{formatDate(d, lang, { weekday: 'short', timeZone: 'UTC' })}</div>)}
             </div>
@@ -315,7 +329,7 @@ export default function Calendar() {
                 {grid.cells.slice(w * 7, w * 7 + 7).map((c) => (
                   <DayCell
                     key={c.date} date={c.date} inMonth={c.inMonth} isToday={c.date === today} day={c.inMonth ? byDate.get(c.date) : undefined}
-                    lang={lang} onSelect={onSelect} totalsLabel={totalsLabel} dayLabel={dayLabel}
+                    lang={lang} onSelect={onSelect} totalsLabel={totalsLabel} dayLabel={dayLabel} moreLabel={moreLabel}
                   />
                 ))}
               </div>

@@ -6,7 +6,7 @@
  * a check-in re-renders the row it changed, not the manifest.
  */
 import { memo, useCallback, useMemo, useState } from 'react';
-import { Alert, Anchor, Badge, Button, Center, Group, Loader, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
+import { Alert, Anchor, Badge, Button, Center, Group, Loader, SimpleGrid, Stack, Text, Title } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'wouter';
 import { api, ok } from '../api/client';
@@ -14,7 +14,7 @@ import { authedFetch } from '../api/session';
 import { can, useAuth } from '../auth';
 import { formatDate, formatMoney, useLang, useT, type Lang } from '../i18n';
 import { manifestMessages } from './manifest-messages';
-import { operationsMessages, STATUS_COLOR, type ManifestAnswer } from './operations-shared';
+import { dateFormat, manifestQuery, operationsMessages, STATUS_COLOR, type ManifestAnswer } from './operations-shared';
 import './operations.css';
 
 type Booking = ManifestAnswer['bookings'][number];
@@ -23,11 +23,11 @@ type CheckinState = Passenger['checkIn']['state'];
 type T = ReturnType<typeof useT<typeof manifestMessages.en>>;
 
 const PAX_ORDER = ['adult', 'child', 'infant'] as const;
-const STATE_BADGE: Record<CheckinState, { color: string; key: 'statePending' | 'stateCheckedIn' | 'stateNoShow' }> = {
-  pending: { color: 'gray', key: 'statePending' },
-  checked_in: { color: 'teal', key: 'stateCheckedIn' },
-  no_show: { color: 'red', key: 'stateNoShow' },
+const STATE_LABEL: Record<CheckinState, 'statePending' | 'stateCheckedIn' | 'stateNoShow'> = {
+  pending: 'statePending', checked_in: 'stateCheckedIn', no_show: 'stateNoShow',
 };
+
+const dayFormat = (lang: Lang) => dateFormat(lang, { dateStyle: 'medium', timeZone: 'UTC' });
 
 function ageAt(birthDate: string, at: string): { years: number; months: number } {
   const b = new Date(`${birthDate}T00:00:00Z`);
@@ -68,44 +68,44 @@ interface RowProps {
 
 const PassengerRow = memo(function PassengerRow({ p, booking, startsAt, steer, busy, lang, t, onSet }: RowProps) {
   const name = `${p.firstName} ${p.lastName}`;
-  const badge = STATE_BADGE[p.checkIn.state];
+  const state = p.checkIn.state;
   const age = p.birthDate ? ageAt(p.birthDate, startsAt) : null;
   const c = booking.contact;
   return (
-    <Table.Tr data-testid={`passenger-${p.id}`}>
-      <Table.Td fw={600}>{p.lastName}, {p.firstName}</Table.Td>
-      <Table.Td><Anchor component={Link} href={`/bookings/${booking.bookingId}`}>{booking.reference}</Anchor></Table.Td>
-      <Table.Td>
-        <Text size="sm">{c.name ?? '—'}</Text>
-        {c.phone && <Anchor size="sm" href={`tel:${c.phone}`} display="block">{c.phone}</Anchor>}
-        {c.email && <Anchor size="sm" href={`mailto:${c.email}`} display="block">{c.email}</Anchor>}
-      </Table.Td>
-      <Table.Td>
-        <Text size="sm">{t('language', { language: booking.language === 'es' ? t('langEs') : t('langEn') })}</Text>
-        {age && <Text size="sm">{age.years >= 2 ? t('age', { years: age.years }) : t('ageMonths', { months: age.months })}</Text>}
-      </Table.Td>
-      <Table.Td>
+    <tr data-testid={`passenger-${p.id}`}>
+      <td className="st-strong">{p.lastName}, {p.firstName}</td>
+      <td><Link className="st-link" href={`/bookings/${booking.bookingId}`}>{booking.reference}</Link></td>
+      <td>
+        <div>{c.name ?? '—'}</div>
+        {c.phone && <a className="st-link" href={`tel:${c.phone}`}>{c.phone}</a>}
+        {c.email && <a className="st-link" href={`mailto:${c.email}`}>{c.email}</a>}
+      </td>
+      <td>
+        <div>{t('language', { language: booking.language === 'es' ? t('langEs') : t('langEn') })}</div>
+        {age && <div>{age.years >= 2 ? t('age', { years: age.years }) : t('ageMonths', { months: age.months })}</div>}
+      </td>
+      <td>
         {booking.amountDue > 0
-          ? <><Text size="sm" fw={600} c="red.9">{formatMoney(booking.amountDue, booking.currency, lang)}</Text>
-            {booking.balanceDueOn && <Text size="xs">{t('dueBy', { date: formatDate(`${booking.balanceDueOn}T12:00:00Z`, lang, { dateStyle: 'medium', timeZone: 'UTC' }) })}</Text>}</>
-          : <Text size="sm">{t('paid')}</Text>}
-      </Table.Td>
-      <Table.Td><Badge color={badge.color} variant="filled" data-testid={`checkin-${p.id}`} data-state={p.checkIn.state}>{t(badge.key)}</Badge></Table.Td>
+          ? <><div className="st-due">{formatMoney(booking.amountDue, booking.currency, lang)}</div>
+            {booking.balanceDueOn && <div className="st-small">{t('dueBy', { date: dayFormat(lang).format(new Date(`${booking.balanceDueOn}T12:00:00Z`)) })}</div>}</>
+          : t('paid')}
+      </td>
+      <td><span className={`st-badge is-${state}`} data-testid={`checkin-${p.id}`} data-state={state}>{t(STATE_LABEL[state])}</span></td>
       {steer && (
-        <Table.Td data-print="hide">
-          <Group gap={4} wrap="nowrap">
-            {p.checkIn.state === 'pending' ? (
+        <td data-print="hide">
+          <div className="st-actions">
+            {state === 'pending' ? (
               <>
-                <Button size="compact-sm" disabled={busy} onClick={() => onSet(booking, p, 'checked_in')} aria-label={t('checkInWho', { name })}>{t('checkIn')}</Button>
-                <Button size="compact-sm" variant="outline" color="red" disabled={busy} onClick={() => onSet(booking, p, 'no_show')} aria-label={t('noShowWho', { name })}>{t('noShow')}</Button>
+                <button type="button" className="st-btn is-primary" disabled={busy} onClick={() => onSet(booking, p, 'checked_in')} aria-label={t('checkInWho', { name })}>{t('checkIn')}</button>
+                <button type="button" className="st-btn is-danger" disabled={busy} onClick={() => onSet(booking, p, 'no_show')} aria-label={t('noShowWho', { name })}>{t('noShow')}</button>
               </>
             ) : (
-              <Button size="compact-sm" variant="default" disabled={busy} onClick={() => onSet(booking, p, 'pending')} aria-label={t('undoWho', { name })}>{t('undo')}</Button>
+              <button type="button" className="st-btn" disabled={busy} onClick={() => onSet(booking, p, 'pending')} aria-label={t('undoWho', { name })}>{t('undo')}</button>
             )}
-          </Group>
-        </Table.Td>
+          </div>
+        </td>
       )}
-    </Table.Tr>
+    </tr>
   );
 });
 
@@ -117,12 +117,9 @@ export default function Manifest({ params }: { params: Record<string, string> })
   const { user } = useAuth();
   const steer = can.steer(user?.role);
   const queryClient = useQueryClient();
-  const key = useMemo(() => ['manifest', departureId, lang], [departureId, lang]);
+  const key = manifestQuery(departureId, lang).queryKey;
 
-  const manifest = useQuery({
-    queryKey: key,
-    queryFn: () => ok(api.GET('/api/v1/departures/{id}/manifest', { params: { path: { id: departureId }, query: { lang } } })),
-  });
+  const manifest = useQuery(manifestQuery(departureId, lang));
 
   const [pending, setPending] = useState<Set<string>>(() => new Set());
   const checkIn = useMutation({
@@ -213,26 +210,26 @@ export default function Manifest({ params }: { params: Record<string, string> })
       {groups.map(([type, rows]) => (
         <section key={type} aria-labelledby={`pax-${type}`}>
           <Title order={2} size="h3" id={`pax-${type}`} mb="xs">{t('groupTitle', { type: paxLabel(type), count: rows.length })}</Title>
-          <Table.ScrollContainer minWidth={860}>
-            <Table striped aria-label={t('groupCaption', { type: paxLabel(type) })} data-testid={`pax-group-${type}`}>
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th scope="col">{t('colName')}</Table.Th>
-                  <Table.Th scope="col">{t('colBooking')}</Table.Th>
-                  <Table.Th scope="col">{t('colContact')}</Table.Th>
-                  <Table.Th scope="col">{t('colNeeds')}</Table.Th>
-                  <Table.Th scope="col">{t('colBalance')}</Table.Th>
-                  <Table.Th scope="col">{t('colCheckIn')}</Table.Th>
-                  {steer && <Table.Th scope="col" data-print="hide">{t('colActions')}</Table.Th>}
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
+          <div style={{ overflowX: 'auto' }}>
+            <table className="st-table" aria-label={t('groupCaption', { type: paxLabel(type) })} data-testid={`pax-group-${type}`} style={{ minWidth: 860 }}>
+              <thead>
+                <tr>
+                  <th scope="col">{t('colName')}</th>
+                  <th scope="col">{t('colBooking')}</th>
+                  <th scope="col">{t('colContact')}</th>
+                  <th scope="col">{t('colNeeds')}</th>
+                  <th scope="col">{t('colBalance')}</th>
+                  <th scope="col">{t('colCheckIn')}</th>
+                  {steer && <th scope="col" data-print="hide">{t('colActions')}</th>}
+                </tr>
+              </thead>
+              <tbody>
                 {rows.map(({ p, b }) => (
                   <PassengerRow key={p.id} p={p} booking={b} startsAt={d.startsAt} steer={steer} busy={pending.has(p.id)} lang={lang} t={t} onSet={onSet} />
                 ))}
-              </Table.Tbody>
-            </Table>
-          </Table.ScrollContainer>
+              </tbody>
+            </table>
+          </div>
         </section>
       ))}
     </Stack>

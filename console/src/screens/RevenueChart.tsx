@@ -12,8 +12,15 @@ import type { TodayBoard } from './operations-shared';
 
 const COLORS = ['teal.8', 'blue.7', 'orange.8', 'violet.7', 'red.8', 'cyan.8', 'grape.7', 'lime.9'];
 
-export default function RevenueChart({ revenue, label, lang }: { revenue: TodayBoard['revenue']; label: string; lang: Lang }) {
+/** The 30 days up to `until` (YYYY-MM-DD), so quiet days show as gaps and not as a shorter axis. */
+function lastDays(until: string, n = 30): string[] {
+  const end = Date.parse(`${until}T12:00:00Z`);
+  return Array.from({ length: n }, (_, i) => new Date(end - (n - 1 - i) * 86_400_000).toISOString().slice(0, 10));
+}
+
+export default function RevenueChart({ revenue, label, lang, until }: { revenue: TodayBoard['revenue']; label: string; lang: Lang; until: string }) {
   const charts = useMemo(() => {
+    const days = lastDays(revenue.reduce((max, r) => (r.day > max ? r.day : max), until));
     const byCurrency = new Map<string, { days: Map<string, Record<string, number | string>>; branches: Set<string> }>();
     for (const r of revenue) {
       const c = byCurrency.get(r.currency) ?? { days: new Map(), branches: new Set<string>() };
@@ -25,10 +32,10 @@ export default function RevenueChart({ revenue, label, lang }: { revenue: TodayB
     }
     return [...byCurrency.entries()].map(([currency, c]) => ({
       currency,
-      data: [...c.days.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => v),
+      data: days.map((day) => c.days.get(day) ?? { day: day.slice(5) }),
       series: [...c.branches].sort().map((name, i) => ({ name, color: COLORS[i % COLORS.length] })),
     }));
-  }, [revenue]);
+  }, [revenue, until]);
 
   return (
     <Stack data-testid="revenue-chart">

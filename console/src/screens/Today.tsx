@@ -6,12 +6,12 @@
  */
 import { lazy, Suspense, useMemo } from 'react';
 import { Alert, Anchor, Badge, Card, Center, Group, Loader, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
-import { useQuery } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'wouter';
 import { api, ok } from '../api/client';
 import { formatDate, formatMoney, useLang, useT, type Lang } from '../i18n';
 import { todayMessages } from './today-messages';
-import { LoadBar, operationsMessages, STATUS_COLOR, type TodayBoard } from './operations-shared';
+import { LoadBar, operationsMessages, prefetchManifest, STATUS_COLOR, type TodayBoard } from './operations-shared';
 import './operations.css';
 
 const RevenueChart = lazy(() => import('./RevenueChart'));
@@ -26,6 +26,7 @@ function DepartureTable({ rows, caption, testId }: { rows: Departure[]; caption:
   const t = useT(todayMessages);
   const o = useT(operationsMessages);
   const { lang } = useLang();
+  const queryClient = useQueryClient();
   if (!rows.length) return <Text c="dimmed" data-testid={`${testId}-empty`}>{t('noDepartures')}</Text>;
   return (
     <Table.ScrollContainer minWidth={720}>
@@ -59,7 +60,10 @@ function DepartureTable({ rows, caption, testId }: { rows: Departure[]; caption:
                   <LoadBar capacity={d.capacity} held={d.held} sold={d.sold} label={o('loadLabel', { sold: d.sold, held: d.held, capacity: d.capacity })} />
                 </Table.Td>
                 <Table.Td>
-                  <Anchor component={Link} href={`/departures/${d.id}/manifest`} aria-label={t('openManifestOf', { tour: d.tour.title, time })}>
+                  <Anchor
+                    component={Link} href={`/departures/${d.id}/manifest`} aria-label={t('openManifestOf', { tour: d.tour.title, time })}
+                    onMouseEnter={() => prefetchManifest(queryClient, d.id, lang)} onFocus={() => prefetchManifest(queryClient, d.id, lang)}
+                  >
                     {t('openManifest')}
                   </Anchor>
                 </Table.Td>
@@ -246,7 +250,7 @@ export default function Today() {
         {b.revenue.length === 0 ? <Text c="dimmed">{t('noRevenue')}</Text> : (
           <Stack>
             <Suspense fallback={<Center h={260}><Loader aria-label={t('chartLoading')} /></Center>}>
-              <RevenueChart revenue={b.revenue} label={t('revenueChart')} lang={lang} />
+              <RevenueChart revenue={b.revenue} label={t('revenueChart')} lang={lang} until={b.generatedAt.slice(0, 10)} />
             </Suspense>
             <Table.ScrollContainer minWidth={420}>
               <Table aria-label={t('revenueCaption')} data-testid="revenue-totals">
