@@ -3,7 +3,7 @@
  * date range, status and branch. Pages of 50 through the API's cursor, so the table never holds
  * more rows than a person reads and a keystroke costs one small query.
  */
-import { memo, useEffect, useMemo, useState } from 'react';
+import { memo, useMemo, useState } from 'react';
 import { Alert, Anchor, Button, Group, Select, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useDebouncedValue } from '@mantine/hooks';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
@@ -26,8 +26,6 @@ export default function Bookings() {
   const [branch, setBranch] = useState('');
   const [q] = useDebouncedValue(search.trim(), 150);
   const [branchCode] = useDebouncedValue(branch.trim(), 150);
-  // Cursors of the pages before the current one; a filter change starts again at the first page.
-  const [cursors, setCursors] = useState<string[]>([]);
 
   const filters = useMemo(() => ({
     q: q || undefined,
@@ -36,7 +34,12 @@ export default function Bookings() {
     status: (status ?? undefined) as BookingStatus | undefined,
     branch: branchCode.length >= 2 ? branchCode : undefined,
   }), [q, from, to, status, branchCode]);
-  useEffect(() => setCursors([]), [filters]);
+  // Cursors of the pages before the current one, for the filters they were read with: a filter
+  // change starts again at the first page in the same render (no extra render, no stale fetch).
+  const filterKey = JSON.stringify(filters);
+  const [paging, setPaging] = useState<{ key: string; cursors: string[] }>({ key: filterKey, cursors: [] });
+  const cursors = paging.key === filterKey ? paging.cursors : [];
+  const setCursors = (next: (c: string[]) => string[]) => setPaging({ key: filterKey, cursors: next(cursors) });
   const cursor = cursors[cursors.length - 1];
 
   const list = useQuery({
@@ -64,7 +67,7 @@ export default function Bookings() {
       </Group>
       {list.error && <Alert color="red" role="alert" title={t('loadFailed')}>{(list.error as Error).message}</Alert>}
       <Table.ScrollContainer minWidth={900}>
-        <Table striped highlightOnHover aria-busy={list.isFetching} data-testid="bookings-table" data-filter={JSON.stringify(filters)} data-placeholder={list.isPlaceholderData ? 'yes' : 'no'}>
+        <Table striped highlightOnHover aria-busy={list.isFetching} data-testid="bookings-table" data-filter={filterKey} data-placeholder={list.isPlaceholderData ? 'yes' : 'no'}>
           <Table.Caption>{t('caption')}</Table.Caption>
           <Table.Thead>
             <Table.Tr>
