@@ -29,7 +29,7 @@ function percentile(sorted: number[], p: number): number {
   return Math.round(sorted[Math.max(0, i)] * 10) / 10;
 }
 
-async function seed(knex: import('knex').Knex, o: { bookings: number; departures: number }) {
+export async function seed(knex: import('knex').Knex, o: { bookings: number; departures: number }) {
   const started = Date.now();
   await knex.raw(`create table bench_names (i int, first text, last text)`);
   await knex('bench_names').insert(FIRST.flatMap((f, i) => LAST.map((l, j) => ({ i: i * LAST.length + j, first: f, last: l }))));
