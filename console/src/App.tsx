@@ -10,7 +10,7 @@ import { Link, Redirect, Route, Router, Switch, useLocation } from 'wouter';
 import { useAuth, type Role } from './auth';
 import { useT } from './i18n';
 import { shellMessages } from './shell-messages';
-import { SCREENS, homeOf } from './screens';
+import { SCREENS, homeOf, preloadScreenAt, preloadScreensWhenIdle } from './screens';
 import { LanguageSwitch } from './components/LanguageSwitch';
 import { logout } from './api/session';
 import { connectLive, type LiveStatus } from './api/live';
@@ -48,6 +48,7 @@ function Shell() {
   const [live, setLive] = useState<LiveStatus>('connecting');
 
   useEffect(() => connectLive(queryClient, setLive), [queryClient, user?.id]);
+  useEffect(() => { if (user) preloadScreensWhenIdle(user.role); }, [user?.role]);
 
   if (!user) return null;
   const mine = SCREENS.filter((s) => s.roles.includes(user.role));
@@ -106,6 +107,9 @@ function Shell() {
     </AppShell>
   );
 }
+
+// The screen this page load opens starts loading now, beside the session refresh.
+preloadScreenAt(window.location.pathname.replace(/^\/console/, '') || '/');
 
 export function App() {
   const { user, ready } = useAuth();

@@ -12,6 +12,8 @@ export interface ScreenDef {
   group?: 'operations' | 'marketing' | 'customer';
   roles: readonly Role[];
   component: LazyExoticComponent<ComponentType<{ params: Record<string, string> }>>;
+  /** Fetches the screen's code ahead of its first render. */
+  preload: () => Promise<unknown>;
 }
 
 type ScreenModule = { default: ComponentType<{ params: Record<string, string> }> };
@@ -22,7 +24,8 @@ type ScreenModule = { default: ComponentType<{ params: Record<string, string> }>
  */
 function preloadable(load: () => Promise<ScreenModule>) {
   let loaded: ScreenModule | undefined;
-  const preload = () => load().then((m) => (loaded = m));
+  let loading: Promise<ScreenModule> | undefined;
+  const preload = () => (loading ??= load().then((m) => (loaded = m)));
   // A thenable that answers synchronously: React.lazy then resolves without suspending.
   const now = (m: ScreenModule) => ({ then: (resolve: (value: ScreenModule) => void) => resolve(m) }) as unknown as Promise<ScreenModule>;
   return { component: lazy(() => (loaded ? now(loaded) : preload())), preload };
@@ -35,25 +38,50 @@ const OPS: Role[] = ['admin', 'operator', 'accountant'];
 const STEER: Role[] = ['admin', 'operator'];
 const MARKETING: Role[] = ['admin', 'marketer'];
 
+const screen = (def: Omit<ScreenDef, 'component' | 'preload'>, load: () => Promise<ScreenModule>): ScreenDef => ({ ...def, ...preloadable(load) });
+
 export const SCREENS: ScreenDef[] = [
-  { path: '/', nav: 'today', group: 'operations', roles: OPS, component: lazy(() => import('./screens/Today')) },
-  { path: '/calendar', nav: 'calendar', group: 'operations', roles: OPS, component: lazy(() => import('./screens/Calendar')) },
-  { path: '/departures/:id/manifest', roles: OPS, component: manifestScreen.component },
-  { path: '/bookings', nav: 'bookings', group: 'operations', roles: OPS, component: lazy(() => import('./screens/Bookings')) },
-  { path: '/bookings/new', nav: 'desk', group: 'operations', roles: STEER, component: lazy(() => import('./screens/Desk')) },
-  { path: '/bookings/:id', roles: [...OPS, 'partner', 'customer'], component: lazy(() => import('./screens/Booking')) },
-  { path: '/approvals', nav: 'approvals', group: 'operations', roles: OPS, component: lazy(() => import('./screens/Approvals')) },
-  { path: '/agents', nav: 'agents', group: 'operations', roles: STEER, component: lazy(() => import('./screens/Agents')) },
-  { path: '/agents/runs/:id', roles: STEER, component: lazy(() => import('./screens/AgentRun')) },
-  { path: '/conversations', nav: 'conversations', group: 'operations', roles: STEER, component: lazy(() => import('./screens/Conversations')) },
-  { path: '/contacts', nav: 'contacts', group: 'marketing', roles: MARKETING, component: lazy(() => import('./screens/Contacts')) },
-  { path: '/segments', nav: 'segments', group: 'marketing', roles: MARKETING, component: lazy(() => import('./screens/Segments')) },
-  { path: '/templates', nav: 'templates', group: 'marketing', roles: MARKETING, component: lazy(() => import('./screens/Templates')) },
-  { path: '/campaigns', nav: 'campaigns', group: 'marketing', roles: MARKETING, component: lazy(() => import('./screens/Campaigns')) },
-  { path: '/campaigns/:id', roles: MARKETING, component: lazy(() => import('./screens/Campaign')) },
-  { path: '/automations', nav: 'automations', group: 'marketing', roles: MARKETING, component: lazy(() => import('./screens/Automations')) },
-  { path: '/trips', nav: 'trips', group: 'customer', roles: ['partner', 'customer'], component: lazy(() => import('./screens/MyTrips')) },
+  screen({ path: '/', nav: 'today', group: 'operations', roles: OPS }, () => import('./screens/Today')),
+  screen({ path: '/calendar', nav: 'calendar', group: 'operations', roles: OPS }, () => import('./screens/Calendar')),
+  { path: '/departures/:id/manifest', roles: OPS, ...manifestScreen },
+  screen({ path: '/bookings', nav: 'bookings', group: 'operations', roles: OPS }, () => import('./screens/Bookings')),
+  screen({ path: '/bookings/new', nav: 'desk', group: 'operations', roles: STEER }, () => import('./screens/Desk')),
+  screen({ path: '/bookings/:id', roles: [...OPS, 'partner', 'customer'] }, () => import('./screens/Booking')),
+  screen({ path: '/approvals', nav: 'approvals', group: 'operations', roles: OPS }, () => import('./screens/Approvals')),
+  screen({ path: '/agents', nav: 'agents', group: 'operations', roles: STEER }, () => import('./screens/Agents')),
+  screen({ path: '/agents/runs/:id', roles: STEER }, () => import('./screens/AgentRun')),
+  screen({ path: '/conversations', nav: 'conversations', group: 'operations', roles: STEER }, () => import('./screens/Conversations')),
+  screen({ path: '/contacts', nav: 'contacts', group: 'marketing', roles: MARKETING }, () => import('./screens/Contacts')),
+  screen({ path: '/segments', nav: 'segments', group: 'marketing', roles: MARKETING }, () => import('./screens/Segments')),
+  screen({ path: '/templates', nav: 'templates', group: 'marketing', roles: MARKETING }, () => import('./screens/Templates')),
+  screen({ path: '/campaigns', nav: 'campaigns', group: 'marketing', roles: MARKETING }, () => import('./screens/Campaigns')),
+  screen({ path: '/campaigns/:id', roles: MARKETING }, () => import('./screens/Campaign')),
+  screen({ path: '/automations', nav: 'automations', group: 'marketing', roles: MARKETING }, () => import('./screens/Automations')),
+  screen({ path: '/trips', nav: 'trips', group: 'customer', roles: ['partner', 'customer'] }, () => import('./screens/MyTrips')),
 ];
+
+function matches(pattern: string, location: string): boolean {
+  const a = pattern.split('/');
+  const b = location.split('/');
+  return a.length === b.length && a.every((part, i) => part.startsWith(':') ? b[i] !== '' : part === b[i]);
+}
+
+/**
+ * The screen a page load opens (a bookmark, a reload) starts loading at once, beside the session
+ * refresh, so it renders without a fallback. A literal path wins over a pattern (/bookings/new).
+ */
+export function preloadScreenAt(location: string): void {
+  const exact = SCREENS.find((s) => s.path === location);
+  void (exact ?? SCREENS.find((s) => matches(s.path, location)))?.preload().catch(() => undefined);
+}
+
+/** After the first screen, when the browser is idle: the rest of this role's screens, so none of them waits for its code. */
+export function preloadScreensWhenIdle(role: Role): void {
+  const run = () => { for (const s of SCREENS) if (s.roles.includes(role)) void s.preload().catch(() => undefined); };
+  const idle = (window as Window & { requestIdleCallback?: (fn: () => void, o?: { timeout: number }) => void }).requestIdleCallback;
+  if (idle) idle(run, { timeout: 5000 });
+  else setTimeout(run, 2000);
+}
 
 /** Where a role lands after signing in. */
 export function homeOf(role: Role): string {
