@@ -52,6 +52,12 @@ describe('operator console: serving and sign-in page', function () {
     await context.close();
   });
 
+  it('without Chromium, fails with the command that installs it (never downloads a browser)', async () => {
+    let message = '';
+    await launchBrowser('/nonexistent/chromium').catch((err: Error) => { message = err.message; });
+    expect(message).to.contain('/nonexistent/chromium').and.to.contain('apt-get install -y chromium');
+  });
+
   it('has its API types generated from the current routes (npm run console:types)', async () => {
     const committed = fs.readFileSync(typesFile, 'utf8');
     expect(committed === (await generateConsoleTypes()), 'console/src/api/schema.d.ts is stale: run npm run console:types').to.equal(true);

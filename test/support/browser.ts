@@ -16,16 +16,16 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const artifactsDir = path.join(projectRoot, 'test-artifacts', 'screenshots');
 
 /** The console built from the current sources, and a headless Chromium. */
-export async function launchBrowser(): Promise<Browser> {
-  if (!fs.existsSync(CHROMIUM_PATH)) {
+export async function launchBrowser(executablePath = CHROMIUM_PATH): Promise<Browser> {
+  if (!fs.existsSync(executablePath)) {
     throw new Error(
-      `Chromium is not at ${CHROMIUM_PATH}. The browser tests use Debian's package and never download a browser: ` +
+      `Chromium is not at ${executablePath}. The browser tests use Debian's package and never download a browser: ` +
       'run `apt-get install -y chromium` (as root), or set CHROMIUM_PATH to a Chromium binary.',
     );
   }
   await ensureConsoleBuilt();
   return chromium.launch({
-    executablePath: CHROMIUM_PATH,
+    executablePath,
     headless: true,
     // This machine's network is closed: Chromium's own background traffic only makes noise.
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
