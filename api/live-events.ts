@@ -22,7 +22,8 @@ export const LISTENER_NAME = 'spirit-console-events';
 export const CONSOLE_EVENT_KINDS = ['booking', 'approval', 'campaign', 'conversation', 'contact_import', 'checkin', 'agent_run'] as const;
 export type ConsoleEventKind = (typeof CONSOLE_EVENT_KINDS)[number];
 
-const id = z.string().max(64);
+// Agent run ids carry their occasion (e.g. a payment attempt's key), so ids may be long.
+const id = z.string().max(200);
 /** One event as a trigger writes it and a stream sends it (`data:` line): who it concerns, never its content. */
 export const consoleEventSchema = z.object({
   kind: z.enum(CONSOLE_EVENT_KINDS),

@@ -106,7 +106,7 @@ export async function todayBoard(knex: Knex, f: BranchFilter, options: { languag
     .leftJoin('tour_translations as te', (j) => j.on('te.tour_id', 't.id').andOnVal('te.language', 'en'))
     .where('b.status', 'held').where('b.hold_expires_at', '>', now).where('b.hold_expires_at', '<=', new Date(+now + 2 * 3_600_000))
     .orderBy('b.hold_expires_at').limit(50)
-    .select('b.id', 'b.reference', 'b.contact', 'b.pax_count', 'b.hold_expires_at', 'b.total_minor', 'b.currency', 'd.id as departure_id', 'd.starts_at', knex.raw('coalesce(te.title, t.code) as tour_title'));
+    .select('b.id', 'b.reference', 'b.contact', 'b.pax_count', 'b.hold_expires_at', 'b.total_minor', 'b.currency', 'd.id as departure_id', 'd.starts_at', 'd.timezone as departure_timezone', knex.raw('coalesce(te.title, t.code) as tour_title'));
 
   // What is left to pay, from the ledger, for every open booking of a departure still ahead: the
   // ledger is summed per booking in one narrow grouped pass, so none is missed behind paid ones.
@@ -123,7 +123,7 @@ export async function todayBoard(knex: Knex, f: BranchFilter, options: { languag
     .whereRaw('(case when b.partner_id is null then b.total_minor else b.net_minor end) > coalesce(paid.net, 0)')
     .orderBy([{ column: 'd.starts_at' }, { column: 'b.id' }]).limit(50)
     .select('b.id', 'b.reference', 'b.status', 'b.contact', 'b.branch_id', 'b.partner_id', 'b.total_minor', 'b.net_minor', 'b.currency', 'b.payment_plan', 'b.balance_due_on',
-      'd.id as departure_id', 'd.starts_at', knex.raw('coalesce(te.title, t.code) as tour_title'), knex.raw('coalesce(paid.net, 0) as net_paid'));
+      'd.id as departure_id', 'd.starts_at', 'd.timezone as departure_timezone', knex.raw('coalesce(te.title, t.code) as tour_title'), knex.raw('coalesce(paid.net, 0) as net_paid'));
 
   const approvals = options.approvalsVisible(knex('approvals')).where('status', 'pending');
   const approvalCount = approvals.clone().count<{ n: string }[]>('* as n');
@@ -162,11 +162,11 @@ export async function todayBoard(knex: Knex, f: BranchFilter, options: { languag
     departures: deps.map((d: Row) => ({ ...departureView(d), day: Number(d.day_offset) === 0 ? 'today' as const : 'tomorrow' as const })),
     expiringHolds: holdRows.map((h: Row) => ({
       bookingId: h.id, reference: h.reference, contactName: h.contact?.name ?? null, paxCount: h.pax_count, holdExpiresAt: new Date(h.hold_expires_at).toISOString(),
-      total: Number(h.total_minor), currency: h.currency, departureId: h.departure_id, departureStartsAt: new Date(h.starts_at).toISOString(), tourTitle: h.tour_title,
+      total: Number(h.total_minor), currency: h.currency, departureId: h.departure_id, departureStartsAt: new Date(h.starts_at).toISOString(), departureTimeZone: h.departure_timezone as string, tourTitle: h.tour_title,
     })),
     balancesDue: owing.map(({ row, due: amount }: { row: Row; due: number }) => ({
       bookingId: row.id, reference: row.reference, status: row.status, contactName: row.contact?.name ?? null, amountDue: amount, currency: row.currency,
-      dueOn: dueDates.get(row.id) ?? null, departureId: row.departure_id, departureStartsAt: new Date(row.starts_at).toISOString(), tourTitle: row.tour_title,
+      dueOn: dueDates.get(row.id) ?? null, departureId: row.departure_id, departureStartsAt: new Date(row.starts_at).toISOString(), departureTimeZone: row.departure_timezone as string, tourTitle: row.tour_title,
     })),
     approvals: {
       pending: Number(n),

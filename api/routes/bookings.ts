@@ -290,12 +290,12 @@ export const bookingRoutes = [
       limit,
       cursor,
     }),
-    responses: { 200: { description: 'A page of bookings', schema: listOf(bookingSchema.extend({ departureStartsAt: at, tourTitle: z.string(), branch: z.string(), amountDue: z.int().describe('Minor units still to pay, from the ledger') })) } },
+    responses: { 200: { description: 'A page of bookings', schema: listOf(bookingSchema.extend({ departureStartsAt: at, departureTimeZone: z.string().describe('IANA time zone of the departure: its local time is the one to show'), tourTitle: z.string(), branch: z.string(), amountDue: z.int().describe('Minor units still to pay, from the ledger') })) } },
     handler: async (ctx, { query, principal }) => {
       const q = scope(ctx.knex('bookings as b'), principal!).join('departures as d', 'd.id', 'b.departure_id')
         .join('tours as t', 't.id', 'd.tour_id').join('branches as br', 'br.id', 'b.branch_id')
         .leftJoin('tour_translations as te', (j) => j.on('te.tour_id', 't.id').andOnVal('te.language', 'en'))
-        .select('b.*', 'd.starts_at', 'br.code as branch_code', ctx.knex.raw('coalesce(te.title, t.code) as tour_title')).orderBy([{ column: 'b.created_at', order: 'desc' }, { column: 'b.id', order: 'desc' }]).limit(query.limit + 1);
+        .select('b.*', 'd.starts_at', 'd.timezone as departure_timezone', 'br.code as branch_code', ctx.knex.raw('coalesce(te.title, t.code) as tour_title')).orderBy([{ column: 'b.created_at', order: 'desc' }, { column: 'b.id', order: 'desc' }]).limit(query.limit + 1);
       if (query.status) q.where('b.status', query.status);
       if (query.departureFrom) q.where('d.starts_at', '>=', new Date(query.departureFrom));
       if (query.departureTo) q.where('d.starts_at', '<', new Date(query.departureTo));
@@ -317,7 +317,7 @@ export const bookingRoutes = [
       }
       const rows: Row[] = await q;
       const paid = await netPaidByBooking(ctx.knex, rows.map((r) => r.id));
-      return { body: page(rows, query.limit, (r) => ({ ...bookingItem(r), departureStartsAt: iso(r.starts_at), tourTitle: r.tour_title, branch: r.branch_code, amountDue: dueOf(r, paid.get(r.id) ?? 0) }), (r) => [new Date(r.created_at).toISOString(), r.id]) };
+      return { body: page(rows, query.limit, (r) => ({ ...bookingItem(r), departureStartsAt: iso(r.starts_at), departureTimeZone: r.departure_timezone, tourTitle: r.tour_title, branch: r.branch_code, amountDue: dueOf(r, paid.get(r.id) ?? 0) }), (r) => [new Date(r.created_at).toISOString(), r.id]) };
     },
   }),
   route({

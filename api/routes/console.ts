@@ -57,11 +57,11 @@ export const todaySchema = z.object({
   departures: z.array(departureView.extend({ day: z.enum(['today', 'tomorrow']).describe('In the branch\'s own time zone') })),
   expiringHolds: z.array(z.object({
     bookingId: uuid, reference: z.string(), contactName: z.string().nullable(), paxCount: z.int(), holdExpiresAt: z.string(),
-    total: z.int(), currency: z.string(), departureId: uuid, departureStartsAt: z.string(), tourTitle: z.string(),
+    total: z.int(), currency: z.string(), departureId: uuid, departureStartsAt: z.string(), departureTimeZone: z.string().describe('IANA time zone of the departure: its local time is the one to show'), tourTitle: z.string(),
   })).describe('Holds that expire within the next 2 hours, soonest first'),
   balancesDue: z.array(z.object({
     bookingId: uuid, reference: z.string(), status: z.string(), contactName: z.string().nullable(), amountDue: z.int().describe('From the ledger: payable − (captured − refunded)'),
-    currency: z.string(), dueOn: z.string().nullable(), departureId: uuid, departureStartsAt: z.string(), tourTitle: z.string(),
+    currency: z.string(), dueOn: z.string().nullable(), departureId: uuid, departureStartsAt: z.string(), departureTimeZone: z.string().describe('IANA time zone of the departure: its local time is the one to show'), tourTitle: z.string(),
   })).describe('Bookings of departures still ahead with something left to pay, by departure date (at most 50)'),
   approvals: z.object({
     pending: z.int(),

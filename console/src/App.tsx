@@ -114,6 +114,9 @@ preloadScreenAt(window.location.pathname.replace(/^\/console/, '') || '/');
 export function App() {
   const { user, ready } = useAuth();
   const t = useT(shellMessages);
+  const queryClient = useQueryClient();
+  // Signed out (here or in another tab): nothing of the last user stays in memory.
+  useEffect(() => { if (ready && !user) queryClient.clear(); }, [ready, user, queryClient]);
   if (!ready) return <Center mih="100vh"><Loader aria-label={t('loading')} /></Center>;
   return (
     <Router base="/console">

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
-import { consoleUrl, expectAccessible, launchBrowser, newContext, screenshot } from '../support/browser';
+import { consoleUrl, expectAccessible, launchBrowser, newContext, screenshot, signIn } from '../support/browser';
 import { stack } from '../support/stack';
 import { generateConsoleTypes, typesFile } from '../../api/console-types';
 
@@ -49,6 +49,23 @@ describe('operator console: serving and sign-in page', function () {
     expect(await page.locator('html').getAttribute('lang')).to.equal('es');
     await expectAccessible(page, 'sign-in (es)');
     await screenshot(page, 'sign-in-es');
+    await context.close();
+  });
+
+  it('keeps the session across a reload and a second tab, and signing out in one tab signs out the other', async () => {
+    const context = await newContext(browser, 'en');
+    const first = await context.newPage();
+    await signIn(first, 'operator@demo.test');
+    await first.reload();
+    await first.getByTestId('live-status').waitFor();
+    const second = await context.newPage();
+    await second.goto(consoleUrl('/bookings'));
+    await second.getByTestId('live-status').waitFor();
+    await first.getByRole('button', { name: 'Sign out' }).click();
+    await first.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await second.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: 5000 });
+    await second.reload();
+    await second.getByRole('heading', { name: 'Sign in' }).waitFor();
     await context.close();
   });
 

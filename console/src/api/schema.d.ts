@@ -4171,6 +4171,8 @@ export interface operations {
                             departureId: string;
                             /** Format: date-time */
                             departureStartsAt: string;
+                            /** @description IANA time zone of the departure: its local time is the one to show */
+                            departureTimeZone: string;
                             failureReason: string | null;
                             holdExpiresAt: string | null;
                             /** Format: uuid */
@@ -5705,6 +5707,8 @@ export interface operations {
                             /** Format: uuid */
                             departureId: string;
                             departureStartsAt: string;
+                            /** @description IANA time zone of the departure: its local time is the one to show */
+                            departureTimeZone: string;
                             dueOn: string | null;
                             reference: string;
                             status: string;
@@ -5747,6 +5751,8 @@ export interface operations {
                             /** Format: uuid */
                             departureId: string;
                             departureStartsAt: string;
+                            /** @description IANA time zone of the departure: its local time is the one to show */
+                            departureTimeZone: string;
                             holdExpiresAt: string;
                             paxCount: number;
                             reference: string;

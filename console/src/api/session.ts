@@ -35,6 +35,10 @@ function csrfToken(): string {
   return match ? decodeURIComponent(match[1]) : '';
 }
 
+// Signing out in one tab signs out every tab of this browser (they share the refresh cookie).
+const tabs = typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel('spirit-session') : null;
+tabs?.addEventListener('message', (e) => { if (e.data === 'logout' && user) adopt(null); });
+
 function adopt(answer: SessionAnswer | null) {
   clearTimeout(refreshTimer);
   accessToken = answer?.accessToken ?? null;
@@ -108,6 +112,7 @@ export function refreshSession(): Promise<boolean> {
 export async function logout(): Promise<void> {
   await fetch('/api/v1/auth/session', { method: 'DELETE', headers: { 'x-csrf-token': csrfToken() }, credentials: 'same-origin' }).catch(() => undefined);
   adopt(null);
+  tabs?.postMessage('logout');
 }
 
 /** fetch with the access token; one refresh and retry on a 401 (an expired token). */

@@ -73,3 +73,8 @@ export function formatDate(iso: string | null | undefined, lang: Lang, opts: Int
 export function formatDateTime(iso: string | null | undefined, lang: Lang): string {
   return formatDate(iso, lang, { dateStyle: 'medium', timeStyle: 'short' });
 }
+
+/** A departure's date and time in its own time zone (the local time travellers go by), everywhere the console shows it. */
+export function formatDeparture(iso: string | null | undefined, lang: Lang, timeZone?: string | null): string {
+  return formatDate(iso, lang, { dateStyle: 'medium', timeStyle: 'short', ...(timeZone ? { timeZone } : {}) });
+}

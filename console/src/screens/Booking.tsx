@@ -11,7 +11,7 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tansta
 import { Link } from 'wouter';
 import { api, ok } from '../api/client';
 import { can, useAuth } from '../auth';
-import { formatDate, formatDateTime, formatMoney, useLang, useT } from '../i18n';
+import { formatDate, formatDateTime, formatDeparture, formatMoney, useLang, useT } from '../i18n';
 import { StatusBadge } from '../components/StatusBadge';
 import { CancelBooking } from '../components/CancelBooking';
 import { DeparturePicker } from '../components/DeparturePicker';
@@ -111,8 +111,9 @@ export default function Booking({ params }: { params: Record<string, string> }) 
           {d ? (
             <Stack gap={4}>
               <Text fw={600} data-testid="departure-tour">{d.tour.title}</Text>
-              <Text data-testid="departure-time">{formatDateTime(d.startsAt, lang)}</Text>
-              {staff && <Anchor component={Link} href={`/departures/${d.id}/manifest`}>{t('manifest')}</Anchor>}
+              <Text data-testid="departure-time">{formatDeparture(d.startsAt, lang, d.timezone)}</Text>
+              {/* The manifest is the departure's branch's (an operator may sell another branch's tour, not run it). */}
+              {staff && (user?.role === 'admin' || user?.branchId === b.branchId) && <Anchor component={Link} href={`/departures/${d.id}/manifest`}>{t('manifest')}</Anchor>}
             </Stack>
           ) : <Loader size="sm" aria-label={ts('loading')} />}
         </Card>

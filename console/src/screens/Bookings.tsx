@@ -10,7 +10,7 @@ import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { Link } from 'wouter';
 import { api, ok, type paths } from '../api/client';
 import { can, useAuth } from '../auth';
-import { formatDate, formatMoney, useLang, useT } from '../i18n';
+import { formatDate, formatDeparture, formatMoney, useLang, useT } from '../i18n';
 import { StatusBadge } from '../components/StatusBadge';
 import { BOOKING_STATUSES, bookingsMessages, statusKey, type BookingStatus } from './bookings-messages';
 
@@ -24,7 +24,8 @@ export default function Bookings() {
   const [to, setTo] = useState('');
   const [status, setStatus] = useState<string | null>(null);
   const [branch, setBranch] = useState('');
-  const [q] = useDebouncedValue(search.trim(), 150);
+  // Short: the API answers a search in ~10 ms, so the wait is mostly this debounce.
+  const [q] = useDebouncedValue(search.trim(), 100);
   const [branchCode] = useDebouncedValue(branch.trim(), 150);
 
   const filters = useMemo(() => ({
@@ -113,7 +114,7 @@ const BookingRows = memo(function BookingRows({ rows }: { rows: BookingRow[] }) 
             <Text size="xs" c="dimmed">{b.contact.email}</Text>
           </Table.Td>
           <Table.Td>{b.tourTitle}</Table.Td>
-          <Table.Td>{formatDate(b.departureStartsAt, lang, { dateStyle: 'medium', timeStyle: 'short' })}</Table.Td>
+          <Table.Td>{formatDeparture(b.departureStartsAt, lang, b.departureTimeZone)}</Table.Td>
           <Table.Td><StatusBadge status={b.status} /></Table.Td>
           <Table.Td ta="right">{b.paxCount}</Table.Td>
           <Table.Td ta="right">{formatMoney(b.price.total, b.price.currency, lang)}</Table.Td>

@@ -3,7 +3,7 @@ import { Alert, Anchor, Button, Stack, Table, Text, Title } from '@mantine/core'
 import { useInfiniteQuery } from '@tanstack/react-query';
 import { Link } from 'wouter';
 import { api, ok } from '../api/client';
-import { formatDateTime, formatMoney, useLang, useT } from '../i18n';
+import { formatDeparture, formatMoney, useLang, useT } from '../i18n';
 import { StatusBadge } from '../components/StatusBadge';
 import { CancelBooking } from '../components/CancelBooking';
 import { myTripsMessages } from './my-trips-messages';
@@ -40,7 +40,7 @@ export default function MyTrips() {
                 <Table.Tr key={b.id} data-testid="trip-row" data-reference={b.reference}>
                   <Table.Td><Anchor component={Link} href={`/bookings/${b.id}`} ff="monospace">{b.reference}</Anchor></Table.Td>
                   <Table.Td>{b.tourTitle}</Table.Td>
-                  <Table.Td>{formatDateTime(b.departureStartsAt, lang)}</Table.Td>
+                  <Table.Td>{formatDeparture(b.departureStartsAt, lang, b.departureTimeZone)}</Table.Td>
                   <Table.Td><StatusBadge status={b.status} /></Table.Td>
                   <Table.Td ta="right">{b.paxCount}</Table.Td>
                   <Table.Td ta="right">{formatMoney(b.price.total, b.price.currency, lang)}</Table.Td>

@@ -10,7 +10,7 @@ import { Alert, Anchor, Badge, Card, Center, Group, Loader, SimpleGrid, Stack, T
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'wouter';
 import { api, ok } from '../api/client';
-import { formatDate, formatMoney, useLang, useT, type Lang } from '../i18n';
+import { formatDate, formatDeparture, formatMoney, useLang, useT, type Lang } from '../i18n';
 import { todayMessages } from './today-messages';
 import { LoadBar, operationsMessages, prefetchManifest, STATUS_COLOR, type TodayBoard } from './operations-shared';
 import './operations.css';
@@ -233,7 +233,7 @@ export default function Today() {
                     <Table.Td>{d.contactName ?? t('unknownContact')}</Table.Td>
                     <Table.Td>
                       <Anchor component={Link} href={`/departures/${d.departureId}/manifest`}>
-                        {d.tourTitle} · {formatDate(d.departureStartsAt, lang, { dateStyle: 'medium', timeStyle: 'short' })}
+                        {d.tourTitle} · {formatDeparture(d.departureStartsAt, lang, d.departureTimeZone)}
                       </Anchor>
                     </Table.Td>
                     <Table.Td>{d.dueOn ? formatDate(`${d.dueOn}T12:00:00Z`, lang) : '—'}</Table.Td>
