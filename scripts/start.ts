@@ -12,6 +12,7 @@ import { createKnex, migrateLatest } from '../platform/db';
 import { portIsFree, startEmbeddedPostgres, startTemporalDevServer, type RunningService } from '../platform/dev-services';
 import { temporalConfig } from '../temporal.config';
 import { DEMO_PASSWORD, DEMO_USERS, seedDemo } from './demo-seed';
+import { seedMarketingDemo } from './demo-marketing';
 import { consoleIsBuilt, ensureConsoleBuilt } from './console-build';
 
 const say = (message: string) => console.log(`[spirit] ${message}`);
@@ -118,6 +119,8 @@ async function main() {
   if (!config.isProduction) {
     const seeded = await seedDemo(knex);
     say(`demo data: +${seeded.branches} branches, +${seeded.tours} tours, +${seeded.departures} departures, +${seeded.users} users`);
+    const marketing = await seedMarketingDemo(knex);
+    say(`demo marketing: +${marketing.contacts} contacts, +${marketing.templates} templates, +${marketing.segments} segment${marketing.segments === 1 ? '' : 's'}`);
   }
   await knex.destroy();
 
