@@ -171,7 +171,7 @@ describe('operator console: bookings, desk, booking page, my trips, approvals', 
     const adminContext = await newContext(browser, 'en');
     const admin = await adminContext.newPage();
     await signIn(admin, 'admin@demo.test');
-    await admin.getByRole('link', { name: 'Approvals' }).click();
+    await admin.getByRole('link', { name: 'Approvals', exact: true }).click();
     await admin.getByRole('heading', { level: 1, name: 'Approvals' }).waitFor();
     const card = admin.locator(`[data-testid="approval"][data-booking-id="${booking.id}"]`);
     await card.waitFor();
@@ -238,7 +238,9 @@ describe('operator console: bookings, desk, booking page, my trips, approvals', 
     expect(await move.getByRole('alert').count(), String(await move.getByRole('alert').first().textContent().catch(() => ''))).to.equal(0);
     await move.getByRole('button', { name: 'Close' }).first().click();
     await eventually(async () => (await knex('bookings').where({ id: booking.id }).first('departure_id')).departure_id === later.id);
-    const expected = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(+s.departureAt + 7 * 86_400_000));
+    // Shown in the departure's own time zone, as travellers go by it.
+    const { timezone } = await knex('departures').where({ id: later.id }).first('timezone');
+    const expected = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short', timeZone: timezone }).format(new Date(+s.departureAt + 7 * 86_400_000));
     await page.getByTestId('departure-time').filter({ hasText: expected }).waitFor();
     expect(await windowMarked(page)).to.equal(true);
     await context.close();
