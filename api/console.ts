@@ -54,7 +54,12 @@ export function consolePages(dist = consoleDist()): Koa.Middleware {
       ctx.status = 301;
       return ctx.redirect('/console/');
     }
-    const rest = decodeURIComponent(ctx.path.slice('/console/'.length));
+    let rest: string;
+    try {
+      rest = decodeURIComponent(ctx.path.slice('/console/'.length));
+    } catch {
+      throw new Problem(404, 'not_found', 'No such console file.'); // a malformed %-escape names no file
+    }
     if (rest.startsWith('assets/')) {
       const file = path.join(dist, path.normalize(rest));
       if (!file.startsWith(path.join(dist, 'assets') + path.sep)) throw new Problem(404, 'not_found', 'No such console file.');

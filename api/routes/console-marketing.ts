@@ -6,11 +6,11 @@
  */
 import { z } from 'zod';
 import { checkSegmentSize, countSegment, segmentNodeSchema, type SegmentNode } from '../../models/segments';
-import { checkTemplate, contactVariables, renderTemplate, sampleContact, type EmailTemplateRow } from '../../models/templates';
-import { notFound, Problem } from '../http/problem';
+import { checkTemplate, renderTemplate } from '../../models/templates';
+import { Problem } from '../http/problem';
 import { route } from '../http/routes';
 import { idParams, uuid } from '../schemas';
-import { refusal as templateRefusal } from './templates';
+import { previewVariables, refusal as templateRefusal, templateById } from './templates';
 
 const MARKETING = ['marketer', 'admin'] as const;
 
@@ -62,16 +62,10 @@ export const consoleMarketingRoutes = [
       404: { description: 'No such template or contact' },
     },
     handler: async (ctx, { params, body }) => {
-      const template: EmailTemplateRow | undefined = await ctx.knex('email_templates').where({ id: params.id }).first();
-      if (!template) throw notFound('template', params.id);
+      const template = await templateById(ctx, params.id);
       const { problem } = await checkTemplate({ kind: template.kind, subject: body.subject, mjml: body.mjml, text: body.text });
       if (problem) throw templateRefusal(problem);
-      let fields: Record<string, unknown> = sampleContact(template.language);
-      if (body.contactId) {
-        const contact = await ctx.knex('contacts').where({ id: body.contactId }).first();
-        if (!contact) throw new Problem(404, 'resource_missing', `No contact with id "${body.contactId}".`, { param: 'contactId' });
-        fields = contactVariables(contact);
-      }
+      const { variables: fields } = await previewVariables(ctx, template, { contactId: body.contactId });
       // No id: a draft is compiled each time, never cached as the stored version.
       const rendered = await renderTemplate({ subject: body.subject, mjml: body.mjml, text: body.text, kind: template.kind }, fields);
       return { body: { object: 'template_preview' as const, templateId: template.id, ...rendered } };

@@ -48,7 +48,7 @@ const templateDetailSchema = templateSummarySchema.extend({
   mjml: z.string(), text: z.string(), variables: z.array(z.string()).describe('The {{variables}} it uses'),
 }).meta({ id: 'EmailTemplate' });
 
-async function templateById(ctx: Koa.Context, id: string): Promise<EmailTemplateRow> {
+export async function templateById(ctx: Koa.Context, id: string): Promise<EmailTemplateRow> {
   const row = await ctx.knex('email_templates').where({ id }).first();
   if (!row) throw notFound('template', id);
   return row;
@@ -76,7 +76,7 @@ export function refusal(problem: TemplateProblem): Problem {
 const variablesSchema = z.record(z.string().max(100), z.unknown()).describe('Values for {{variables}}, e.g. {"tour_name": "Harbor Lights Cruise"}; dotted names may be nested objects');
 
 /** The variables for a preview or a test: the chosen contact's fields (or a sample's), then the given ones. */
-async function previewVariables(ctx: Koa.Context, template: EmailTemplateRow, input: { contactId?: string; variables?: Record<string, unknown>; email?: string }) {
+export async function previewVariables(ctx: Koa.Context, template: EmailTemplateRow, input: { contactId?: string; variables?: Record<string, unknown>; email?: string }) {
   let contact: Row | undefined;
   if (input.contactId) {
     contact = await ctx.knex('contacts').where({ id: input.contactId }).first();

@@ -33,6 +33,8 @@ describe('operator console: serving and sign-in page', function () {
     expect(missing.headers.get('content-type')).to.contain('application/problem+json');
     const escape = await fetch(`${stack().baseUrl}/console/assets/..%2f..%2fpackage.json`);
     expect(escape.status).to.equal(404);
+    const malformed = await fetch(`${stack().baseUrl}/console/assets/%E0%A4%A.js`);
+    expect(malformed.status).to.equal(404);
   });
 
   it('shows the sign-in page in English and Spanish without serious accessibility problems', async () => {

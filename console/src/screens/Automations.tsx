@@ -5,9 +5,10 @@
  */
 import { useState } from 'react';
 import { Accordion, Alert, Button, Group, List, Loader, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { StateBadge } from '../components/StateBadge';
 import { api, ok } from '../api/client';
+import { usePagedList } from '../api/paged';
 import { useT } from '../i18n';
 import { automationsMessages } from './automations-messages';
 
@@ -101,13 +102,7 @@ function Detail({ id }: { id: string }) {
 export default function Automations() {
   const t = useT(automationsMessages);
   const [open, setOpen] = useState<string | null>(null);
-  const list = useInfiniteQuery({
-    queryKey: ['automations'],
-    queryFn: ({ pageParam }) => ok(api.GET('/api/v1/automations', { params: { query: { limit: 20, ...(pageParam ? { cursor: pageParam } : {}) } } })),
-    initialPageParam: '' as string,
-    getNextPageParam: (last) => (last.hasMore && last.nextCursor ? last.nextCursor : undefined),
-  });
-  const rows = list.data?.pages.flatMap((p) => p.data) ?? [];
+  const { list, rows } = usePagedList(['automations'], (cursor) => ok(api.GET('/api/v1/automations', { params: { query: { limit: 20, cursor } } })));
 
   return (
     <Stack>

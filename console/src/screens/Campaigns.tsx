@@ -7,10 +7,11 @@ import { useState } from 'react';
 import {
   ActionIcon, Alert, Anchor, Button, Card, Checkbox, Group, Loader, NativeSelect, NumberInput, Paper, Progress, SegmentedControl, SimpleGrid, Stack, Table, Text, TextInput, Title,
 } from '@mantine/core';
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useLocation } from 'wouter';
 import { StateBadge } from '../components/StateBadge';
 import { api, ok, type paths } from '../api/client';
+import { usePagedList } from '../api/paged';
 import { formatDate, useLang, useT } from '../i18n';
 import { campaignsMessages } from './campaigns-messages';
 
@@ -129,13 +130,7 @@ function NewCampaign() {
 export default function Campaigns() {
   const t = useT(campaignsMessages);
   const { lang } = useLang();
-  const list = useInfiniteQuery({
-    queryKey: ['campaigns'],
-    queryFn: ({ pageParam }) => ok(api.GET('/api/v1/campaigns', { params: { query: { limit: 20, ...(pageParam ? { cursor: pageParam } : {}) } } })),
-    initialPageParam: '' as string,
-    getNextPageParam: (last) => (last.hasMore && last.nextCursor ? last.nextCursor : undefined),
-  });
-  const rows = list.data?.pages.flatMap((p) => p.data) ?? [];
+  const { list, rows } = usePagedList(['campaigns'], (cursor) => ok(api.GET('/api/v1/campaigns', { params: { query: { limit: 20, cursor } } })));
 
   return (
     <Stack>

@@ -9,9 +9,10 @@ import { useState } from 'react';
 import {
   Alert, Button, Card, FileInput, Group, Loader, NativeSelect, Progress, SimpleGrid, Stack, Table, Text, TextInput, Title,
 } from '@mantine/core';
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { StateBadge } from '../components/StateBadge';
 import { api, ApiError, ok, type paths } from '../api/client';
+import { usePagedList } from '../api/paged';
 import { authedFetch } from '../api/session';
 import { formatDate, useLang, useT } from '../i18n';
 import { contactsMessages } from './contacts-messages';
@@ -139,13 +140,7 @@ export default function Contacts() {
   const [language, setLanguage] = useState<'es' | 'en' | ''>('');
   const [filters, setFilters] = useState<{ email?: string; tag?: string; source?: Source; language?: 'es' | 'en' }>({});
 
-  const list = useInfiniteQuery({
-    queryKey: ['contacts', filters],
-    queryFn: ({ pageParam }) => ok(api.GET('/api/v1/contacts', { params: { query: { ...filters, limit: 25, ...(pageParam ? { cursor: pageParam } : {}) } } })),
-    initialPageParam: '' as string,
-    getNextPageParam: (last) => (last.hasMore && last.nextCursor ? last.nextCursor : undefined),
-  });
-  const rows = list.data?.pages.flatMap((p) => p.data) ?? [];
+  const { list, rows } = usePagedList(['contacts', filters], (cursor) => ok(api.GET('/api/v1/contacts', { params: { query: { ...filters, limit: 25, cursor } } })));
 
   const apply = () => setFilters({
     ...(email.trim() ? { email: email.trim() } : {}), ...(tag.trim() ? { tag: tag.trim() } : {}), ...(source ? { source } : {}), ...(language ? { language } : {}),

@@ -9,9 +9,10 @@
  */
 import { useEffect, useRef, useState } from 'react';
 import { Alert, Anchor, Badge, Box, Button, Grid, Group, NavLink, Paper, SegmentedControl, Stack, Text, Textarea, TextInput, Title } from '@mantine/core';
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useSearch } from 'wouter';
 import { api, ok, type paths } from '../api/client';
+import { usePagedList } from '../api/paged';
 import { useAuth } from '../auth';
 import { formatDateTime, useLang, useT } from '../i18n';
 import { conversationsMessages } from './conversations-messages';
@@ -50,13 +51,8 @@ function Inbox({ selected }: { selected: string | null }) {
   const { lang } = useLang();
   const { user } = useAuth();
   const [filter, setFilter] = useState<Filter>('waiting');
-  const list = useInfiniteQuery({
-    queryKey: ['conversations', filter],
-    queryFn: ({ pageParam }) => ok(api.GET('/api/v1/conversations', { params: { query: { ...filterQuery(filter), limit: PAGE, cursor: pageParam } } })),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => (last.hasMore ? last.nextCursor ?? undefined : undefined),
-  });
-  const items = (list.data?.pages.flatMap((p) => p.data) ?? []).filter((c) => filter !== 'mine' || c.assignedUserId === user?.id);
+  const { list, rows: listed } = usePagedList(['conversations', filter], (cursor) => ok(api.GET('/api/v1/conversations', { params: { query: { ...filterQuery(filter), limit: PAGE, cursor } } })));
+  const items = listed.filter((c) => filter !== 'mine' || c.assignedUserId === user?.id);
   const label: Record<Filter, string> = { waiting: t('filterWaiting'), mine: t('filterMine'), bot: t('filterBot'), all: t('filterAll') };
 
   return (

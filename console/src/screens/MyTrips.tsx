@@ -1,8 +1,8 @@
 /** A customer's or partner's own bookings (the API scopes the list), each linking to its page; a cancel with the policy's refund shown first. */
 import { Alert, Anchor, Button, Stack, Table, Text, Title } from '@mantine/core';
-import { useInfiniteQuery } from '@tanstack/react-query';
 import { Link } from 'wouter';
 import { api, ok } from '../api/client';
+import { usePagedList } from '../api/paged';
 import { formatDeparture, formatMoney, useLang, useT } from '../i18n';
 import { StatusBadge } from '../components/StatusBadge';
 import { CancelBooking } from '../components/CancelBooking';
@@ -13,13 +13,7 @@ const CANCELLABLE = ['held', 'awaiting_payment', 'confirmed', 'paid_in_full'];
 export default function MyTrips() {
   const t = useT(myTripsMessages);
   const { lang } = useLang();
-  const trips = useInfiniteQuery({
-    queryKey: ['my-trips'],
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) => ok(api.GET('/api/v1/bookings', { params: { query: { limit: 50, cursor: pageParam } } })),
-    getNextPageParam: (last) => (last.hasMore && last.nextCursor ? last.nextCursor : undefined),
-  });
-  const rows = trips.data?.pages.flatMap((p) => p.data) ?? [];
+  const { list: trips, rows } = usePagedList(['my-trips'], (cursor) => ok(api.GET('/api/v1/bookings', { params: { query: { limit: 50, cursor } } })));
   return (
     <Stack>
       <Title order={1}>{t('title')}</Title>

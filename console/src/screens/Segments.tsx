@@ -8,8 +8,9 @@ import {
   ActionIcon, Alert, Badge, Button, Card, Checkbox, Group, Loader, NativeSelect, NumberInput, Paper, SegmentedControl, Stack, Table, Text, TextInput, Title,
 } from '@mantine/core';
 import { useDebouncedValue } from '@mantine/hooks';
-import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, ok, type paths } from '../api/client';
+import { usePagedList } from '../api/paged';
 import { formatDate, useLang, useT } from '../i18n';
 import { segmentsMessages } from './segments-messages';
 
@@ -143,13 +144,7 @@ function ConditionRow({ c, n, onChange, onRemove }: { c: ConditionDraft; n: numb
 function SavedSegments({ onLoad }: { onLoad: (rules: unknown) => void }) {
   const t = useT(segmentsMessages);
   const { lang } = useLang();
-  const list = useInfiniteQuery({
-    queryKey: ['segments'],
-    queryFn: ({ pageParam }) => ok(api.GET('/api/v1/segments', { params: { query: { limit: 20, ...(pageParam ? { cursor: pageParam } : {}) } } })),
-    initialPageParam: '' as string,
-    getNextPageParam: (last) => (last.hasMore && last.nextCursor ? last.nextCursor : undefined),
-  });
-  const rows = list.data?.pages.flatMap((p) => p.data) ?? [];
+  const { list, rows } = usePagedList(['segments'], (cursor) => ok(api.GET('/api/v1/segments', { params: { query: { limit: 20, cursor } } })));
   return (
     <Stack>
       <Title order={2}>{t('savedSegments')}</Title>

@@ -9,9 +9,10 @@ import {
   Alert, Button, Card, Grid, Group, Loader, SegmentedControl, Stack, Table, Text, TextInput, Textarea, Title,
 } from '@mantine/core';
 import { useDebouncedValue } from '@mantine/hooks';
-import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { StateBadge } from '../components/StateBadge';
 import { api, ok } from '../api/client';
+import { usePagedList } from '../api/paged';
 import { formatDateTime, useLang, useT, type Lang } from '../i18n';
 import { templatesMessages } from './templates-messages';
 
@@ -151,13 +152,7 @@ export default function Templates() {
   const [kind, setKind] = useState<Kind>('marketing');
   const [selected, setSelected] = useState<string | null>(null);
 
-  const list = useInfiniteQuery({
-    queryKey: ['templates', 'list', lang, kind, 'pages'],
-    queryFn: ({ pageParam }) => ok(api.GET('/api/v1/templates', { params: { query: { language: lang, kind, limit: 20, ...(pageParam ? { cursor: pageParam } : {}) } } })),
-    initialPageParam: '' as string,
-    getNextPageParam: (last) => (last.hasMore && last.nextCursor ? last.nextCursor : undefined),
-  });
-  const rows = list.data?.pages.flatMap((p) => p.data) ?? [];
+  const { list, rows } = usePagedList(['templates', 'list', lang, kind, 'pages'], (cursor) => ok(api.GET('/api/v1/templates', { params: { query: { language: lang, kind, limit: 20, cursor } } })));
 
   return (
     <Stack>
